@@ -1,0 +1,106 @@
+# The sidecar's build. One archive per module (conf, cache, upstream, proxy) so the binary and the
+# tests link the same objects; everything lands under $(BUILD). `make asan` builds the same tree
+# with AddressSanitizer + UBSan under build/asan.
+#
+#   make run          install what building needs, build, start on sidecar.ini
+#   make test         install test tools, run unit tests (plain + ASan/UBSan) and integration tests
+#   make deps         install every Debian package the project uses (idempotent, quiet)
+#   make check-deps   fail if a layer includes what it must not
+#   make bench        redis-benchmark against redis-server, twemproxy and the sidecar
+
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_GNU_SOURCE -I. $(SAN)
+PKGS     = hiredis inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -linih)
+LDLIBS   = $(PKG_LIBS) -lev -lm
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
+CONFIG  ?= sidecar.ini
+
+MODULES := conf cache upstream proxy
+# Link order: dependents first.
+LINK_MODULES := proxy upstream cache conf
+srcs_of = $(filter-out proxy/main.c,$(wildcard $(1)/*.c))
+objs_of = $(patsubst %.c,$(BUILD)/%.o,$(call srcs_of,$(1)))
+ARCHIVES := $(foreach m,$(LINK_MODULES),$(if $(call srcs_of,$(m)),$(BUILD)/lib$(m).a))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+
+.PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench
+.DEFAULT_GOAL := all
+
+all: sidecar
+
+sidecar: $(BUILD)/sidecar
+	@if [ "$(BUILD)" = build ]; then cp $< $@; fi
+
+$(BUILD)/sidecar: $(BUILD)/proxy/main.o $(ARCHIVES)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+define archive_rule
+$(BUILD)/lib$(1).a: $(call objs_of,$(1))
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call archive_rule,$(m))))
+
+$(BUILD)/tests/%: tests/unit/%.c $(patsubst %.c,$(BUILD)/%.o,$(UNIT_HELPERS)) $(ARCHIVES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+unit-bins: $(UNIT_BINS)
+
+deps-run:
+	@sh deploy/install-deps.sh run
+deps-test:
+	@sh deploy/install-deps.sh test
+deps: deps-test
+
+run: deps-run
+	@$(MAKE) --no-print-directory all
+	./sidecar -c $(CONFIG)
+
+# Unit suites, each a Check binary; CK_FORK=no keeps sanitizer reports in the test's own process.
+unit: unit-bins
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_VERBOSITY=minimal $$t; done
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  build/asan/sidecar unit-bins
+
+asan-unit: asan
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
+
+integration: all
+	@sh tests/integration/run.sh ./sidecar
+
+test: deps-test
+	@$(MAKE) --no-print-directory check-deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory asan-unit
+	@$(MAKE) --no-print-directory integration
+	@SIDECAR_ASAN=1 sh tests/integration/run.sh build/asan/sidecar
+	@echo "make test: all passed"
+
+check-deps:
+	@sh tests/check-deps.sh
+
+bench: all
+	@sh deploy/install-deps.sh bench
+	@sh tests/bench/run.sh ./sidecar
+
+clean:
+	rm -rf build sidecar
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,106 @@
+/* The sidecar's configuration: the struct, its defaults, and one option table that drives
+ * sidecar.ini parsing (inih), SIDECAR_<SECTION>_<KEY> environment overrides, CONFIG GET/SET
+ * (our names and Redis's own parameter names) and the --help text.
+ * Invariant: a struct config that passed config_validate() is consistent (ports in range,
+ * limits positive, backoff min <= max); strings are heap copies owned by the struct. */
+#ifndef CONF_CONFIG_H
+#define CONF_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_ERR_LEN 512
+
+enum maxmemory_policy {
+    POLICY_ALLKEYS_LRU = 0,
+    POLICY_VOLATILE_LRU,
+    POLICY_ALLKEYS_RANDOM,
+    POLICY_VOLATILE_TTL,
+    POLICY_NOEVICTION,
+};
+
+/* "allkeys-lru" ... ; NULL for an unknown value / -1 for an unknown name. */
+const char *config_policy_name(int policy);
+int config_policy_parse(const char *name);
+
+struct config_upstream {
+    char *host;                   /* "" = standalone (no upstream) */
+    long long port;               /* 1..65535 */
+    char *unixsocket;             /* "" = TCP */
+    char *username;               /* "" = none (AUTH password only) */
+    char *password;               /* "" = no AUTH */
+    long long db;                 /* 0.. */
+    long long connect_timeout_ms; /* > 0 */
+    long long op_timeout_ms;      /* > 0 */
+    long long connections;        /* 1..64 */
+    long long reconnect_min_ms;   /* > 0, <= reconnect_max_ms */
+    long long reconnect_max_ms;
+    long long health_check_interval_ms; /* 0 = off */
+};
+
+struct config {
+    /* [server] */
+    char *listen[CONFIG_MAX_LISTEN]; /* "host:port" each; at least one unless unixsocket set */
+    size_t nlisten;
+    char *unixsocket;                /* "" = none */
+    long long unixsocketperm;        /* octal in the file, e.g. 700 */
+    long long maxclients;
+    long long timeout;               /* client idle timeout, seconds; 0 = never */
+    long long tcp_backlog;
+    long long tcp_keepalive;         /* seconds; 0 = off */
+    long long databases;             /* SELECT 0..databases-1 */
+    long long hz;                    /* server cron frequency (active expiry, timeouts) */
+    char *requirepass;               /* "" = no password */
+    long long proto_max_bulk_len;    /* bytes */
+    long long client_query_buffer_limit;  /* bytes */
+    long long client_output_buffer_limit; /* bytes; a client over it is disconnected */
+    /* [cache] */
+    long long max_memory;            /* bytes; 0 = unbounded */
+    int maxmemory_policy;            /* enum maxmemory_policy */
+    long long maxmemory_samples;
+    /* [upstream] */
+    struct config_upstream upstream;
+    /* [admin] */
+    char *admin_listen;              /* "" = off */
+    /* [log] */
+    int log_level;                   /* enum log_level */
+    char *log_file;                  /* "" = stderr */
+};
+
+/* Fills every field with its default (the values documented in sidecar.ini). */
+void config_init_defaults(struct config *cfg);
+/* Frees every string the struct owns; the struct itself is the caller's. */
+void config_free(struct config *cfg);
+
+/* Loads an ini file over the current values. On failure returns -1 and writes
+ * "FILE:LINE: reason" to err (unknown section/key, bad value, bad unit, line too long). */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Applies SIDECAR_<SECTION>_<KEY> variables from the environment (they win over the file).
+ * On failure returns -1 and writes "SIDECAR_X_Y: reason" to err. */
+int config_apply_env(struct config *cfg, char *err, size_t errlen);
+/* Cross-field checks. -1 and a reason in err when the config cannot be served. */
+int config_validate(const struct config *cfg, char *err, size_t errlen);
+/* Replaces every listen address's port with port (the --port flag). */
+void config_override_port(struct config *cfg, int port);
+
+/* CONFIG SET name value at run time. name is matched case-insensitively against our keys
+ * ("max_memory", "cache.max_memory") and Redis's names ("maxmemory", "maxmemory-policy").
+ * Returns 0, or -1 with err holding the text after "-ERR " exactly as Redis 7 words it:
+ *   "Unknown option or number of arguments for CONFIG SET - 'name'"
+ *   "CONFIG SET failed (possibly related to argument 'name') - <reason>" */
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen);
+
+/* CONFIG GET pattern: calls emit(ctx, name, value) once per parameter whose name matches the
+ * glob pattern (case-insensitive). Redis names are emitted where Redis has the parameter, our
+ * own names otherwise. value is a temporary string valid during the call. Returns the count. */
+size_t config_get(const struct config *cfg, const char *pattern,
+                  void (*emit)(void *ctx, const char *name, const char *value), void *ctx);
+
+/* The --help text: usage line, flags, then every option with section, default and meaning. */
+void config_print_help(FILE *out);
+
+/* Parses "256mb", "1gb", "64kb", "100" (bytes), case-insensitive, into *out. -1 when malformed. */
+int config_parse_memory(const char *s, long long *out);
+
+#endif

@@ -1,0 +1,24 @@
+/* Helpers for reading a request's arguments: case-insensitive keyword tests and the
+ * "..._or_reply" parsers that have already queued Redis's error when they return false. */
+#ifndef PROXY_ARGS_H
+#define PROXY_ARGS_H
+
+#include "proxy/client.h"
+
+#include <stdbool.h>
+#include <strings.h>
+
+static inline bool arg_is(const struct resp_arg *a, const char *word)
+{
+    size_t n = strlen(word);
+    return a->len == n && strncasecmp(a->ptr, word, n) == 0;
+}
+
+/* The argument as a long long, or false after replying msg (NULL: ERR_NOT_INTEGER). */
+bool arg_ll_or_reply(struct client *c, size_t i, long long *out, const char *msg);
+/* A long double (INCRBYFLOAT), or false after replying ERR_NOT_FLOAT. */
+bool arg_ld_or_reply(struct client *c, size_t i, long double *out);
+/* The selected database index from argument i, or false after replying. */
+bool arg_db_or_reply(struct client *c, size_t i, int *db);
+
+#endif

@@ -1,0 +1,348 @@
+/* Client connections: accept-time set-up, reading and parsing, the reply-slot FIFO, writing,
+ * backpressure and deferred free. See client.h for the output and lifetime rules. */
+#include "proxy/client.h"
+
+#include "cache/store.h"
+#include "conf/xmalloc.h"
+#include "proxy/dispatch.h"
+#include "proxy/reply.h"
+#include "proxy/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CLIENT_READ_CHUNK (16 * 1024)
+#define CLIENT_READ_BIG_MAX (1024 * 1024) /* largest single read while a big bulk arrives */
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+        snprintf(buf, cap, "%s:%d", host, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+        snprintf(buf, cap, "%s:%d", host, port);
+    } else {
+        snprintf(buf, cap, "/unixsocket:0");
+    }
+}
+
+static void client_fill_addrs(struct client *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (c->flags & CLIENT_UNIX_SOCKET) {
+        snprintf(c->addr, sizeof(c->addr), "/unixsocket:0");
+        snprintf(c->laddr, sizeof(c->laddr), "%s:0", c->srv->cfg.unixsocket);
+        return;
+    }
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, c->addr, sizeof(c->addr));
+    len = sizeof(ss);
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, c->laddr, sizeof(c->laddr));
+}
+
+struct client *client_create(struct server *srv, int fd, bool unix_socket)
+{
+    struct client *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    c->id = ++srv->next_client_id;
+    c->fd = fd;
+    c->flags = unix_socket ? CLIENT_UNIX_SOCKET : 0;
+    c->resp = 2;
+    c->authenticated = srv->cfg.requirepass[0] == '\0';
+    c->ctime_ms = c->last_active_ms = server_now_ms(srv);
+    resp_parser_init(&c->parser);
+    client_fill_addrs(c);
+    ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
+    ev_io_start(srv->loop, &c->rio);
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
+    return c;
+}
+
+void client_free(struct client *c)
+{
+    struct server *srv = c->srv;
+    ev_io_stop(srv->loop, &c->rio);
+    ev_io_stop(srv->loop, &c->wio);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nclients--;
+    while (c->slot_head) {
+        struct reply_slot *s = c->slot_head;
+        c->slot_head = s->next;
+        strbuf_free(&s->buf);
+        free(s);
+    }
+    strbuf_free(&c->qbuf);
+    strbuf_free(&c->out);
+    resp_parser_free(&c->parser);
+    free(c->argv);
+    free(c->name);
+    free(c->lib_name);
+    free(c->lib_ver);
+    free(c);
+}
+
+void client_want_write(struct client *c)
+{
+    if (c->flags & CLIENT_PENDING_WRITE)
+        return;
+    c->flags |= CLIENT_PENDING_WRITE;
+    c->pending_next = c->srv->pending_writes;
+    c->srv->pending_writes = c;
+}
+
+void client_close(struct client *c)
+{
+    c->flags |= CLIENT_CLOSE_ASAP;
+    ev_io_stop(c->srv->loop, &c->rio);
+    client_want_write(c);
+}
+
+void client_close_after_reply(struct client *c)
+{
+    c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+    ev_io_stop(c->srv->loop, &c->rio);
+    client_want_write(c);
+}
+
+/* ---- reply slots ---- */
+
+struct strbuf *client_out_slow(struct client *c)
+{
+    if (c->slot_tail->ready)
+        return &c->slot_tail->buf;
+    struct reply_slot *s = client_slot_open(c);
+    s->ready = true;
+    return &s->buf;
+}
+
+struct reply_slot *client_slot_open(struct client *c)
+{
+    struct reply_slot *s = xcalloc(1, sizeof(*s));
+    if (c->slot_tail)
+        c->slot_tail->next = s;
+    else
+        c->slot_head = s;
+    c->slot_tail = s;
+    c->slots++;
+    return s;
+}
+
+void client_slot_ready(struct client *c, struct reply_slot *slot)
+{
+    slot->ready = true;
+    while (c->slot_head && c->slot_head->ready) {
+        struct reply_slot *s = c->slot_head;
+        strbuf_append(&c->out, s->buf.data, s->buf.len);
+        c->slot_head = s->next;
+        if (!c->slot_head)
+            c->slot_tail = NULL;
+        c->slots--;
+        strbuf_free(&s->buf);
+        free(s);
+    }
+    client_want_write(c);
+}
+
+size_t client_output_bytes(const struct client *c)
+{
+    size_t n = c->out.len - c->out_sent;
+    for (const struct reply_slot *s = c->slot_head; s; s = s->next)
+        n += s->buf.len;
+    return n;
+}
+
+/* ---- input ---- */
+
+static void client_pause_reading(struct client *c)
+{
+    c->flags |= CLIENT_READ_PAUSED;
+    ev_io_stop(c->srv->loop, &c->rio);
+}
+
+static void client_resume_reading(struct client *c)
+{
+    c->flags &= ~CLIENT_READ_PAUSED;
+    if (!(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY)))
+        ev_io_start(c->srv->loop, &c->rio);
+}
+
+static void client_load_args(struct client *c)
+{
+    if (c->parser.argc > c->argv_cap) {
+        size_t cap = c->parser.argc < 16 ? 16 : c->parser.argc;
+        c->argv = xrealloc(c->argv, cap * sizeof(*c->argv));
+        c->argv_cap = cap;
+    }
+    c->argc = c->parser.argc;
+    resp_parser_args(&c->parser, c->qbuf.data, c->argv);
+}
+
+void client_process_input(struct client *c)
+{
+    struct server *srv = c->srv;
+    size_t done = 0; /* bytes of qbuf belonging to requests already handled */
+    while (!(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_READ_PAUSED))) {
+        struct resp_limits lim = {
+            .max_bulk_len = srv->cfg.proto_max_bulk_len,
+            .unauthenticated = !c->authenticated,
+        };
+        enum resp_status st = resp_parse(&c->parser, c->qbuf.data, c->qbuf.len, &lim);
+        if (st == RESP_NEED_MORE)
+            break;
+        if (st == RESP_PROTO_ERROR) {
+            reply_errorf(c, "ERR %s", c->parser.error);
+            log_write(&srv->log, LOG_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
+                      c->parser.error, (unsigned long long)c->id, c->addr);
+            client_close_after_reply(c);
+            done = c->qbuf.len;
+            break;
+        }
+        done = c->parser.pos;
+        if (c->parser.argc > 0) {
+            client_load_args(c);
+            dispatch_command(c);
+            c->argc = 0;
+        }
+        resp_parser_next(&c->parser);
+        if (client_output_bytes(c) > SERVER_OUTPUT_SOFT_LIMIT)
+            client_pause_reading(c);
+    }
+    if (done) {
+        if (done > c->qbuf.len)
+            done = c->qbuf.len;
+        strbuf_consume(&c->qbuf, done);
+        resp_parser_rebase(&c->parser, done > c->parser.pos ? c->parser.pos : done);
+    }
+    if (client_output_bytes(c) > 0)
+        client_want_write(c);
+}
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct client *c = container_of(w, struct client, rio);
+    struct server *srv = c->srv;
+    size_t want = CLIENT_READ_CHUNK;
+    if (c->parser.bulklen > 0) {
+        /* A big argument is arriving: read it in larger pieces. */
+        size_t have = c->qbuf.len - c->parser.pos;
+        size_t need = (size_t)c->parser.bulklen + 2;
+        if (need > have && need - have > want)
+            want = need - have < CLIENT_READ_BIG_MAX ? need - have : CLIENT_READ_BIG_MAX;
+    }
+    strbuf_reserve(&c->qbuf, want);
+    ssize_t n = read(c->fd, c->qbuf.data + c->qbuf.len, want);
+    if (n == 0) {
+        client_close(c);
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            client_close(c);
+        return;
+    }
+    c->qbuf.len += (size_t)n;
+    srv->stats.net_input_bytes += (uint64_t)n;
+    c->last_active_ms = server_now_ms(srv);
+    if (c->qbuf.len > (size_t)srv->cfg.client_query_buffer_limit) {
+        log_warn(&srv->log, "Closing client that reached max query buffer length: id=%llu addr=%s "
+                 "(qbuf=%zu)", (unsigned long long)c->id, c->addr, c->qbuf.len);
+        client_close(c);
+        return;
+    }
+    client_process_input(c);
+    (void)loop;
+    (void)revents;
+}
+
+/* ---- output ---- */
+
+int client_write(struct client *c)
+{
+    struct server *srv = c->srv;
+    while (c->out_sent < c->out.len) {
+        ssize_t n = write(c->fd, c->out.data + c->out_sent, c->out.len - c->out_sent);
+        if (n > 0) {
+            c->out_sent += (size_t)n;
+            srv->stats.net_output_bytes += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        return -1;
+    }
+    if (c->out_sent == c->out.len) {
+        c->out.len = c->out_sent = 0;
+        strbuf_shrink_idle(&c->out);
+    } else if (c->out_sent > c->out.len / 2) {
+        strbuf_consume(&c->out, c->out_sent);
+        c->out_sent = 0;
+    }
+    return 0;
+}
+
+/* The one flush path: writes, then closes, re-arms the write watcher or resumes reading. */
+void client_flush(struct client *c)
+{
+    struct server *srv = c->srv;
+    if ((c->flags & CLIENT_CLOSE_ASAP) || client_write(c) < 0) {
+        client_free(c);
+        return;
+    }
+    if (c->out.len > c->out_sent) {
+        ev_io_start(srv->loop, &c->wio);
+        return;
+    }
+    ev_io_stop(srv->loop, &c->wio);
+    if ((c->flags & CLIENT_CLOSE_AFTER_REPLY) && !c->slot_head) {
+        client_free(c);
+        return;
+    }
+    if ((c->flags & CLIENT_READ_PAUSED) &&
+        client_output_bytes(c) < SERVER_OUTPUT_SOFT_LIMIT / 2) {
+        client_resume_reading(c);
+        client_process_input(c);
+    }
+}
+
+static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct client *c = container_of(w, struct client, wio);
+    (void)loop;
+    (void)revents;
+    if (!(c->flags & CLIENT_PENDING_WRITE)) /* else the flush path runs it before sleeping */
+        client_flush(c);
+}

@@ -1,0 +1,106 @@
+/* A connected client: its socket watchers, query buffer and parser, the current request's
+ * arguments, its output and the FIFO of reply slots that keeps replies in request order.
+ *
+ * Output: replies are appended to client_out(c). With no slot pending that is c->out, the
+ * buffer the flush path writes from. A request answered later (forwarded upstream, a blocked
+ * pop) opens a pending slot; replies of the requests after it go into slots queued behind it,
+ * and only the completed prefix of the FIFO is moved to c->out. A standalone command never
+ * opens a slot, so its replies go straight to c->out.
+ * Lifetime: clients are freed only from the server's flush path (deferred free), never while a
+ * command of theirs is running; client_close() marks and queues. */
+#ifndef PROXY_CLIENT_H
+#define PROXY_CLIENT_H
+
+#include "proxy/resp_parser.h"
+#include "proxy/strbuf.h"
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct server;
+struct command;
+
+#define CLIENT_ADDR_MAX 64
+#define CLIENT_NAME_MAX 256
+
+/* Client flags. */
+#define CLIENT_CLOSE_AFTER_REPLY 0x01u /* QUIT, protocol error: flush, then close */
+#define CLIENT_CLOSE_ASAP 0x02u        /* killed, over the output limit: close at the flush */
+#define CLIENT_PENDING_WRITE 0x04u     /* on the server's pending-write list */
+#define CLIENT_READ_PAUSED 0x08u       /* output over the soft limit: not reading */
+#define CLIENT_UNIX_SOCKET 0x10u
+#define CLIENT_IN_COMMAND 0x20u        /* a command of this client is executing */
+
+struct reply_slot {
+    struct reply_slot *next;
+    struct strbuf buf;
+    bool ready;
+};
+
+struct client {
+    struct server *srv;
+    uint64_t id;
+    int fd;
+    unsigned flags;
+    ev_io rio, wio;
+
+    struct strbuf qbuf;            /* unparsed input */
+    struct resp_parser parser;
+    struct resp_arg *argv;         /* the current request's arguments (into qbuf) */
+    size_t argc, argv_cap;
+    const struct command *cmd;     /* the command being run, or the last one run */
+
+    struct strbuf out;             /* ready to write; out_sent bytes of it already written */
+    size_t out_sent;
+    struct reply_slot *slot_head, *slot_tail;
+    size_t slots;
+
+    int resp;                      /* 2 or 3 */
+    int db;
+    bool authenticated;
+    char *name;                    /* CLIENT SETNAME; NULL = none */
+    char *lib_name, *lib_ver;      /* CLIENT SETINFO */
+    char addr[CLIENT_ADDR_MAX], laddr[CLIENT_ADDR_MAX];
+    int64_t ctime_ms, last_active_ms;
+
+    struct client *prev, *next;        /* server's client list */
+    struct client *pending_next;       /* server's pending-write list */
+};
+
+/* Takes ownership of fd (already non-blocking). Links the client into the server. */
+struct client *client_create(struct server *srv, int fd, bool unix_socket);
+
+/* Marks c to close at the next flush (deferred free); safe from inside its own command. */
+void client_close(struct client *c);
+void client_close_after_reply(struct client *c);
+/* Frees c now: only the server's flush path and shutdown call this. */
+void client_free(struct client *c);
+
+/* The buffer replies are appended to right now (see the top of this file). */
+struct strbuf *client_out_slow(struct client *c);
+static inline struct strbuf *client_out(struct client *c)
+{
+    return c->slot_tail ? client_out_slow(c) : &c->out;
+}
+
+/* Opens a pending reply slot at the tail of the FIFO; fill it, then client_slot_ready(). */
+struct reply_slot *client_slot_open(struct client *c);
+void client_slot_ready(struct client *c, struct reply_slot *slot);
+
+/* Queues c for the flush path (called after anything was appended to its output). */
+void client_want_write(struct client *c);
+/* Writes as much of c->out as the socket takes. -1 when the client must be closed. */
+int client_write(struct client *c);
+/* The one flush path (server's prepare watcher and the write watcher): writes, then frees a
+ * closing client, re-arms the write watcher, or resumes a paused reader. c may be freed. */
+void client_flush(struct client *c);
+/* Parses and runs every complete request in the query buffer (stops while paused). */
+void client_process_input(struct client *c);
+
+size_t client_output_bytes(const struct client *c);
+
+/* Redis's rule for CLIENT SETNAME / HELLO SETNAME: printable ASCII, no spaces. */
+bool client_name_valid(const char *p, size_t n);
+
+#endif

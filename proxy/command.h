@@ -1,0 +1,81 @@
+/* The command table: one row per command (name, handler, arity in Redis's sign convention,
+ * flags, key positions, group) and the index that finds a row by name. No code outside
+ * command_table.c compares command names; subcommands (CLIENT, CONFIG, COMMAND) use the same
+ * row type in their own small tables. */
+#ifndef PROXY_COMMAND_H
+#define PROXY_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct client;
+
+/* Routing and behaviour flags (DESIGN.md section 3). */
+#define CMD_READ 0x0001u
+#define CMD_WRITE 0x0002u
+#define CMD_CACHEABLE 0x0004u  /* a read whose reply the near-cache may keep */
+#define CMD_LOCAL 0x0008u      /* always answered by the sidecar itself */
+#define CMD_STATEFUL 0x0010u   /* needs its own upstream connection */
+#define CMD_ADMIN 0x0020u
+#define CMD_DENYOOM 0x0040u    /* may grow memory: refused with -OOM when over budget */
+#define CMD_FAST 0x0080u
+#define CMD_NOAUTH 0x0100u     /* allowed before AUTH */
+#define CMD_KEYSPACE 0x0200u   /* works on keys of the selected database */
+
+typedef void command_proc(struct client *c);
+
+struct command {
+    const char *name;     /* lower case */
+    command_proc *proc;
+    int arity;            /* > 0: exactly; < 0: at least -arity (the name counts) */
+    unsigned flags;
+    int first_key, last_key, key_step; /* COMMAND INFO key positions (last -1 = to the end) */
+    const char *group;    /* COMMAND DOCS group: string, generic, connection, server */
+    const char *summary;
+    const struct command *subcommands; /* NULL-terminated table, or NULL */
+};
+
+#define COMMAND_INDEX_SLOTS 512 /* power of two, > 2x the number of commands */
+
+/* Open-addressing index over the top-level table, built once at start. */
+struct command_index {
+    const struct command *slot[COMMAND_INDEX_SLOTS];
+};
+
+void command_index_build(struct command_index *idx);
+/* The row for name (case-insensitive), or NULL. */
+const struct command *command_lookup(const struct command_index *idx, const char *name,
+                                     size_t len);
+/* A row of a subcommand table (case-insensitive), or NULL. */
+const struct command *command_lookup_sub(const struct command *table, const char *name,
+                                         size_t len);
+/* Every top-level row, NULL-terminated (COMMAND, COMMAND COUNT, INFO commandstats). */
+const struct command *command_table(void);
+size_t command_count(void);
+/* "client|setname" for a subcommand, "get" for a command (Redis 7's fullname). */
+void command_fullname(const struct command *parent, const struct command *cmd, char *buf,
+                      size_t cap);
+
+/* ---- handlers, one file per family ---- */
+/* proxy/cmd_connection.c */
+command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_hello, cmd_auth, cmd_select,
+    cmd_time;
+/* proxy/cmd_client.c */
+command_proc cmd_client;
+/* proxy/cmd_command.c */
+command_proc cmd_command;
+/* proxy/cmd_info.c */
+command_proc cmd_info;
+/* proxy/cmd_config.c */
+command_proc cmd_config;
+/* proxy/cmd_strings.c */
+command_proc cmd_get, cmd_set, cmd_setnx, cmd_setex, cmd_psetex, cmd_getset, cmd_getdel,
+    cmd_getex, cmd_mget, cmd_mset, cmd_msetnx, cmd_append, cmd_strlen, cmd_getrange,
+    cmd_setrange, cmd_incr, cmd_decr, cmd_incrby, cmd_decrby, cmd_incrbyfloat;
+/* proxy/cmd_keys.c */
+command_proc cmd_del, cmd_unlink, cmd_exists, cmd_type, cmd_touch, cmd_expire, cmd_pexpire,
+    cmd_expireat, cmd_pexpireat, cmd_ttl, cmd_pttl, cmd_expiretime, cmd_pexpiretime,
+    cmd_persist, cmd_rename, cmd_renamenx, cmd_copy, cmd_keys, cmd_scan, cmd_randomkey,
+    cmd_dbsize, cmd_flushdb, cmd_flushall;
+
+#endif

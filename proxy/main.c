@@ -1,0 +1,91 @@
+/* Entry point: command line, configuration (file, then environment, then --port), then the
+ * server. Exit status 0 on a clean shutdown, 1 on a configuration or start-up error. */
+#include "conf/config.h"
+#include "proxy/server.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/xmalloc.h"
+
+struct main_args {
+    const char *config_file;
+    int port;             /* 0 = keep the file's */
+    bool check_only;
+};
+
+static void usage_error(const char *msg)
+{
+    fprintf(stderr, "sidecar: %s\nTry 'sidecar --help'.\n", msg);
+    exit(1);
+}
+
+static void parse_args(int argc, char **argv, struct main_args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            config_print_help(stdout);
+            exit(0);
+        } else if (strcmp(s, "--version") == 0 || strcmp(s, "-v") == 0) {
+            printf("sidecar %s (Redis %s compatible)\n", SIDECAR_VERSION, SERVER_VERSION);
+            exit(0);
+        } else if (strcmp(s, "--check-config") == 0) {
+            a->check_only = true;
+        } else if (strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) {
+            if (++i >= argc)
+                usage_error("-c needs a file");
+            a->config_file = argv[i];
+        } else if (strcmp(s, "--port") == 0) {
+            char *end;
+            long p = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || *end || p < 1 || p > 65535)
+                usage_error("--port needs a number from 1 to 65535");
+            a->port = (int)p;
+            i++;
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "unknown argument '%s'", s);
+            usage_error(msg);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct main_args args = { NULL, 0, false };
+    parse_args(argc, argv, &args);
+
+    static struct server srv; /* the root: zeroed, lives for the whole process */
+    char err[CONFIG_ERR_LEN];
+    config_init_defaults(&srv.cfg);
+    if (args.config_file && config_load_file(&srv.cfg, args.config_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        config_free(&srv.cfg);
+        return 1;
+    }
+    if (config_apply_env(&srv.cfg, err, sizeof(err)) < 0 ||
+        config_validate(&srv.cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        config_free(&srv.cfg);
+        return 1;
+    }
+    if (args.port)
+        config_override_port(&srv.cfg, args.port);
+    if (args.check_only) {
+        printf("%s: configuration OK\n", args.config_file ? args.config_file : "(defaults)");
+        config_free(&srv.cfg);
+        return 0;
+    }
+    if (args.config_file) {
+        char resolved[PATH_MAX];
+        srv.config_path = xstrdup(realpath(args.config_file, resolved) ? resolved : args.config_file);
+    }
+    int status = 1;
+    if (server_init(&srv) == 0)
+        status = server_run(&srv);
+    server_free(&srv);
+    return status;
+}

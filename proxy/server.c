@@ -1,0 +1,228 @@
+/* The server root's life: set-up from the config, the loop's watchers (flush before sleeping,
+ * cron, signals), graceful shutdown, tear-down. See server.h. */
+#include "proxy/server.h"
+
+#include "cache/store.h"
+#include "conf/xmalloc.h"
+#include "proxy/client.h"
+#include "proxy/listener.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static void random_bytes(void *buf, size_t n)
+{
+    if (getrandom(buf, n, 0) == (ssize_t)n)
+        return;
+    /* No entropy syscall: fall back to time and pid, still distinct per process. */
+    uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    unsigned char *p = buf;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (unsigned char)(x >> 56);
+    }
+}
+
+/* ---- the flush path: before every sleep ---- */
+
+static void server_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct server *srv = w->data;
+    (void)loop;
+    (void)revents;
+    /* Flushing may run buffered requests of a resumed client, which queues more output:
+     * repeat until the list stays empty (each pass writes until the sockets are full). */
+    for (int pass = 0; srv->pending_writes && pass < 16; pass++) {
+        struct client *list = srv->pending_writes;
+        srv->pending_writes = NULL;
+        while (list) {
+            struct client *c = list;
+            list = c->pending_next;
+            c->flags &= ~CLIENT_PENDING_WRITE;
+            client_flush(c);
+        }
+    }
+    if (srv->shutting_down) {
+        bool busy = false;
+        for (struct client *c = srv->clients; c; c = c->next)
+            if (c->out.len > c->out_sent)
+                busy = true;
+        if (!busy)
+            ev_break(srv->loop, EVBREAK_ALL);
+    }
+}
+
+/* ---- cron ---- */
+
+static void server_expire_keys(struct server *srv, int64_t now_ms)
+{
+    /* Time-budgeted: a share of the tick, in rounds of a fixed number of visits; go on while
+     * a round finds many expired keys (as Redis's active expire cycle). */
+    double budget = (1.0 / (double)srv->cfg.hz) * SERVER_EXPIRE_BUDGET_PCT / 100.0;
+    double start = ev_time();
+    for (int round = 0; round < 64; round++) {
+        size_t visited = 0;
+        size_t expired = store_expire_cycle(srv->store, now_ms, SERVER_EXPIRE_VISITS, &visited);
+        if (visited == 0 || expired * 4 < visited || ev_time() - start > budget)
+            break;
+    }
+}
+
+static void server_close_idle_clients(struct server *srv, int64_t now_ms)
+{
+    if (srv->cfg.timeout <= 0)
+        return;
+    int64_t limit = (int64_t)srv->cfg.timeout * 1000;
+    for (struct client *c = srv->clients; c; c = c->next) {
+        if (now_ms - c->last_active_ms > limit && !(c->flags & CLIENT_CLOSE_ASAP)) {
+            log_write(&srv->log, LOG_VERBOSE, "Closing idle client id=%llu",
+                      (unsigned long long)c->id);
+            client_close(c);
+        }
+    }
+}
+
+static void server_cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct server *srv = w->data;
+    (void)loop;
+    (void)revents;
+    int64_t now = server_now_ms(srv);
+    if (srv->shutting_down && now - srv->shutdown_ms > SERVER_SHUTDOWN_GRACE_MS) {
+        log_warn(&srv->log, "Shutdown grace period over, exiting with output unsent");
+        ev_break(srv->loop, EVBREAK_ALL);
+        return;
+    }
+    server_expire_keys(srv, now);
+    if (store_over_budget(srv->store))
+        store_evict(srv->store, now);
+    server_close_idle_clients(srv, now);
+}
+
+/* ---- signals ---- */
+
+static void server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct server *srv = w->data;
+    (void)loop;
+    (void)revents;
+    if (srv->shutting_down)
+        return;
+    log_warn(&srv->log, "Received %s, scheduling shutdown...",
+             w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    srv->shutting_down = true;
+    srv->shutdown_ms = server_now_ms(srv);
+    listener_close_all(srv);
+    /* Requests already read are answered; then the flush path breaks the loop. */
+    for (struct client *c = srv->clients; c; c = c->next) {
+        ev_io_stop(srv->loop, &c->rio);
+        client_want_write(c);
+    }
+}
+
+/* ---- life cycle ---- */
+
+void server_apply_config(struct server *srv)
+{
+    srv->log.level = srv->cfg.log_level;
+    store_set_max_memory(srv->store, (uint64_t)srv->cfg.max_memory);
+    store_set_policy(srv->store, srv->cfg.maxmemory_policy, (int)srv->cfg.maxmemory_samples);
+    double period = 1.0 / (double)srv->cfg.hz;
+    if (srv->cron.repeat != period) {
+        srv->cron.repeat = period;
+        ev_timer_again(srv->loop, &srv->cron);
+    }
+}
+
+static int server_open_log(struct server *srv)
+{
+    srv->log.level = srv->cfg.log_level;
+    srv->log.out = stderr;
+    if (srv->cfg.log_file && srv->cfg.log_file[0]) {
+        FILE *f = fopen(srv->cfg.log_file, "a");
+        if (!f) {
+            fprintf(stderr, "sidecar: cannot open log file %s\n", srv->cfg.log_file);
+            return -1;
+        }
+        srv->log.out = f;
+    }
+    return 0;
+}
+
+int server_init(struct server *srv)
+{
+    if (server_open_log(srv) < 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    srv->loop = ev_default_loop(EVFLAG_AUTO);
+    srv->start_ms = (int64_t)(ev_time() * 1000.0);
+    unsigned char id[20];
+    random_bytes(id, sizeof(id));
+    for (size_t i = 0; i < sizeof(id); i++)
+        snprintf(srv->run_id + 2 * i, 3, "%02x", id[i]);
+
+    struct store_options so = {
+        .max_memory = (uint64_t)srv->cfg.max_memory,
+        .policy = srv->cfg.maxmemory_policy,
+        .samples = (int)srv->cfg.maxmemory_samples,
+        .databases = (int)srv->cfg.databases,
+    };
+    random_bytes(so.seed, sizeof(so.seed));
+    srv->store = store_create(&so);
+    command_index_build(&srv->commands);
+
+    if (listener_open_all(srv) < 0)
+        return -1;
+
+    ev_prepare_init(&srv->flush_watcher, server_flush_cb);
+    srv->flush_watcher.data = srv;
+    ev_prepare_start(srv->loop, &srv->flush_watcher);
+    ev_timer_init(&srv->cron, server_cron_cb, 0.0, 1.0 / (double)srv->cfg.hz);
+    srv->cron.data = srv;
+    ev_timer_again(srv->loop, &srv->cron);
+    ev_signal_init(&srv->sigterm, server_signal_cb, SIGTERM);
+    srv->sigterm.data = srv;
+    ev_signal_start(srv->loop, &srv->sigterm);
+    ev_signal_init(&srv->sigint, server_signal_cb, SIGINT);
+    srv->sigint.data = srv;
+    ev_signal_start(srv->loop, &srv->sigint);
+    log_info(&srv->log, "sidecar %s started, pid=%d, standalone, max_memory=%lld, policy=%s",
+             SIDECAR_VERSION, (int)getpid(), srv->cfg.max_memory,
+             config_policy_name(srv->cfg.maxmemory_policy));
+    return 0;
+}
+
+int server_run(struct server *srv)
+{
+    ev_run(srv->loop, 0);
+    log_warn(&srv->log, "sidecar is now ready to exit, bye bye...");
+    return 0;
+}
+
+void server_free(struct server *srv)
+{
+    while (srv->clients)
+        client_free(srv->clients);
+    srv->pending_writes = NULL;
+    listener_close_all(srv);
+    if (srv->loop) {
+        ev_prepare_stop(srv->loop, &srv->flush_watcher);
+        ev_timer_stop(srv->loop, &srv->cron);
+        ev_signal_stop(srv->loop, &srv->sigterm);
+        ev_signal_stop(srv->loop, &srv->sigint);
+        ev_loop_destroy(srv->loop);
+        srv->loop = NULL;
+    }
+    store_destroy(srv->store);
+    srv->store = NULL;
+    if (srv->log.out && srv->log.out != stderr)
+        fclose(srv->log.out);
+    config_free(&srv->cfg);
+    free(srv->config_path);
+}

@@ -1,0 +1,89 @@
+/* The server root: the one mutable object of the process. It owns the event loop, the
+ * configuration, the logger, the store, the listeners, every client, the command index and the
+ * counters INFO reports. Everything else receives a struct server * explicitly. */
+#ifndef PROXY_SERVER_H
+#define PROXY_SERVER_H
+
+#include "conf/config.h"
+#include "conf/log.h"
+#include "proxy/command.h"
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+struct client;
+
+#define SERVER_VERSION "7.0.15"      /* the Redis version whose behaviour we follow */
+#define SIDECAR_VERSION "0.1.0"
+#define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN + 1)
+#define SERVER_ACCEPTS_PER_EVENT 1000
+/* Output a client may queue before we stop reading its requests (backpressure). */
+#define SERVER_OUTPUT_SOFT_LIMIT (1024 * 1024)
+/* Active expiry: entries looked at per cron tick, and the time share of a tick it may use. */
+#define SERVER_EXPIRE_VISITS 1000
+#define SERVER_EXPIRE_BUDGET_PCT 25
+/* After SIGTERM, how long clients that do not read may hold the exit back. */
+#define SERVER_SHUTDOWN_GRACE_MS 5000
+
+struct listener {
+    struct server *srv;
+    ev_io io;
+    int fd;
+    bool unix_socket;
+    char addr[128];
+};
+
+struct server_stats {
+    uint64_t connections_received;
+    uint64_t rejected_connections;
+    uint64_t commands_processed;
+    uint64_t net_input_bytes, net_output_bytes;
+    uint64_t errors_replied;
+};
+
+struct server {
+    struct ev_loop *loop;
+    struct config cfg;
+    char *config_path;               /* absolute path of the ini file, NULL when none */
+    struct logger log;
+    struct store *store;
+    struct command_index commands;
+
+    struct listener listeners[SERVER_MAX_LISTENERS];
+    size_t nlisteners;
+
+    struct client *clients;          /* all connected clients (doubly linked) */
+    size_t nclients;
+    struct client *pending_writes;   /* clients with output to flush (singly linked) */
+    struct client *closing;          /* first of the clients to free at the flush (via flag) */
+    uint64_t next_client_id;
+
+    ev_prepare flush_watcher;
+    ev_timer cron;
+    ev_signal sigterm, sigint;
+    bool shutting_down;
+    int64_t shutdown_ms;
+
+    int64_t start_ms;
+    char run_id[41];
+    struct server_stats stats;
+};
+
+/* Milliseconds since the epoch at the start of this loop iteration (one reading per iteration). */
+static inline int64_t server_now_ms(const struct server *srv)
+{
+    return (int64_t)(ev_now(srv->loop) * 1000.0);
+}
+
+/* Sets up the store, listeners, signals and timers from srv->cfg. -1 (logged) on failure. */
+int server_init(struct server *srv);
+/* Runs the loop until SIGTERM/SIGINT; returns the exit status. */
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+
+/* Pushes the run-time settable values of srv->cfg into the running parts (after CONFIG SET). */
+void server_apply_config(struct server *srv);
+
+#endif

@@ -1,0 +1,44 @@
+/* Growable byte buffer; see strbuf.h. */
+#include "proxy/strbuf.h"
+
+#include "conf/xmalloc.h"
+
+#include <stdlib.h>
+
+#define STRBUF_MIN 256
+#define STRBUF_IDLE_KEEP (64 * 1024)
+
+void strbuf_reserve(struct strbuf *b, size_t extra)
+{
+    size_t need = b->len + extra;
+    if (need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : STRBUF_MIN;
+    while (cap < need)
+        cap = cap < (1u << 20) ? cap * 2 : cap + cap / 4;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void strbuf_free(struct strbuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void strbuf_consume(struct strbuf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
+void strbuf_shrink_idle(struct strbuf *b)
+{
+    if (b->len == 0 && b->cap > STRBUF_IDLE_KEEP)
+        strbuf_free(b);
+}
