@@ -66,14 +66,18 @@ int main(int argc, char **argv)
         config_free(&srv.cfg);
         return 1;
     }
-    if (config_apply_env(&srv.cfg, err, sizeof(err)) < 0 ||
-        config_validate(&srv.cfg, err, sizeof(err)) < 0) {
+    if (config_apply_env(&srv.cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         config_free(&srv.cfg);
         return 1;
     }
     if (args.port)
         config_override_port(&srv.cfg, args.port);
+    if (config_validate(&srv.cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        config_free(&srv.cfg);
+        return 1;
+    }
     if (args.check_only) {
         printf("%s: configuration OK\n", args.config_file ? args.config_file : "(defaults)");
         config_free(&srv.cfg);
