@@ -10,7 +10,9 @@
  *    of every entry and bucket array; eviction keeps it <= max_memory when a write asks;
  *  - an entry whose expire_ms is set and < now_ms is logically gone: lookups delete it.
  * Entry pointers returned by the store stay valid until the next call that may modify the store
- * (set, delete, reserve, evict, expire cycle, flush). */
+ * (set, delete, resize, rename, evict, expire cycle, flush). store_find() is the exception that
+ * keeps them: it can only free the entry of the key it was asked for (when that one expired);
+ * the rehash step it runs moves entries between buckets without reallocating them. */
 #ifndef CACHE_STORE_H
 #define CACHE_STORE_H
 
