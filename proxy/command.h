@@ -60,14 +60,10 @@ void command_fullname(const struct command *parent, const struct command *cmd, c
 /* proxy/cmd_connection.c */
 command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_hello, cmd_auth, cmd_select,
     cmd_time;
-/* proxy/cmd_client.c */
-command_proc cmd_client;
 /* proxy/cmd_command.c */
 command_proc cmd_command;
 /* proxy/cmd_info.c */
 command_proc cmd_info;
-/* proxy/cmd_config.c */
-command_proc cmd_config;
 /* proxy/cmd_strings.c */
 command_proc cmd_get, cmd_set, cmd_setnx, cmd_setex, cmd_psetex, cmd_getset, cmd_getdel,
     cmd_getex, cmd_mget, cmd_mset, cmd_msetnx, cmd_append, cmd_strlen, cmd_getrange,

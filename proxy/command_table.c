@@ -91,6 +91,7 @@ static const struct command commands[] = {
     { "append", cmd_append, 3, W | M | F | K, 1, 1, 1, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", NULL },
     { "strlen", cmd_strlen, 2, R | C | F | K, 1, 1, 1, "string", "Returns the length of a string value.", NULL },
     { "getrange", cmd_getrange, 4, R | C | K, 1, 1, 1, "string", "Returns a substring of the string stored at a key.", NULL },
+    { "substr", cmd_getrange, 4, R | C | K, 1, 1, 1, "string", "Returns a substring from a string value.", NULL },
     { "setrange", cmd_setrange, 4, W | M | K, 1, 1, 1, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", NULL },
     { "incr", cmd_incr, 2, W | M | F | K, 1, 1, 1, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", NULL },
     { "decr", cmd_decr, 2, W | M | F | K, 1, 1, 1, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", NULL },

@@ -1,0 +1,80 @@
+#!/bin/sh
+# Integration tests: the differential test (every diff/*.txt script, sidecar vs redis-server) and
+# the client tests (test_clients.py), both with Debian's /usr/bin/python3 (python3-redis).
+#
+#   sh tests/integration/run.sh ./sidecar                  the normal run (make integration)
+#   SIDECAR_ASAN=1 sh tests/integration/run.sh build/asan/sidecar
+#                                                          sanitizer build: leak checking on, and
+#                                                          any sanitizer report fails the run
+#   sh tests/integration/run.sh redis-server               proves the tests against redis-server
+#
+# Each Python step is bounded (timeout 300 s, so at most ~10 min in all); exit status is non-zero
+# if anything failed.
+set -u
+
+if [ $# -ne 1 ]; then
+    echo "usage: sh tests/integration/run.sh PATH_TO_SIDECAR" >&2
+    exit 2
+fi
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+BIN=$1
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "run.sh: redis-server not found (make deps)" >&2
+    exit 2
+fi
+if ! $PY -c 'import redis' 2>/dev/null; then
+    echo "run.sh: $PY cannot import redis (apt-get install python3-redis)" >&2
+    exit 2
+fi
+
+case "$BIN" in
+    redis-server|*/redis-server)
+        DIFF_ARGS="--target redis" ;;
+    *)
+        if [ ! -x "$BIN" ]; then
+            echo "run.sh: not an executable: $BIN" >&2
+            exit 2
+        fi
+        BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+        DIFF_ARGS="--sidecar $BIN" ;;
+esac
+
+STDERR_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sidecar-it-stderr.XXXXXX")
+trap 'rm -rf "$STDERR_DIR"' EXIT
+export SIDECAR_IT_STDERR_DIR="$STDERR_DIR"
+export SIDECAR_BIN="$BIN"
+if [ "${SIDECAR_ASAN:-0}" = 1 ]; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+    export UBSAN_OPTIONS=print_stacktrace=1
+fi
+
+status=0
+echo "== differential test ($BIN vs redis-server)"
+# shellcheck disable=SC2086
+timeout --foreground -k 10 300 $PY "$HERE/diff_test.py" $DIFF_ARGS || status=1
+
+echo "== client tests (SIDECAR_BIN=$BIN)"
+timeout --foreground -k 10 300 $PY "$HERE/test_clients.py" -v || status=1
+
+if [ "${SIDECAR_ASAN:-0}" = 1 ]; then
+    if grep -l -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" \
+            "$STDERR_DIR"/*.log >/dev/null 2>&1; then
+        echo "== sanitizer reports in sidecar stderr:"
+        for f in $(grep -l -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" "$STDERR_DIR"/*.log); do
+            echo "--- $(basename "$f")"
+            grep -n -A 30 -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" "$f" | head -60
+        done
+        status=1
+    else
+        echo "== no sanitizer reports in $(ls "$STDERR_DIR" | wc -l) sidecar stderr logs"
+    fi
+fi
+
+if [ $status -eq 0 ]; then
+    echo "integration: all passed"
+else
+    echo "integration: FAILED"
+fi
+exit $status
