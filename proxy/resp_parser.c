@@ -37,8 +37,10 @@ static enum resp_status fail(struct resp_parser *p, const char *msg)
 static void args_push(struct resp_parser *p, size_t off, size_t len, size_t expected_more)
 {
     if (p->argc == p->argcap) {
+        /* Double, but never beyond what the multibulk header still announces (expected_more
+         * is 0 for inline arguments and the last bulk, where doubling is the bound). */
         size_t cap = p->argcap ? p->argcap * 2 : 8;
-        if (cap > p->argc + 1 + expected_more)
+        if (expected_more && cap > p->argc + 1 + expected_more)
             cap = p->argc + 1 + expected_more;
         p->args = xrealloc(p->args, cap * sizeof(*p->args));
         p->argcap = cap;
@@ -127,6 +129,7 @@ static bool split_one(struct resp_parser *p, const char *line, size_t len, size_
 
 bool resp_split_inline(struct resp_parser *p, const char *line, size_t len)
 {
+    len = strnlen(line, len); /* sdssplitargs reads a C string: a NUL ends the line */
     p->inline_buf.len = 0;
     p->argc = 0;
     size_t i = 0;
@@ -244,6 +247,8 @@ enum resp_status resp_parse(struct resp_parser *p, const char *buf, size_t len,
 void resp_parser_args(const struct resp_parser *p, const char *buf, struct resp_arg *argv)
 {
     const char *base = p->is_inline ? p->inline_buf.data : buf;
+    if (!base)
+        base = ""; /* only empty arguments so far: still a valid pointer */
     for (size_t i = 0; i < p->argc; i++) {
         argv[i].ptr = base + p->args[i].off;
         argv[i].len = p->args[i].len;
