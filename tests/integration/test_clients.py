@@ -143,6 +143,27 @@ class TestPatterns(SharedServerTest):
         self.assertEqual(r.get("rl:client42"), b"25")
         self.assertEqual(r.ttl("rl:client42"), 60)
 
+    def test_scan_match_count_exactly_once(self):
+        r = self.r
+        keys = ["s:once:%d" % i for i in range(3000)]
+        p = r.pipeline(transaction=False)
+        for k in keys:
+            p.set(k, "v")
+        p.set("other:1", "v")
+        p.execute()
+        seen = {}
+        cursor, calls = 0, 0
+        while True:
+            cursor, batch = r.scan(cursor=cursor, match="s:once:*", count=100)
+            calls += 1
+            self.assertLess(calls, 10000, "SCAN did not terminate")
+            for k in batch:
+                seen[k] = seen.get(k, 0) + 1
+            if cursor == 0:
+                break
+        self.assertEqual(sorted(seen), sorted(k.encode() for k in keys))
+        self.assertEqual([k for k, n in seen.items() if n != 1], [], "keys returned twice")
+
     def test_scan_iter_while_growing(self):
         r = self.r
         originals = ["k:orig:%d" % i for i in range(5000)]
