@@ -31,6 +31,9 @@ struct command;
 #define CLIENT_READ_PAUSED 0x08u       /* output over the soft limit: not reading */
 #define CLIENT_UNIX_SOCKET 0x10u
 #define CLIENT_IN_COMMAND 0x20u        /* a command of this client is executing */
+#define CLIENT_REPLY_OFF 0x40u         /* CLIENT REPLY OFF: replies are dropped */
+#define CLIENT_REPLY_SKIP_NEXT 0x80u   /* CLIENT REPLY SKIP: drop the next command's reply */
+#define CLIENT_REPLY_SKIP 0x100u       /* dropping this command's reply */
 
 struct reply_slot {
     struct reply_slot *next;

@@ -380,16 +380,22 @@ void cmd_client_no_touch(struct client *c)
     client_on_off(c);
 }
 
-/* Only ON: suppressing replies (OFF, SKIP) needs support in the dispatch path. */
+/* CLIENT REPLY ON|OFF|SKIP: the flags are honoured by dispatch_command, which drops the replies
+ * of the commands they cover (OFF and SKIP themselves get no reply, as in Redis). */
 void cmd_client_reply(struct client *c)
 {
     const struct resp_arg *a = &c->argv[2];
-    if (arg_is(a, "on"))
+    if (arg_is(a, "on")) {
+        c->flags &= ~(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT);
         reply_ok(c);
-    else if (arg_is(a, "off") || arg_is(a, "skip"))
-        reply_error(c, "ERR CLIENT REPLY is not supported by the sidecar");
-    else
+    } else if (arg_is(a, "off")) {
+        c->flags |= CLIENT_REPLY_OFF;
+    } else if (arg_is(a, "skip")) {
+        if (!(c->flags & CLIENT_REPLY_OFF))
+            c->flags |= CLIENT_REPLY_SKIP_NEXT;
+    } else {
         reply_error(c, ERR_SYNTAX);
+    }
 }
 
 /* Redis's help text, for the subcommands served here. */

@@ -54,7 +54,7 @@ static void reply_unknown_subcommand(struct client *c)
                  c->argv[1].ptr, upper);
 }
 
-void dispatch_command(struct client *c)
+static void dispatch_run(struct client *c)
 {
     struct server *srv = c->srv;
     const struct command *cmd = command_lookup(&srv->commands, c->argv[0].ptr, c->argv[0].len);
@@ -95,6 +95,23 @@ void dispatch_command(struct client *c)
     cmd->proc(c);
     c->flags &= ~CLIENT_IN_COMMAND;
     srv->stats.commands_processed++;
+}
+
+void dispatch_command(struct client *c)
+{
+    struct server *srv = c->srv;
+    /* CLIENT REPLY OFF / SKIP: whatever this request answers is cut off again. Only standalone
+     * (immediate) replies exist today; a deferred reply slot will need the same rule. */
+    struct strbuf *out = client_out(c);
+    size_t mark = out->len;
+    dispatch_run(c);
+    if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP))
+        out->len = mark;
+    c->flags &= ~CLIENT_REPLY_SKIP;
+    if (c->flags & CLIENT_REPLY_SKIP_NEXT) {
+        c->flags |= CLIENT_REPLY_SKIP;
+        c->flags &= ~CLIENT_REPLY_SKIP_NEXT;
+    }
     if (client_output_bytes(c) > (size_t)srv->cfg.client_output_buffer_limit) {
         log_warn(&srv->log, "Client id=%llu addr=%s closed for overcoming of output buffer limits.",
                  (unsigned long long)c->id, c->addr);
