@@ -17,6 +17,8 @@
 #define CHUNK_OVERHEAD sizeof(size_t)
 /* Growth slack of a resized string, capped so a huge value does not double. */
 #define STRING_SLACK_MAX (1024 * 1024)
+/* Buckets of an ongoing rehash moved by each expire cycle (the cron's share of the work). */
+#define CYCLE_REHASH_BUCKETS 1000
 
 struct store_table {
     struct store_entry **b;
@@ -41,6 +43,7 @@ struct store {
     uint8_t seed[16];
     uint64_t rng;
     uint64_t expire_cursor;
+    uint64_t evict_cursor;
     struct store_stats stats;
 };
 
@@ -385,8 +388,11 @@ struct store_entry *store_set_string(struct store *s, int db, const char *key, s
     uint32_t h = key_hash(s, db, key, klen);
     struct store_entry **pp = slot_find(s, db, key, klen, h, &ti);
     struct store_entry *old = pp ? *pp : NULL;
+    bool old_expired = old && store_entry_expired(old, now_ms);
+    if (old_expired)
+        s->stats.expired++;
     if (old && keep_ttl)
-        expire_ms = store_entry_expired(old, now_ms) ? 0 : old->expire_ms;
+        expire_ms = old_expired ? 0 : old->expire_ms;
 
     if (old && string_fits_in_place(old, vlen)) {
         memmove(store_string_mut(old), val, vlen);
@@ -418,7 +424,8 @@ struct store_entry *store_string_resize(struct store *s, struct store_entry *e, 
 {
     size_t oldlen = e->vlen;
     size_t need = sizeof(*e) + e->klen + newlen + 1;
-    if (need > malloc_usable_size(e)) {
+    size_t have = malloc_usable_size(e);
+    if (need > have || (newlen < oldlen && need * 4 < have)) {
         size_t slack = newlen > oldlen ? need : 0;
         if (slack > STRING_SLACK_MAX)
             slack = STRING_SLACK_MAX;
@@ -613,21 +620,40 @@ struct store_entry *store_random(struct store *s, int db, int64_t now_ms)
 
 /* ---- eviction ---- */
 
+struct volatile_pick {
+    bool nearest_ttl;
+    int wanted, found;
+    struct store_entry *best;
+};
+
+static void volatile_visit(struct store *s, int ti, size_t idx, void *arg)
+{
+    struct volatile_pick *vp = arg;
+    for (struct store_entry *e = s->t[ti].b[idx]; e && vp->found < vp->wanted; e = e->hnext) {
+        if (!e->expire_ms)
+            continue;
+        vp->found++;
+        if (!vp->best || (vp->nearest_ttl && e->expire_ms < vp->best->expire_ms))
+            vp->best = e;
+    }
+}
+
+/* Up to `samples` keys with a TTL, taken round-robin from a persistent cursor over the table
+ * (so a rare volatile key among many persistent ones is still found: at worst one full walk).
+ * Returns the one expiring first (nearest_ttl) or the first found. */
 static struct store_entry *sample_volatile(struct store *s, bool nearest_ttl)
 {
-    struct store_entry *best = NULL;
-    int found = 0;
-    for (int i = 0; i < STORE_SAMPLE_TRIES_MAX && found < s->samples; i++) {
-        struct store_entry *e = random_entry_any(s);
-        if (!e || !e->expire_ms)
-            continue;
-        found++;
-        if (!best || (nearest_ttl && e->expire_ms < best->expire_ms))
-            best = e;
-        if (!nearest_ttl)
-            break;
+    struct volatile_pick vp = { nearest_ttl, nearest_ttl ? s->samples : 1, 0, NULL };
+    bool wrapped = false;
+    while (vp.found < vp.wanted) {
+        s->evict_cursor = scan_buckets(s, s->evict_cursor, volatile_visit, &vp);
+        if (s->evict_cursor == 0) {
+            if (wrapped || vp.found > 0)
+                break;
+            wrapped = true;
+        }
     }
-    return best;
+    return vp.best;
 }
 
 static struct store_entry *pick_victim(struct store *s)
@@ -681,13 +707,14 @@ int store_evict(struct store *s, int64_t now_ms)
 
 struct expire_ctx {
     int64_t now_ms;
-    size_t visited, deleted;
+    size_t visited, deleted, buckets;
 };
 
 static void expire_visit(struct store *s, int ti, size_t idx, void *arg)
 {
     struct expire_ctx *x = arg;
     struct store_entry **pp = &s->t[ti].b[idx];
+    x->buckets++;
     while (*pp) {
         x->visited++;
         if (store_entry_expired(*pp, x->now_ms)) {
@@ -701,14 +728,15 @@ static void expire_visit(struct store *s, int ti, size_t idx, void *arg)
 
 size_t store_expire_cycle(struct store *s, int64_t now_ms, size_t max_visits, size_t *visited)
 {
-    struct expire_ctx x = { now_ms, 0, 0 };
+    struct expire_ctx x = { now_ms, 0, 0, 0 };
     if (rehashing(s))
-        rehash_step(s, 100);
+        rehash_step(s, CYCLE_REHASH_BUCKETS);
     else
         table_shrink_if_sparse(s);
-    /* Bounded by visits, and by buckets so an empty sparse table cannot spin. */
+    /* Bounded by entries looked at, and by buckets so a sparse table (or one step over a
+     * table being shrunk, which covers many buckets) cannot make a cycle long. */
     size_t bucket_budget = max_visits * 4 + 16;
-    while (s->volatile_count && x.visited < max_visits && bucket_budget--) {
+    while (s->volatile_count && x.visited < max_visits && x.buckets < bucket_budget) {
         s->expire_cursor = scan_buckets(s, s->expire_cursor, expire_visit, &x);
         if (s->expire_cursor == 0)
             break;
@@ -735,7 +763,7 @@ void store_flush(struct store *s, int db)
         table_release(s, &s->t[0]);
         table_release(s, &s->t[1]);
         s->rehash_idx = -1;
-        s->expire_cursor = 0;
+        s->expire_cursor = s->evict_cursor = 0;
         return;
     }
     for (int ti = 0; ti <= 1; ti++) {

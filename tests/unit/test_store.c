@@ -1,0 +1,2204 @@
+/* Unit tests for cache/store.c, with injected time (now_ms is always a parameter here):
+ * set/find/delete and replacement, binary and empty keys, databases, counts; TTL edges, lazy
+ * and active expiry; the LRU order and every eviction policy; byte accounting against
+ * malloc_usable_size; string resize; rename and copy; SCAN over a growing and a shrinking table;
+ * random keys; flush; and a randomized comparison with a reference model.
+ *
+ * Bugs found and fixed in the store are pinned by the tests of the "regressions" case. */
+#include "cache/store.h"
+#include "conf/config.h"
+
+#include <check.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An arbitrary "now" (unix ms); every test drives time from here. */
+#define NOW 1700000000000LL
+/* cache/store.c's TABLE_MIN: the bucket count of a fresh or fully shrunk table. */
+#define TABLE_MIN_BUCKETS 4
+/* Bound of every cursor walk in these tests. */
+#define WALK_STEPS_MAX (1u << 24)
+
+/* Check's ck_assert_* record their location on every call (a write to the runner each time),
+ * which dominates loops of many thousands of checks, above all under valgrind. These call into
+ * Check only when the condition fails. */
+#define FAST_MSG(cond, ...)                                                                        \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg(__VA_ARGS__);                                                             \
+    } while (0)
+#define FAST(cond) FAST_MSG(cond, "Assertion '%s' failed", #cond)
+#define FAST_EQ(a, b)                                                                              \
+    do {                                                                                           \
+        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);             \
+        if (a_ != b_)                                                                              \
+            ck_abort_msg("Assertion '%s == %s' failed: %llu != %llu", #a, #b, a_, b_);             \
+    } while (0)
+
+/* ---- helpers ---- */
+
+static struct store *mk(uint64_t max_memory, int policy, int samples, int databases)
+{
+    struct store_options o;
+    memset(&o, 0, sizeof(o));
+    o.max_memory = max_memory;
+    o.policy = policy;
+    o.samples = samples;
+    o.databases = databases;
+    for (int i = 0; i < 16; i++)
+        o.seed[i] = (uint8_t)(0xA5 ^ (i * 37));
+    struct store *s = store_create(&o);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+static uint64_t entry_bytes(const struct store_entry *e)
+{
+    return malloc_usable_size((void *)e) + sizeof(size_t);
+}
+
+/* What an allocation of n bytes may be charged (usable size + the chunk header): glibc rounds
+ * up to 16 and may hand out a whole free chunk up to one minimum chunk larger than needed, so
+ * the exact figure depends on the heap's history; sanitizers report exactly n. */
+static bool charge_plausible(uint64_t charged, size_t n)
+{
+    return charged >= n + sizeof(size_t) && charged <= n + sizeof(size_t) + 48;
+}
+
+/* True when t is what one bucket array (or two, while rehashing) of 4 .. 8192 buckets may be
+ * charged (below glibc's mmap threshold, where the window above holds). The exact check of
+ * the accounting is elsewhere: store_flush(-1) must bring it back to 0. */
+#define TB_LOG_MAX 13
+static bool is_table_bytes(uint64_t t)
+{
+    const size_t p = sizeof(struct store_entry *);
+    for (int j = 2; j <= TB_LOG_MAX; j++) {
+        if (charge_plausible(t, p << j))
+            return true;
+        for (int k = 2; k <= TB_LOG_MAX; k++)
+            if (t > 2 * sizeof(size_t) && charge_plausible(t - sizeof(size_t), (p << j) + (p << k)))
+                return true;
+    }
+    return false;
+}
+
+static struct store_entry *put(struct store *s, int db, const char *k, const char *v,
+                               int64_t expire_ms, int64_t now)
+{
+    return store_set_string(s, db, k, strlen(k), v, strlen(v), expire_ms, false, now);
+}
+
+/* A lookup that neither touches the LRU nor counts a hit or a miss. */
+static struct store_entry *peek(struct store *s, int db, const char *k, int64_t now)
+{
+    return store_find(s, db, k, strlen(k), now, STORE_NOTOUCH);
+}
+
+static void assert_value(const struct store_entry *e, const void *v, size_t vlen)
+{
+    ck_assert_ptr_nonnull(e);
+    ck_assert_uint_eq(e->type, STORE_STRING);
+    ck_assert_uint_eq(store_string_len(e), vlen);
+    if (vlen)
+        ck_assert_mem_eq(store_string_ptr(e), v, vlen);
+    ck_assert_int_eq(store_string_ptr(e)[vlen], '\0');
+}
+
+static void assert_key(const struct store_entry *e, int db, const void *k, size_t klen)
+{
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->db, db);
+    ck_assert_uint_eq(store_entry_klen(e), klen);
+    if (klen)
+        ck_assert_mem_eq(store_entry_key(e), k, klen);
+}
+
+static void assert_str(const struct store_entry *e, const char *v)
+{
+    assert_value(e, v, strlen(v));
+}
+
+static uint64_t xs_next(uint64_t *x)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Keys "<prefix><3 digits>" (all of one length for a given prefix). */
+static const char *keyn(char *buf, const char *prefix, int i)
+{
+    snprintf(buf, 32, "%s%03d", prefix, i);
+    return buf;
+}
+
+#define VAL32 "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+
+/* Lowers the budget to one byte under current use and evicts: exactly one entry (the victim)
+ * must go. Returns which of the n keys "<prefix>NNN" in db disappeared; alive[] is updated. */
+static int evict_one(struct store *s, int db, const char *prefix, int n, bool *alive, int64_t now)
+{
+    const struct store_stats *st = store_get_stats(s);
+    uint64_t evicted = st->evicted;
+    size_t count = store_count(s, -1);
+    store_set_max_memory(s, store_used_bytes(s) - 1);
+    FAST(store_over_budget(s));
+    FAST_EQ(store_evict(s, now), 0);
+    FAST(!store_over_budget(s));
+    FAST_EQ(store_count(s, -1), count - 1);
+    FAST_EQ(st->evicted, evicted + 1);
+    store_set_max_memory(s, 0);
+    int gone = -1;
+    char k[32];
+    for (int i = 0; i < n; i++) {
+        if (!alive[i])
+            continue;
+        if (!peek(s, db, keyn(k, prefix, i), now)) {
+            FAST_MSG(gone == -1, "two keys went: %d and %d", gone, i);
+            gone = i;
+        }
+    }
+    FAST_MSG(gone >= 0, "the evicted entry was not one of the keys");
+    alive[gone] = false;
+    return gone;
+}
+
+/* ---- basic: set, find, delete, replace, binary, databases, counts ---- */
+
+START_TEST(test_set_find_delete)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    ck_assert_int_eq(store_databases(s), 16);
+    ck_assert_ptr_null(peek(s, 0, "a", NOW));
+    struct store_entry *e = put(s, 0, "a", "alpha", 0, NOW);
+    assert_key(e, 0, "a", 1);
+    assert_str(e, "alpha");
+    ck_assert_int_eq(e->expire_ms, 0);
+    ck_assert_ptr_eq(peek(s, 0, "a", NOW), e);
+    put(s, 0, "b", "beta", 0, NOW);
+    ck_assert_uint_eq(store_count(s, 0), 2);
+    ck_assert(store_delete(s, 0, "a", 1, NOW));
+    ck_assert(!store_delete(s, 0, "a", 1, NOW));
+    ck_assert(!store_delete(s, 0, "zz", 2, NOW));
+    ck_assert_ptr_null(peek(s, 0, "a", NOW));
+    assert_str(peek(s, 0, "b", NOW), "beta");
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    store_delete_entry(s, peek(s, 0, "b", NOW));
+    ck_assert_ptr_null(peek(s, 0, "b", NOW));
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(store_get_stats(s)->expired, 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_replace_in_place_and_reallocation)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char big[1000], mid[100], small[80];
+    memset(big, 'B', sizeof(big));
+    memset(mid, 'M', sizeof(mid));
+    memset(small, 'S', sizeof(small));
+    struct store_entry *e1 = store_set_string(s, 0, "k", 1, mid, sizeof(mid), NOW + 50, false, NOW);
+    uint64_t t = store_used_bytes(s) - entry_bytes(e1);
+    ck_assert(is_table_bytes(t));
+    ck_assert_uint_eq(store_volatile_count(s, 0), 1);
+
+    /* Shorter, still most of the allocation: rewritten in place, nothing reallocated. */
+    uint64_t u1 = store_used_bytes(s);
+    struct store_entry *e2 = store_set_string(s, 0, "k", 1, small, sizeof(small), 0, false, NOW);
+    ck_assert_ptr_eq(e2, e1);
+    assert_value(e2, small, sizeof(small));
+    ck_assert_int_eq(e2->expire_ms, 0); /* no keep_ttl: the TTL went */
+    ck_assert_uint_eq(store_volatile_count(s, 0), 0);
+    ck_assert_uint_eq(store_used_bytes(s), u1);
+
+    /* Longer: a new allocation, accounting follows. */
+    struct store_entry *e3 = store_set_string(s, 0, "k", 1, big, sizeof(big), NOW + 70, false, NOW);
+    ck_assert_ptr_ne(e3, e2);
+    assert_value(e3, big, sizeof(big));
+    ck_assert_int_eq(e3->expire_ms, NOW + 70);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 1);
+    ck_assert_uint_eq(store_used_bytes(s), t + entry_bytes(e3));
+    ck_assert_uint_gt(store_used_bytes(s), u1);
+
+    /* Much shorter: reallocated down, so a shrunken value does not keep a big block. */
+    struct store_entry *e4 = store_set_string(s, 0, "k", 1, "tiny", 4, 0, false, NOW);
+    ck_assert_ptr_ne(e4, e3);
+    assert_value(e4, "tiny", 4);
+    ck_assert_uint_eq(store_used_bytes(s), t + entry_bytes(e4));
+    ck_assert_uint_lt(entry_bytes(e4), 200);
+
+    /* Same length, same allocation: in place; replacement with its own bytes works. */
+    struct store_entry *e5 = store_set_string(s, 0, "k", 1, store_string_ptr(e4), 4, 0, false, NOW);
+    ck_assert_ptr_eq(e5, e4);
+    assert_value(e5, "tiny", 4);
+    ck_assert_uint_eq(store_count(s, -1), 1);
+    ck_assert_ptr_eq(peek(s, 0, "k", NOW), e5);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_binary_keys_and_values)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    static const char k1[] = { 'a', '\0', 'b' }, k2[] = { 'a', '\0', 'c' }, k3[] = { 'a' },
+                      k4[] = { 'a', '\0' }, k5[] = { '\0' }, k6[] = { '\0', '\0' };
+    static const char v1[] = { '\0', '\0', 'x', '\0' }, v2[] = { 'y', '\0' }, v3[] = { '\0' };
+    struct {
+        const char *k;
+        size_t kl;
+        const char *v;
+        size_t vl;
+    } kv[] = {
+        { k1, sizeof(k1), v1, sizeof(v1) }, { k2, sizeof(k2), v2, sizeof(v2) },
+        { k3, sizeof(k3), v3, sizeof(v3) }, { k4, sizeof(k4), v1, 3 },
+        { k5, sizeof(k5), v2, 1 },          { k6, sizeof(k6), v1, 1 },
+    };
+    size_t n = sizeof(kv) / sizeof(kv[0]);
+    for (size_t i = 0; i < n; i++)
+        store_set_string(s, 0, kv[i].k, kv[i].kl, kv[i].v, kv[i].vl, 0, false, NOW);
+    ck_assert_uint_eq(store_count(s, 0), n);
+    for (size_t i = 0; i < n; i++) {
+        struct store_entry *e = store_find(s, 0, kv[i].k, kv[i].kl, NOW, 0);
+        assert_key(e, 0, kv[i].k, kv[i].kl);
+        assert_value(e, kv[i].v, kv[i].vl);
+    }
+    ck_assert(store_delete(s, 0, k1, sizeof(k1), NOW));
+    ck_assert_ptr_null(store_find(s, 0, k1, sizeof(k1), NOW, 0));
+    assert_value(store_find(s, 0, k2, sizeof(k2), NOW, 0), v2, sizeof(v2));
+    assert_value(store_find(s, 0, k4, sizeof(k4), NOW, 0), v1, 3);
+    ck_assert_uint_eq(store_count(s, 0), n - 1);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_empty_key_and_value)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    struct store_entry *e = store_set_string(s, 0, "", 0, "", 0, 0, false, NOW);
+    assert_key(e, 0, "", 0);
+    assert_value(e, "", 0);
+    ck_assert_ptr_eq(store_find(s, 0, "", 0, NOW, 0), e);
+    store_set_string(s, 0, "x", 1, "", 0, 0, false, NOW);
+    ck_assert_uint_eq(store_count(s, 0), 2);
+    /* The empty key gets a value, then loses it again. */
+    e = store_set_string(s, 0, "", 0, "full", 4, 0, false, NOW);
+    assert_str(e, "full");
+    e = store_set_string(s, 0, "", 0, "", 0, 0, false, NOW);
+    assert_value(e, "", 0);
+    ck_assert_uint_eq(store_count(s, 0), 2);
+    assert_value(store_find(s, 0, "x", 1, NOW, 0), "", 0);
+    ck_assert(store_delete(s, 0, "", 0, NOW));
+    ck_assert_ptr_null(store_find(s, 0, "", 0, NOW, 0));
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_databases_are_distinct)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    struct store_entry *a = put(s, 0, "same", "in-db0", 0, NOW);
+    struct store_entry *b = put(s, 3, "same", "in-db3", NOW + 10, NOW);
+    ck_assert_ptr_ne(a, b);
+    assert_key(peek(s, 0, "same", NOW), 0, "same", 4);
+    assert_key(peek(s, 3, "same", NOW), 3, "same", 4);
+    assert_str(peek(s, 0, "same", NOW), "in-db0");
+    assert_str(peek(s, 3, "same", NOW), "in-db3");
+    ck_assert_ptr_null(peek(s, 1, "same", NOW));
+    ck_assert_ptr_null(peek(s, 15, "same", NOW));
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    ck_assert_uint_eq(store_count(s, 3), 1);
+    ck_assert_uint_eq(store_count(s, 1), 0);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 0);
+    ck_assert_uint_eq(store_volatile_count(s, 3), 1);
+    ck_assert(store_delete(s, 3, "same", 4, NOW));
+    assert_str(peek(s, 0, "same", NOW), "in-db0");
+    ck_assert_ptr_null(peek(s, 3, "same", NOW));
+    ck_assert(!store_delete(s, 3, "same", 4, NOW));
+    ck_assert(store_delete(s, 0, "same", 4, NOW));
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_counts_per_db_and_volatile)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int db = 0; db < 4; db++)
+        for (int i = 0; i < 10 * (db + 1); i++)
+            put(s, db, keyn(k, "c", i), "v", (i % 3 == 0) ? NOW + 1000 : 0, NOW);
+    /* keys per db: 10, 20, 30, 40; with TTL: i % 3 == 0 -> 4, 7, 10, 14 */
+    static const size_t keys[4] = { 10, 20, 30, 40 }, vol[4] = { 4, 7, 10, 14 };
+    for (int db = 0; db < 4; db++) {
+        ck_assert_uint_eq(store_count(s, db), keys[db]);
+        ck_assert_uint_eq(store_volatile_count(s, db), vol[db]);
+    }
+    ck_assert_uint_eq(store_count(s, -1), 100);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 35);
+    ck_assert_uint_eq(store_count(s, 4), 0);
+    ck_assert_uint_eq(store_count(s, 16), 0); /* out of range: no keys */
+    ck_assert_uint_eq(store_volatile_count(s, 16), 0);
+    /* Overwrites change the volatile count, not the key count. */
+    put(s, 1, keyn(k, "c", 0), "v", 0, NOW);       /* had TTL, loses it */
+    put(s, 1, keyn(k, "c", 1), "v", NOW + 5, NOW); /* gains one */
+    put(s, 1, keyn(k, "c", 2), "v", NOW + 5, NOW); /* gains one */
+    ck_assert_uint_eq(store_count(s, 1), 20);
+    ck_assert_uint_eq(store_volatile_count(s, 1), 8);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 36);
+    ck_assert(store_delete(s, 1, keyn(k, "c", 1), 4, NOW));
+    ck_assert_uint_eq(store_count(s, 1), 19);
+    ck_assert_uint_eq(store_volatile_count(s, 1), 7);
+    ck_assert_uint_eq(store_count(s, -1), 99);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 35);
+    store_destroy(s);
+
+    struct store *one = mk(0, POLICY_ALLKEYS_LRU, 5, 0); /* databases <= 0 means one */
+    ck_assert_int_eq(store_databases(one), 1);
+    put(one, 0, "k", "v", 0, NOW);
+    ck_assert_uint_eq(store_count(one, 0), 1);
+    store_destroy(one);
+}
+END_TEST
+
+START_TEST(test_stats_hits_misses)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    put(s, 0, "k", "v", 0, NOW);
+    ck_assert_ptr_nonnull(store_find(s, 0, "k", 1, NOW, STORE_READ));
+    ck_assert_ptr_nonnull(store_find(s, 0, "k", 1, NOW, STORE_READ | STORE_NOTOUCH));
+    ck_assert_ptr_null(store_find(s, 0, "x", 1, NOW, STORE_READ));
+    ck_assert_ptr_nonnull(store_find(s, 0, "k", 1, NOW, 0));
+    ck_assert_ptr_null(store_find(s, 0, "x", 1, NOW, 0));
+    ck_assert_uint_eq(st->hits, 2);
+    ck_assert_uint_eq(st->misses, 1);
+    ck_assert_uint_eq(st->expired, 0);
+    ck_assert_uint_eq(st->evicted, 0);
+    store_reset_stats(s);
+    ck_assert_uint_eq(st->hits, 0);
+    ck_assert_uint_eq(st->misses, 0);
+    ck_assert_uint_eq(store_max_memory(s), 0);
+    store_set_max_memory(s, 12345);
+    ck_assert_uint_eq(store_max_memory(s), 12345);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- TTL ---- */
+
+START_TEST(test_ttl_boundary_and_lazy_expiry)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    struct store_entry *e = put(s, 0, "t", "v", NOW + 100, NOW);
+    ck_assert_int_eq(e->expire_ms, NOW + 100);
+    ck_assert(!store_entry_expired(e, NOW + 100));
+    ck_assert(store_entry_expired(e, NOW + 101));
+    ck_assert_ptr_eq(store_find(s, 0, "t", 1, NOW + 100, STORE_READ), e); /* now == expire */
+    ck_assert_uint_eq(st->hits, 1);
+    /* Past the TTL the entry is still there until something looks at it. */
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    ck_assert_uint_eq(st->expired, 0);
+    ck_assert_ptr_null(store_find(s, 0, "t", 1, NOW + 101, STORE_READ));
+    ck_assert_uint_eq(st->expired, 1);
+    ck_assert_uint_eq(st->misses, 1);
+    ck_assert_uint_eq(store_count(s, 0), 0);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    /* Gone for good: a later lookup is a plain miss, not another expiry. */
+    ck_assert_ptr_null(store_find(s, 0, "t", 1, NOW + 100, 0));
+    ck_assert_uint_eq(st->expired, 1);
+    /* An expired key in one db does not hide the same name in another. */
+    put(s, 0, "u", "0", NOW + 1, NOW);
+    put(s, 1, "u", "1", 0, NOW);
+    ck_assert_ptr_null(peek(s, 0, "u", NOW + 2));
+    assert_str(peek(s, 1, "u", NOW + 2), "1");
+    ck_assert_uint_eq(st->expired, 2);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_delete_and_set_on_expired)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    put(s, 0, "t", "v", NOW + 10, NOW);
+    /* Deleting an expired key reports "did not exist" and counts the expiry. */
+    ck_assert(!store_delete(s, 0, "t", 1, NOW + 11));
+    ck_assert_uint_eq(st->expired, 1);
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    /* Setting over an expired key makes a fresh, live key. */
+    put(s, 0, "t", "old", NOW + 10, NOW);
+    struct store_entry *e = put(s, 0, "t", "new", 0, NOW + 20);
+    assert_str(e, "new");
+    ck_assert_int_eq(e->expire_ms, 0);
+    ck_assert_uint_eq(st->expired, 2); /* the overwritten expired key counts, as in Redis */
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 0);
+    assert_str(peek(s, 0, "t", NOW + 1000), "new");
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_keep_ttl)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    put(s, 0, "k", "v1", NOW + 500, NOW);
+    struct store_entry *e = store_set_string(s, 0, "k", 1, "v2", 2, 0, true, NOW + 10);
+    assert_str(e, "v2");
+    ck_assert_int_eq(e->expire_ms, NOW + 500);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 1);
+    /* keep_ttl through a reallocation too */
+    char big[600];
+    memset(big, 'x', sizeof(big));
+    e = store_set_string(s, 0, "k", 1, big, sizeof(big), 0, true, NOW + 10);
+    assert_value(e, big, sizeof(big));
+    ck_assert_int_eq(e->expire_ms, NOW + 500);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 1);
+    ck_assert_ptr_null(peek(s, 0, "k", NOW + 501));
+    /* Without keep_ttl the TTL given (none) wins. */
+    put(s, 0, "k", "v1", NOW + 500, NOW);
+    e = store_set_string(s, 0, "k", 1, "v3", 2, 0, false, NOW);
+    ck_assert_int_eq(e->expire_ms, 0);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 0);
+    /* keep_ttl on a persistent key keeps it persistent. */
+    e = store_set_string(s, 0, "k", 1, "v4", 2, 0, true, NOW);
+    ck_assert_int_eq(e->expire_ms, 0);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 0);
+    /* keep_ttl over an expired previous entry: there is no live TTL to keep. */
+    put(s, 0, "x", "old", NOW + 5, NOW);
+    e = store_set_string(s, 0, "x", 1, "new", 3, 0, true, NOW + 6);
+    assert_str(e, "new");
+    ck_assert_int_eq(e->expire_ms, 0);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 0);
+    assert_str(peek(s, 0, "x", NOW + 100000), "new");
+    /* keep_ttl on a missing key: persistent. */
+    e = store_set_string(s, 0, "y", 1, "y", 1, 0, true, NOW);
+    ck_assert_int_eq(e->expire_ms, 0);
+    ck_assert_uint_eq(store_count(s, 0), 3);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_set_expire_and_persist)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    struct store_entry *e = put(s, 2, "k", "v", 0, NOW);
+    store_set_expire(s, e, NOW + 30);
+    ck_assert_int_eq(e->expire_ms, NOW + 30);
+    ck_assert_uint_eq(store_volatile_count(s, 2), 1);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 1);
+    store_set_expire(s, e, NOW + 60); /* changing a TTL does not count twice */
+    ck_assert_uint_eq(store_volatile_count(s, -1), 1);
+    store_set_expire(s, e, 0);
+    ck_assert_int_eq(e->expire_ms, 0);
+    ck_assert_uint_eq(store_volatile_count(s, 2), 0);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    assert_str(peek(s, 2, "k", NOW + 1000000), "v");
+    /* A TTL set again expires it. */
+    store_set_expire(s, peek(s, 2, "k", NOW), NOW + 1);
+    ck_assert_ptr_null(peek(s, 2, "k", NOW + 2));
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    ck_assert_uint_eq(store_get_stats(s)->expired, 1);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_expire_cycle_10000)
+{
+    enum { N = 10000, MAX_VISITS = 100, CHAIN_SLACK = 64 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    const int64_t now = NOW + 1000;
+    char k[32], v[32];
+    /* Even keys expired at NOW+50; i%4 == 1 persistent; i%4 == 3 expire exactly at now (live). */
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "e:%d", i);
+        snprintf(v, sizeof(v), "val%d", i);
+        int64_t exp = i % 2 == 0 ? NOW + 50 : i % 4 == 1 ? 0 : now;
+        put(s, i % 3, k, v, exp, NOW);
+    }
+    FAST_EQ(store_count(s, -1), N);
+    FAST_EQ(store_volatile_count(s, -1), N / 2 + N / 4);
+
+    size_t total = 0, cycles = 0, visited = 0, sum_visited = 0;
+    for (; cycles < 100000; cycles++) {
+        size_t n = store_expire_cycle(s, now, MAX_VISITS, &visited);
+        FAST(visited <= MAX_VISITS + CHAIN_SLACK);
+        FAST(n <= visited);
+        sum_visited += visited;
+        total += n;
+        if (n == 0)
+            break;
+    }
+    FAST_EQ(total, N / 2);
+    FAST(cycles >= N / MAX_VISITS); /* bounded: it took many small cycles */
+    FAST(sum_visited >= N);
+    FAST_EQ(st->expired, N / 2);
+    FAST_EQ(st->hits + st->misses, 0);
+    FAST_EQ(store_count(s, -1), N / 2);
+    FAST_EQ(store_volatile_count(s, -1), N / 4);
+    FAST_EQ(store_count(s, 0) + store_count(s, 1) + store_count(s, 2), N / 2);
+
+    /* More cycles at the same time never delete a live key. */
+    for (int i = 0; i < 300; i++)
+        FAST_EQ(store_expire_cycle(s, now, MAX_VISITS, NULL), 0);
+    FAST_EQ(store_count(s, -1), N / 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "e:%d", i);
+        snprintf(v, sizeof(v), "val%d", i);
+        struct store_entry *e = peek(s, i % 3, k, now);
+        if (i % 2 == 0) {
+            FAST(e == NULL);
+        } else {
+            assert_str(e, v);
+            FAST_EQ(e->expire_ms, i % 4 == 1 ? 0 : now);
+        }
+    }
+    FAST_EQ(st->expired, N / 2); /* the lookups found them already deleted */
+
+    /* One ms later the keys that expired "at now" go too; persistent keys stay. */
+    total = 0;
+    for (cycles = 0; cycles < 100000; cycles++) {
+        size_t n = store_expire_cycle(s, now + 1, MAX_VISITS, &visited);
+        FAST(visited <= MAX_VISITS + CHAIN_SLACK);
+        total += n;
+        if (n == 0)
+            break;
+    }
+    FAST_EQ(total, N / 4);
+    FAST_EQ(store_count(s, -1), N / 4);
+    FAST_EQ(store_volatile_count(s, -1), 0);
+    FAST_EQ(st->expired, N / 2 + N / 4);
+    /* Nothing volatile: a cycle looks at nothing. */
+    FAST_EQ(store_expire_cycle(s, now + 1000000, MAX_VISITS, &visited), 0);
+    FAST_EQ(visited, 0);
+    FAST_EQ(store_count(s, -1), N / 4);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_expire_cycle_empty_store)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    size_t visited = 99;
+    ck_assert_uint_eq(store_expire_cycle(s, NOW, 100, &visited), 0);
+    ck_assert_uint_eq(visited, 0);
+    ck_assert_uint_eq(store_expire_cycle(s, NOW, 0, NULL), 0);
+    /* One key, expired: a cycle with room for it finds it. */
+    put(s, 0, "k", "v", NOW + 1, NOW);
+    ck_assert_uint_eq(store_expire_cycle(s, NOW + 1, 100, NULL), 0);
+    ck_assert_uint_eq(store_count(s, -1), 1);
+    ck_assert_uint_eq(store_expire_cycle(s, NOW + 2, 100, &visited), 1);
+    ck_assert_uint_eq(visited, 1);
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(store_get_stats(s)->expired, 1);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- LRU and eviction ---- */
+
+START_TEST(test_lru_touch_protects_notouch_does_not)
+{
+    enum { N = 10 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    char k[32];
+    for (int i = 0; i < N; i++)
+        put(s, 0, keyn(k, "key", i), VAL32, 0, NOW);
+    ck_assert_ptr_nonnull(store_find(s, 0, "key000", 6, NOW, 0));             /* to the head */
+    ck_assert_ptr_nonnull(store_find(s, 0, "key001", 6, NOW, STORE_NOTOUCH)); /* stays */
+    ck_assert_ptr_nonnull(store_find(s, 0, "key002", 6, NOW, STORE_NOTOUCH | STORE_READ));
+    /* Over budget by one byte less than keys 1, 2 and 3 hold: exactly those three must go. */
+    uint64_t three = entry_bytes(peek(s, 0, "key001", NOW)) +
+                     entry_bytes(peek(s, 0, "key002", NOW)) +
+                     entry_bytes(peek(s, 0, "key003", NOW));
+    uint64_t used = store_used_bytes(s);
+    store_set_max_memory(s, used - three + 1);
+    ck_assert(store_over_budget(s));
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert(!store_over_budget(s));
+    ck_assert_uint_eq(store_used_bytes(s), used - three);
+    ck_assert_uint_eq(st->evicted, 3);
+    ck_assert_uint_eq(st->expired, 0);
+    ck_assert_uint_eq(store_count(s, 0), N - 3);
+    ck_assert_ptr_nonnull(peek(s, 0, "key000", NOW));
+    ck_assert_ptr_null(peek(s, 0, "key001", NOW));
+    ck_assert_ptr_null(peek(s, 0, "key002", NOW));
+    ck_assert_ptr_null(peek(s, 0, "key003", NOW));
+    for (int i = 4; i < N; i++)
+        ck_assert_ptr_nonnull(peek(s, 0, keyn(k, "key", i), NOW));
+    /* Within budget: evicting does nothing. */
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_uint_eq(store_count(s, 0), N - 3);
+    ck_assert_uint_eq(st->evicted, 3);
+    /* The rest go strictly least recently used first: 4..9, then 0. */
+    bool alive[N] = { true, false, false, false, true, true, true, true, true, true };
+    static const int order[] = { 4, 5, 6, 7, 8, 9, 0 };
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        ck_assert_int_eq(evict_one(s, 0, "key", N, alive, NOW), order[i]);
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(st->evicted, 10);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_lru_order_sets_and_databases)
+{
+    enum { N = 6 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int i = 0; i < N; i++)
+        put(s, 0, keyn(k, "key", i), VAL32, 0, NOW);
+    /* Overwriting (in place) and reading move to the head; so does a read with STORE_READ. */
+    put(s, 0, "key001", VAL32, 0, NOW);
+    ck_assert_ptr_nonnull(store_find(s, 0, "key003", 6, NOW, STORE_READ));
+    ck_assert_ptr_nonnull(store_find(s, 0, "key000", 6, NOW, 0));
+    ck_assert_ptr_nonnull(store_find(s, 0, "key000", 6, NOW, 0)); /* already at the head */
+    /* A TTL change does not touch the order. */
+    store_set_expire(s, peek(s, 0, "key002", NOW), NOW + 100000);
+    bool alive[N] = { true, true, true, true, true, true };
+    static const int order[N] = { 2, 4, 5, 1, 3, 0 };
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(evict_one(s, 0, "key", N, alive, NOW), order[i]);
+    store_destroy(s);
+
+    /* The LRU spans databases: allkeys-lru picks the oldest whatever its db. */
+    s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    put(s, 5, "key000", VAL32, 0, NOW);
+    put(s, 0, "key001", VAL32, 0, NOW);
+    store_set_max_memory(s, store_used_bytes(s) - 1);
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_ptr_null(peek(s, 5, "key000", NOW));
+    ck_assert_ptr_nonnull(peek(s, 0, "key001", NOW));
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_evict_expired_victim_counts_as_expired)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    char k[32];
+    put(s, 0, keyn(k, "key", 0), VAL32, NOW + 5, NOW);
+    for (int i = 1; i < 4; i++)
+        put(s, 0, keyn(k, "key", i), VAL32, 0, NOW);
+    store_set_max_memory(s, store_used_bytes(s) - 1);
+    ck_assert_int_eq(store_evict(s, NOW + 10), 0);
+    ck_assert_uint_eq(st->expired, 1);
+    ck_assert_uint_eq(st->evicted, 0);
+    ck_assert_uint_eq(store_count(s, -1), 3);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_evict_unbounded)
+{
+    struct store *s = mk(0, POLICY_NOEVICTION, 5, 16);
+    char k[32];
+    for (int i = 0; i < 100; i++)
+        put(s, 0, keyn(k, "key", i), VAL32, 0, NOW);
+    ck_assert(!store_over_budget(s));
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_uint_eq(store_count(s, -1), 100);
+    /* Exactly at the budget is within it. */
+    store_set_policy(s, POLICY_ALLKEYS_LRU, 0);
+    store_set_max_memory(s, store_used_bytes(s));
+    ck_assert(!store_over_budget(s));
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_uint_eq(store_count(s, -1), 100);
+    ck_assert_uint_eq(store_get_stats(s)->evicted, 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_policy_volatile_lru)
+{
+    enum { N = 5 };
+    struct store *s = mk(0, POLICY_VOLATILE_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    char k[32];
+    /* Interleaved, persistent first: p0 v0 p1 v1 ... (each p is older than its v). */
+    for (int i = 0; i < N; i++) {
+        put(s, 0, keyn(k, "p", i), VAL32, 0, NOW);
+        put(s, 0, keyn(k, "v", i), VAL32, NOW + 100000, NOW);
+    }
+    ck_assert_ptr_nonnull(store_find(s, 0, "v000", 4, NOW, 0)); /* v0 becomes the newest */
+    /* Just under two volatile keys' worth: the two least recently used with a TTL go. */
+    uint64_t two = entry_bytes(peek(s, 0, "v001", NOW)) + entry_bytes(peek(s, 0, "v002", NOW));
+    uint64_t used = store_used_bytes(s);
+    store_set_max_memory(s, used - two + 1);
+    ck_assert(store_over_budget(s));
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert(!store_over_budget(s));
+    ck_assert_uint_eq(store_used_bytes(s), used - two);
+    ck_assert_uint_eq(st->evicted, 2);
+    ck_assert_ptr_null(peek(s, 0, "v001", NOW));
+    ck_assert_ptr_null(peek(s, 0, "v002", NOW));
+    ck_assert_ptr_nonnull(peek(s, 0, "v000", NOW));
+    ck_assert_ptr_nonnull(peek(s, 0, "v003", NOW));
+    ck_assert_ptr_nonnull(peek(s, 0, "v004", NOW));
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_nonnull(peek(s, 0, keyn(k, "p", i), NOW));
+    ck_assert_uint_eq(store_volatile_count(s, -1), 3);
+
+    /* Ask for more than the volatile keys hold: they all go, persistent ones stay, -1. */
+    uint64_t vol = entry_bytes(peek(s, 0, "v000", NOW)) + entry_bytes(peek(s, 0, "v003", NOW)) +
+                   entry_bytes(peek(s, 0, "v004", NOW));
+    used = store_used_bytes(s);
+    store_set_max_memory(s, used - vol - 1);
+    ck_assert_int_eq(store_evict(s, NOW), -1);
+    ck_assert(store_over_budget(s));
+    ck_assert_uint_eq(store_used_bytes(s), used - vol);
+    ck_assert_uint_eq(st->evicted, 5);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    ck_assert_uint_eq(store_count(s, -1), N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_nonnull(peek(s, 0, keyn(k, "p", i), NOW));
+        ck_assert_ptr_null(peek(s, 0, keyn(k, "v", i), NOW));
+    }
+    /* Still over budget with only persistent keys: -1 again, nothing deleted. */
+    used = store_used_bytes(s);
+    ck_assert_int_eq(store_evict(s, NOW), -1);
+    ck_assert_uint_eq(store_count(s, -1), N);
+    ck_assert_uint_eq(store_used_bytes(s), used);
+    ck_assert_uint_eq(st->evicted, 5);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_policy_allkeys_random)
+{
+    enum { N = 100, GO = 40 };
+    struct store *s = mk(0, POLICY_ALLKEYS_RANDOM, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    char k[32];
+    uint64_t eb[N], sum_go = 0;
+    for (int i = 0; i < N; i++)
+        put(s, i % 2, keyn(k, "key", i), VAL32, i % 3 ? 0 : NOW + 99999, NOW);
+    for (int i = 0; i < N; i++) {
+        eb[i] = entry_bytes(peek(s, i % 2, keyn(k, "key", i), NOW));
+        if (i < GO)
+            sum_go += eb[i];
+    }
+    /* Over budget by about 40 entries' worth. */
+    uint64_t used = store_used_bytes(s), budget = used - sum_go;
+    store_set_max_memory(s, budget);
+    ck_assert(store_over_budget(s));
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert(!store_over_budget(s));
+    uint64_t after = store_used_bytes(s);
+    ck_assert_uint_le(after, budget);
+    /* What went is exactly what the accounting lost; and no more than needed went: just before
+     * the last victim the store was still over budget. */
+    uint64_t gone_bytes = 0, gone_max = 0;
+    int gone = 0, oldest_alive = 0;
+    for (int i = 0; i < N; i++) {
+        if (peek(s, i % 2, keyn(k, "key", i), NOW)) {
+            if (i < GO)
+                oldest_alive++;
+        } else {
+            gone++;
+            gone_bytes += eb[i];
+            if (eb[i] > gone_max)
+                gone_max = eb[i];
+        }
+    }
+    ck_assert_uint_eq(used - after, gone_bytes);
+    ck_assert_uint_gt(after + gone_max, budget);
+    ck_assert_int_ge(gone, 30);
+    ck_assert_int_le(gone, 50);
+    ck_assert_uint_eq(store_count(s, -1), (size_t)(N - gone));
+    ck_assert_uint_eq(st->evicted, (uint64_t)gone);
+    ck_assert_uint_eq(store_count(s, 0) + store_count(s, 1), (size_t)(N - gone));
+    /* Not the LRU order: some of the 40 oldest survived (a random pick). */
+    ck_assert_int_gt(oldest_alive, 0);
+    /* Everything can go. */
+    store_set_max_memory(s, 1);
+    ck_assert_int_eq(store_evict(s, NOW), -1); /* the empty table itself is over one byte */
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(st->evicted, N);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_policy_volatile_ttl)
+{
+    struct store *s = mk(0, POLICY_VOLATILE_TTL, 64, 16);
+    const struct store_stats *st = store_get_stats(s);
+    /* Inserted in an order unrelated to the TTLs; t1 is the oldest and the nearest. */
+    static const char *vk[4] = { "t1", "t3", "t0", "t2" };
+    static const int64_t ttl[4] = { 100, 400, 500, 300 };
+    for (int i = 0; i < 4; i++) {
+        put(s, 0, vk[i], VAL32, NOW + ttl[i], NOW);
+        char k[16];
+        snprintf(k, sizeof(k), "p%d", i);
+        put(s, 0, k, VAL32, 0, NOW);
+    }
+    ck_assert_ptr_nonnull(store_find(s, 0, "t1", 2, NOW, 0)); /* LRU does not matter */
+    /* Nearest expiry first: t1 (+100), t2 (+300), t3 (+400), t0 (+500). */
+    static const char *order[4] = { "t1", "t2", "t3", "t0" };
+    for (int i = 0; i < 4; i++) {
+        uint64_t victim = entry_bytes(peek(s, 0, order[i], NOW));
+        uint64_t used = store_used_bytes(s);
+        store_set_max_memory(s, used - 1);
+        ck_assert(store_over_budget(s));
+        ck_assert_int_eq(store_evict(s, NOW), 0);
+        ck_assert(!store_over_budget(s));
+        ck_assert_uint_eq(store_used_bytes(s), used - victim);
+        ck_assert_msg(peek(s, 0, order[i], NOW) == NULL, "step %d: %s should be evicted", i,
+                      order[i]);
+        for (int j = i + 1; j < 4; j++)
+            ck_assert_ptr_nonnull(peek(s, 0, order[j], NOW));
+        ck_assert_uint_eq(store_count(s, -1), 7 - i);
+        ck_assert_uint_eq(st->evicted, (uint64_t)i + 1);
+    }
+    /* Only persistent keys: -1 and nothing deleted. */
+    store_set_max_memory(s, store_used_bytes(s) - 1);
+    ck_assert_int_eq(store_evict(s, NOW), -1);
+    ck_assert(store_over_budget(s));
+    ck_assert_uint_eq(store_count(s, -1), 4);
+    ck_assert_uint_eq(st->evicted, 4);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_policy_noeviction)
+{
+    struct store *s = mk(0, POLICY_NOEVICTION, 5, 16);
+    char k[32];
+    for (int i = 0; i < 10; i++)
+        put(s, 0, keyn(k, "key", i), VAL32, i % 2 ? NOW + 10 : 0, NOW);
+    uint64_t used = store_used_bytes(s);
+    store_set_max_memory(s, used - 1);
+    ck_assert(store_over_budget(s));
+    ck_assert_int_eq(store_evict(s, NOW), -1);
+    ck_assert(store_over_budget(s));
+    ck_assert_uint_eq(store_used_bytes(s), used);
+    ck_assert_uint_eq(store_count(s, -1), 10);
+    ck_assert_uint_eq(store_get_stats(s)->evicted, 0);
+    ck_assert_uint_eq(store_get_stats(s)->expired, 0);
+    /* Switching the policy at run time takes effect. */
+    store_set_policy(s, POLICY_ALLKEYS_LRU, 0);
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_uint_eq(store_count(s, -1), 9);
+    ck_assert_ptr_null(peek(s, 0, "key000", NOW));
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- accounting ---- */
+
+START_TEST(test_accounting_one_entry_exact)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    ck_assert_uint_eq(store_used_bytes(s), 0);
+    struct store_entry *e = put(s, 0, "key", "value", 0, NOW);
+    /* One allocation: header, key, value, NUL; plus the minimal bucket array. */
+    ck_assert(charge_plausible(entry_bytes(e), sizeof(struct store_entry) + 3 + 5 + 1));
+    uint64_t t = store_used_bytes(s) - entry_bytes(e);
+    ck_assert(charge_plausible(t, TABLE_MIN_BUCKETS * sizeof(void *)));
+    ck_assert(store_delete(s, 0, "key", 3, NOW));
+    ck_assert_uint_eq(store_used_bytes(s), t);
+    store_flush(s, -1);
+    ck_assert_uint_eq(store_used_bytes(s), 0);
+    /* Usable again after a full flush. */
+    e = put(s, 1, "key", "value", 0, NOW);
+    ck_assert(
+        charge_plausible(store_used_bytes(s) - entry_bytes(e), TABLE_MIN_BUCKETS * sizeof(void *)));
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_accounting_many_keys_back_to_baseline)
+{
+    enum { N = 1500 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    static char val[400];
+    memset(val, 'q', sizeof(val));
+    char k[32];
+    uint64_t sum = 0, prev = 0, tables = 0;
+    int table_events = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "acct:%d", i);
+        struct store_entry *e = store_set_string(s, i % 4, k, strlen(k), val, (size_t)(i % 397),
+                                                 i % 5 ? 0 : NOW + 1000, false, NOW);
+        sum += entry_bytes(e);
+        uint64_t used = store_used_bytes(s);
+        FAST_MSG(is_table_bytes(used - sum), "after %d keys: used %llu, entries %llu", i + 1,
+                 (unsigned long long)used, (unsigned long long)sum);
+        /* An insert adds exactly its entry, except when a bucket array is allocated or freed
+         * (a rehash starting or finishing): 4 -> 8 -> ... -> 2048 is at most 2 per doubling. */
+        if (used != prev + entry_bytes(e))
+            table_events++;
+        FAST(used > prev - tables); /* a freed array never takes more than it had */
+        prev = used;
+        tables = used - sum;
+    }
+    FAST(table_events <= 2 * 10 + 1);
+    /* Delete everything: only bucket arrays remain. */
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "acct:%d", i);
+        uint64_t before = store_used_bytes(s);
+        struct store_entry *e = peek(s, i % 4, k, NOW);
+        FAST(e != NULL);
+        uint64_t eb = entry_bytes(e), mid = store_used_bytes(s); /* peek may finish a rehash */
+        FAST(mid <= before);
+        FAST(store_delete(s, i % 4, k, strlen(k), NOW));
+        FAST_EQ(store_used_bytes(s), mid - eb);
+    }
+    FAST_EQ(store_count(s, -1), 0);
+    FAST_EQ(store_volatile_count(s, -1), 0);
+    FAST(is_table_bytes(store_used_bytes(s)));
+    FAST(store_used_bytes(s) <= tables); /* the lookups may have ended a rehash */
+    /* The expire cycle shrinks the empty table back to the minimum. */
+    for (int i = 0; i < 8; i++)
+        store_expire_cycle(s, NOW, 100, NULL);
+    FAST(charge_plausible(store_used_bytes(s), TABLE_MIN_BUCKETS * sizeof(void *)));
+    /* Refill, then flush: exactly zero. */
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "acct:%d", i);
+        store_set_string(s, i % 4, k, strlen(k), val, (size_t)(i % 397), 0, false, NOW);
+    }
+    FAST(store_used_bytes(s) > N * sizeof(struct store_entry));
+    store_flush(s, -1);
+    FAST_EQ(store_used_bytes(s), 0);
+    FAST_EQ(store_count(s, -1), 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_accounting_value_growth)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    static char val[5000];
+    memset(val, 'g', sizeof(val));
+    struct store_entry *e = store_set_string(s, 0, "g", 1, val, 0, 0, false, NOW);
+    const uint64_t t = store_used_bytes(s) - entry_bytes(e);
+    FAST(charge_plausible(t, TABLE_MIN_BUCKETS * sizeof(void *)));
+    uint64_t prev = store_used_bytes(s);
+    int moves = 0;
+    for (size_t len = 1; len <= sizeof(val); len += 7) {
+        struct store_entry *n = store_set_string(s, 0, "g", 1, val, len, 0, false, NOW);
+        if (n != e)
+            moves++;
+        e = n;
+        assert_value(e, val, len);
+        uint64_t used = store_used_bytes(s);
+        FAST_EQ(used, t + entry_bytes(e));
+        FAST(used >= prev);
+        prev = used;
+    }
+    FAST(moves > 3);
+    FAST(prev > t + sizeof(val));
+    /* And back down: accounting follows every reallocation. */
+    for (size_t len = sizeof(val); len > 0; len /= 2) {
+        e = store_set_string(s, 0, "g", 1, val, len, 0, false, NOW);
+        FAST_EQ(store_used_bytes(s), t + entry_bytes(e));
+    }
+    FAST(store_used_bytes(s) < t + 128);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- string resize ---- */
+
+START_TEST(test_resize_grow_shrink)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    struct store_entry *e = put(s, 4, "r", "abc", NOW + 777, NOW);
+    put(s, 4, "other", "x", 0, NOW);
+    const uint64_t t = store_used_bytes(s) - entry_bytes(e) - entry_bytes(peek(s, 4, "other", NOW));
+    FAST(is_table_bytes(t));
+
+    /* Grow: content kept, zero fill, NUL after, TTL kept, findable at the returned address. */
+    e = store_string_resize(s, e, 10000);
+    FAST_EQ(store_string_len(e), 10000);
+    FAST(memcmp(store_string_ptr(e), "abc", 3) == 0);
+    for (size_t i = 3; i < 10000; i++)
+        FAST_EQ(store_string_ptr(e)[i], 0);
+    FAST_EQ(store_string_ptr(e)[10000], 0);
+    FAST_EQ(e->expire_ms, NOW + 777);
+    assert_key(e, 4, "r", 1);
+    FAST_EQ(peek(s, 4, "r", NOW), e);
+    FAST_EQ(store_volatile_count(s, 4), 1);
+    FAST_EQ(store_count(s, 4), 2);
+    uint64_t eb = entry_bytes(e);
+    FAST(eb >= sizeof(struct store_entry) + 1 + 10000 + 1);
+    FAST_EQ(store_used_bytes(s), t + eb + entry_bytes(peek(s, 4, "other", NOW)));
+
+    /* Write into the grown value, then shrink: prefix kept, NUL placed, accounting exact. */
+    memset(store_string_mut(e) + 3, 'z', 9997);
+    struct store_entry *sh = store_string_resize(s, e, 5);
+    assert_value(sh, "abczz", 5);
+    FAST_EQ(sh->expire_ms, NOW + 777);
+    FAST_EQ(peek(s, 4, "r", NOW), sh);
+    FAST_EQ(store_used_bytes(s), t + entry_bytes(sh) + entry_bytes(peek(s, 4, "other", NOW)));
+    /* Grow again within what is allocated: the old bytes past the end read as zeros. */
+    sh = store_string_resize(s, sh, 8);
+    assert_value(sh, "abczz\0\0\0", 8);
+    FAST_EQ(store_used_bytes(s), t + entry_bytes(sh) + entry_bytes(peek(s, 4, "other", NOW)));
+    /* To zero and back. */
+    sh = store_string_resize(s, sh, 0);
+    assert_value(sh, "", 0);
+    sh = store_string_resize(s, sh, 2);
+    assert_value(sh, "\0\0", 2);
+
+    /* Repeated one-byte appends (APPEND's pattern) grow with slack: the allocation changes a
+     * logarithmic number of times, not every few bytes; each change is charged exactly. */
+    struct store_entry *ap = put(s, 0, "ap", "", 0, NOW);
+    int grows = 0;
+    for (size_t len = 1; len <= 20000; len++) {
+        uint64_t used = store_used_bytes(s), before = entry_bytes(ap);
+        struct store_entry *n = store_string_resize(s, ap, len);
+        if (entry_bytes(n) != before)
+            grows++;
+        FAST_EQ(store_used_bytes(s), used - before + entry_bytes(n));
+        ap = n;
+        store_string_mut(ap)[len - 1] = (char)('a' + len % 26);
+    }
+    FAST_MSG(grows < 40, "%d reallocations for 20000 one-byte appends", grows);
+    FAST(grows > 3);
+    for (size_t len = 0; len < 20000; len++)
+        FAST_EQ(store_string_ptr(ap)[len], (char)('a' + (len + 1) % 26));
+    FAST_EQ(peek(s, 0, "ap", NOW), ap);
+    store_delete_entry(s, ap);
+    store_delete_entry(s, peek(s, 4, "r", NOW));
+    store_delete_entry(s, peek(s, 4, "other", NOW));
+    FAST_EQ(store_count(s, -1), 0);
+    FAST(is_table_bytes(store_used_bytes(s)));
+    store_flush(s, -1); /* every byte charged by the resizes was given back */
+    FAST_EQ(store_used_bytes(s), 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_resize_keeps_lru_and_chains)
+{
+    enum { N = 200 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int i = 0; i < N; i++)
+        put(s, 0, keyn(k, "key", i), VAL32, 0, NOW);
+    /* Resize every key (tail, head and the middle; chains of all positions) several times. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            struct store_entry *e = peek(s, 0, keyn(k, "key", i), NOW);
+            FAST(e != NULL);
+            size_t len = 32 + (size_t)(i * 37 + round * 1000) % 3000;
+            struct store_entry *n = store_string_resize(s, e, len);
+            FAST_EQ(peek(s, 0, k, NOW), n);
+            FAST_EQ(store_string_len(n), len);
+            FAST(memcmp(store_string_ptr(n), VAL32, 32) == 0);
+        }
+    }
+    FAST_EQ(store_count(s, -1), N);
+    uint64_t sum = 0;
+    for (int i = 0; i < N; i++)
+        sum += entry_bytes(peek(s, 0, keyn(k, "key", i), NOW));
+    FAST(is_table_bytes(store_used_bytes(s) - sum));
+    /* The LRU list still runs oldest to newest: eviction order is insertion order. */
+    bool alive[N];
+    for (int i = 0; i < N; i++)
+        alive[i] = true;
+    for (int i = 0; i < N; i++)
+        FAST_EQ(evict_one(s, 0, "key", N, alive, NOW), i);
+    FAST_EQ(store_count(s, -1), 0);
+    store_flush(s, -1);
+    FAST_EQ(store_used_bytes(s), 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_resize_head_and_tail_then_evict)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int i = 0; i < 5; i++)
+        put(s, 0, keyn(k, "key", i), VAL32, 0, NOW);
+    /* Tail (0), middle (2) and head (4) move in memory; the neighbours must follow. */
+    static const int which[3] = { 0, 2, 4 };
+    for (int j = 0; j < 3; j++) {
+        struct store_entry *e = peek(s, 0, keyn(k, "key", which[j]), NOW);
+        struct store_entry *n = store_string_resize(s, e, 50000);
+        ck_assert_ptr_eq(peek(s, 0, k, NOW), n);
+    }
+    /* A new key goes in front of the resized head. */
+    put(s, 0, "key005", VAL32, 0, NOW);
+    bool alive[6] = { true, true, true, true, true, true };
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(evict_one(s, 0, "key", 6, alive, NOW), i);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- rename and copy ---- */
+
+START_TEST(test_rename)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    const struct store_stats *st = store_get_stats(s);
+    struct store_entry *e = put(s, 0, "src", "value-1", NOW + 500, NOW);
+    struct store_entry *n = store_rename(s, e, 0, "dst", 3, NOW);
+    assert_key(n, 0, "dst", 3);
+    assert_str(n, "value-1");
+    ck_assert_int_eq(n->expire_ms, NOW + 500);
+    ck_assert_ptr_null(peek(s, 0, "src", NOW));
+    ck_assert_ptr_eq(peek(s, 0, "dst", NOW), n);
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 1);
+
+    /* Over an existing persistent destination: replaced, and the TTL comes along. */
+    put(s, 0, "old", "previous", 0, NOW);
+    n = store_rename(s, n, 0, "old", 3, NOW);
+    assert_str(n, "value-1");
+    ck_assert_int_eq(n->expire_ms, NOW + 500);
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 1);
+    ck_assert_ptr_null(peek(s, 0, "dst", NOW));
+
+    /* A persistent source over a volatile destination: the destination becomes persistent. */
+    put(s, 0, "p", "persist", 0, NOW);
+    n = store_rename(s, peek(s, 0, "p", NOW), 0, "old", 3, NOW);
+    assert_str(n, "persist");
+    ck_assert_int_eq(n->expire_ms, 0);
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 0);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+
+    /* Across databases, same name. */
+    n = store_rename(s, n, 7, "old", 3, NOW);
+    assert_key(n, 7, "old", 3);
+    assert_str(n, "persist");
+    ck_assert_ptr_null(peek(s, 0, "old", NOW));
+    ck_assert_ptr_eq(peek(s, 7, "old", NOW), n);
+    ck_assert_uint_eq(store_count(s, 0), 0);
+    ck_assert_uint_eq(store_count(s, 7), 1);
+
+    /* Over an expired destination: it counts as expired, and the rename succeeds. */
+    put(s, 7, "gone", "x", NOW + 1, NOW);
+    n = store_rename(s, peek(s, 7, "old", NOW + 5), 7, "gone", 4, NOW + 5);
+    assert_str(n, "persist");
+    ck_assert_uint_eq(st->expired, 1);
+    ck_assert_uint_eq(store_count(s, -1), 1);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    /* The renamed key is the most recently used. */
+    put(s, 7, "younger", "y", 0, NOW);
+    n = store_rename(s, peek(s, 7, "gone", NOW), 7, "renamed", 7, NOW);
+    store_set_max_memory(s, store_used_bytes(s) - 1);
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_ptr_null(peek(s, 7, "younger", NOW));
+    ck_assert_ptr_nonnull(peek(s, 7, "renamed", NOW));
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_copy)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    static const char bin[] = { 'b', '\0', 'n' };
+    static const char bv[] = { '\0', 'v', '\0', 'w' };
+    struct store_entry *e = store_set_string(s, 0, bin, 3, bv, 4, NOW + 300, false, NOW);
+    struct store_entry *c = store_copy(s, e, 5, bin, 3, NOW);
+    ck_assert_ptr_ne(c, e);
+    assert_key(c, 5, bin, 3);
+    assert_value(c, bv, 4);
+    ck_assert_int_eq(c->expire_ms, NOW + 300);
+    e = store_find(s, 0, bin, 3, NOW, 0);
+    assert_key(e, 0, bin, 3);
+    assert_value(e, bv, 4);
+    ck_assert_uint_eq(store_count(s, 0), 1);
+    ck_assert_uint_eq(store_count(s, 5), 1);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 2);
+    /* The copy is independent of its source. */
+    store_string_mut(c)[1] = 'X';
+    assert_value(store_find(s, 0, bin, 3, NOW, 0), bv, 4);
+    /* Over an existing destination in the same db. */
+    put(s, 0, "dest", "a much longer previous value of the destination", 0, NOW);
+    c = store_copy(s, store_find(s, 0, bin, 3, NOW, 0), 0, "dest", 4, NOW);
+    assert_value(c, bv, 4);
+    ck_assert_int_eq(c->expire_ms, NOW + 300);
+    ck_assert_uint_eq(store_count(s, 0), 2);
+    ck_assert_uint_eq(store_volatile_count(s, 0), 2);
+    ck_assert_uint_eq(store_count(s, -1), 3);
+    /* Copies expire with the TTL. */
+    ck_assert_ptr_null(peek(s, 0, "dest", NOW + 301));
+    ck_assert_ptr_null(store_find(s, 5, bin, 3, NOW + 301, 0));
+    ck_assert_uint_eq(store_count(s, -1), 1);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- scan ---- */
+
+struct seen {
+    uint32_t *hits; /* per key index: how many times reported */
+    size_t n;
+    size_t calls, bad;
+};
+
+/* Keys "s:<decimal>". */
+static void seen_cb(void *ctx, const struct store_entry *e)
+{
+    struct seen *sn = ctx;
+    sn->calls++;
+    const char *k = store_entry_key(e);
+    size_t kl = store_entry_klen(e);
+    if (kl < 3 || k[0] != 's' || k[1] != ':') {
+        sn->bad++;
+        return;
+    }
+    size_t idx = 0;
+    for (size_t i = 2; i < kl; i++) {
+        if (k[i] < '0' || k[i] > '9') {
+            sn->bad++;
+            return;
+        }
+        idx = idx * 10 + (size_t)(k[i] - '0');
+    }
+    if (idx >= sn->n) {
+        sn->bad++;
+        return;
+    }
+    sn->hits[idx]++;
+}
+
+static void skey(char *buf, size_t i)
+{
+    snprintf(buf, 32, "s:%zu", i);
+}
+
+static void scan_put(struct store *s, size_t i)
+{
+    char k[32];
+    skey(k, i);
+    store_set_string(s, (int)(i % 3), k, strlen(k), k, strlen(k), 0, false, NOW);
+}
+
+static void scan_del(struct store *s, size_t i)
+{
+    char k[32];
+    skey(k, i);
+    FAST(store_delete(s, (int)(i % 3), k, strlen(k), NOW));
+}
+
+static void count_cb(void *ctx, const struct store_entry *e)
+{
+    (void)e;
+    ++*(size_t *)ctx;
+}
+
+START_TEST(test_scan_empty)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    size_t calls = 0;
+    FAST_EQ(store_scan(s, 0, NOW, count_cb, &calls), 0);
+    FAST_EQ(calls, 0);
+    /* A table that had keys and is empty again: the walk ends with nothing reported. */
+    for (size_t i = 0; i < 100; i++)
+        scan_put(s, i);
+    for (size_t i = 0; i < 100; i++)
+        scan_del(s, i);
+    uint64_t cur = 0;
+    size_t steps = 0;
+    do {
+        cur = store_scan(s, cur, NOW, count_cb, &calls);
+    } while (cur != 0 && ++steps < WALK_STEPS_MAX);
+    FAST_EQ(cur, 0);
+    FAST_EQ(calls, 0);
+    store_flush(s, -1);
+    FAST_EQ(store_scan(s, 0, NOW, count_cb, &calls), 0);
+    FAST_EQ(calls, 0);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scan_100000)
+{
+    enum { N = 100000 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    for (size_t i = 0; i < N; i++)
+        scan_put(s, i);
+    struct seen sn = { calloc(N, sizeof(uint32_t)), N, 0, 0 };
+    FAST(sn.hits != NULL);
+    uint64_t cur = 0;
+    size_t steps = 0;
+    do {
+        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+        steps++;
+    } while (cur != 0 && steps < WALK_STEPS_MAX);
+    FAST_EQ(cur, 0);
+    FAST(steps > 1000);
+    FAST_EQ(sn.bad, 0);
+    for (size_t i = 0; i < N; i++)
+        FAST_MSG(sn.hits[i] >= 1, "key s:%zu never reported", i);
+    FAST(sn.calls >= N);
+    FAST_EQ(store_count(s, -1), N);
+    free(sn.hits);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scan_while_growing)
+{
+    enum { N0 = 40000, N = 100000, PER_STEP = 2 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    size_t next = 0;
+    for (; next < N0; next++)
+        scan_put(s, next);
+    struct seen sn = { calloc(N, sizeof(uint32_t)), N, 0, 0 };
+    FAST(sn.hits != NULL);
+    uint64_t cur = 0, prev_used = store_used_bytes(s), max_jump = 0;
+    size_t steps = 0;
+    do {
+        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+        steps++;
+        for (int j = 0; j < PER_STEP && next < N; j++)
+            scan_put(s, next++);
+        uint64_t used = store_used_bytes(s);
+        if (used > prev_used && used - prev_used > max_jump)
+            max_jump = used - prev_used;
+        prev_used = used;
+    } while (cur != 0 && steps < WALK_STEPS_MAX);
+    FAST_EQ(cur, 0);
+    FAST_EQ(sn.bad, 0);
+    /* The table grew during the walk: a bucket array of 128K entries appeared in one step. */
+    FAST(max_jump >= 131072 * sizeof(void *));
+    FAST_EQ(next, N);
+    for (size_t i = 0; i < N0; i++)
+        FAST_MSG(sn.hits[i] >= 1, "key s:%zu (present throughout) never reported", i);
+    /* Keys added during the walk may or may not be reported; none is reported that never was. */
+    FAST_EQ(store_count(s, -1), N);
+    free(sn.hits);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scan_while_shrinking)
+{
+    enum { N = 100000, KEEP_EVERY = 16, DEL_PER_STEP = 1000 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    for (size_t i = 0; i < N; i++)
+        scan_put(s, i);
+    struct seen sn = { calloc(N, sizeof(uint32_t)), N, 0, 0 };
+    FAST(sn.hits != NULL);
+    uint64_t cur = 0, used_after_deletes = 0;
+    size_t steps = 0, del = 0;
+    do {
+        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+        steps++;
+        if (del < N) {
+            /* Delete most keys, a chunk per step. */
+            for (int j = 0; j < DEL_PER_STEP && del < N; j++, del++)
+                if (del % KEEP_EVERY)
+                    scan_del(s, del);
+            if (del == N)
+                used_after_deletes = store_used_bytes(s);
+        } else {
+            /* Then let the expire cycle shrink the table (and move it along) between steps. */
+            store_expire_cycle(s, NOW, 16, NULL);
+        }
+    } while (cur != 0 && steps < WALK_STEPS_MAX);
+    FAST_EQ(cur, 0);
+    FAST_EQ(del, N);
+    FAST_EQ(sn.bad, 0);
+    FAST_EQ(store_count(s, -1), N / KEEP_EVERY);
+    /* The big bucket array went away during the walk. */
+    FAST(used_after_deletes > 0);
+    FAST(store_used_bytes(s) + 65536 * sizeof(void *) < used_after_deletes);
+    for (size_t i = 0; i < N; i += KEEP_EVERY)
+        FAST_MSG(sn.hits[i] >= 1, "key s:%zu (present throughout) never reported", i);
+    /* A second full walk over the shrunk table reports every remaining key. */
+    memset(sn.hits, 0, N * sizeof(uint32_t));
+    steps = 0;
+    cur = 0;
+    do {
+        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+    } while (cur != 0 && ++steps < WALK_STEPS_MAX);
+    for (size_t i = 0; i < N; i++)
+        FAST_EQ(sn.hits[i] >= 1, i % KEEP_EVERY == 0);
+    free(sn.hits);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scan_skips_expired)
+{
+    enum { N = 1000 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (size_t i = 0; i < N; i++) {
+        skey(k, i);
+        store_set_string(s, 0, k, strlen(k), "v", 1, i % 2 ? NOW + 10 : 0, false, NOW);
+    }
+    struct seen sn = { calloc(N, sizeof(uint32_t)), N, 0, 0 };
+    FAST(sn.hits != NULL);
+    uint64_t cur = 0;
+    size_t steps = 0;
+    do {
+        cur = store_scan(s, cur, NOW + 11, seen_cb, &sn);
+    } while (cur != 0 && ++steps < WALK_STEPS_MAX);
+    FAST_EQ(sn.bad, 0);
+    for (size_t i = 0; i < N; i++)
+        FAST_EQ(sn.hits[i] >= 1, i % 2 == 0);
+    /* Scanning deletes nothing; at the expiry instant itself the keys are still reported. */
+    FAST_EQ(store_count(s, -1), N);
+    FAST_EQ(store_get_stats(s)->expired, 0);
+    memset(sn.hits, 0, N * sizeof(uint32_t));
+    cur = 0;
+    steps = 0;
+    do {
+        cur = store_scan(s, cur, NOW + 10, seen_cb, &sn);
+    } while (cur != 0 && ++steps < WALK_STEPS_MAX);
+    for (size_t i = 0; i < N; i++)
+        FAST(sn.hits[i] >= 1);
+    free(sn.hits);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- random ---- */
+
+START_TEST(test_random_requested_db_only)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int i = 0; i < 100; i++) {
+        put(s, 0, keyn(k, "a", i), "in0", 0, NOW);
+        put(s, 2, keyn(k, "b", i), "in2", 0, NOW);
+    }
+    int distinct = 0;
+    bool seen[100] = { false };
+    for (int i = 0; i < 1000; i++) {
+        struct store_entry *e = store_random(s, 2, NOW);
+        FAST(e != NULL);
+        FAST_EQ(e->db, 2);
+        FAST_EQ(store_entry_klen(e), 4);
+        FAST_EQ(store_entry_key(e)[0], 'b');
+        assert_str(e, "in2");
+        int idx = (store_entry_key(e)[1] - '0') * 100 + (store_entry_key(e)[2] - '0') * 10 +
+                  (store_entry_key(e)[3] - '0');
+        FAST(idx < 100);
+        if (!seen[idx]) {
+            seen[idx] = true;
+            distinct++;
+        }
+    }
+    FAST(distinct > 50); /* random, not always the same key */
+    FAST(store_random(s, 1, NOW) == NULL);
+    FAST(store_random(s, 15, NOW) == NULL);
+    FAST(store_random(s, 16, NOW) == NULL); /* out of range */
+    FAST(store_random(s, -1, NOW) == NULL);
+    FAST_EQ(store_count(s, -1), 200);
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_random_empty_and_expired)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    ck_assert_ptr_null(store_random(s, 0, NOW));
+    char k[32];
+    for (int i = 0; i < 5; i++)
+        put(s, 3, keyn(k, "x", i), "v", NOW + 10, NOW);
+    for (int i = 0; i < 50; i++)
+        put(s, 0, keyn(k, "y", i), "v", 0, NOW);
+    ck_assert_ptr_nonnull(store_random(s, 3, NOW + 10));
+    /* Every key of db 3 expired: none to give, and nothing deleted by asking. */
+    ck_assert_ptr_null(store_random(s, 3, NOW + 11));
+    ck_assert_uint_eq(store_count(s, 3), 5);
+    /* One live key among the expired ones: always that one. */
+    put(s, 3, "live", "L", 0, NOW);
+    for (int i = 0; i < 50; i++) {
+        struct store_entry *e = store_random(s, 3, NOW + 11);
+        assert_key(e, 3, "live", 4);
+        assert_str(e, "L");
+    }
+    store_flush(s, 0);
+    ck_assert_ptr_null(store_random(s, 0, NOW));
+    store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_random_sparse_db)
+{
+    enum { N = 50000 };
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "big:%d", i);
+        put(s, 0, k, "0", 0, NOW);
+    }
+    put(s, 1, "lonely", "1", 0, NOW);
+    for (int i = 0; i < 3; i++) {
+        struct store_entry *e = store_random(s, 1, NOW);
+        assert_key(e, 1, "lonely", 6);
+        assert_str(e, "1");
+    }
+    struct store_entry *e = store_random(s, 0, NOW);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->db, 0);
+    ck_assert_ptr_null(store_random(s, 2, NOW));
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- flush ---- */
+
+START_TEST(test_flush_db_and_all)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int db = 0; db < 3; db++)
+        for (int i = 0; i < 300; i++)
+            put(s, db, keyn(k, "f", i), "v", i % 2 ? NOW + 1000 : 0, NOW);
+    ck_assert_uint_eq(store_count(s, -1), 900);
+    store_flush(s, 1);
+    ck_assert_uint_eq(store_count(s, 1), 0);
+    ck_assert_uint_eq(store_volatile_count(s, 1), 0);
+    ck_assert_uint_eq(store_count(s, 0), 300);
+    ck_assert_uint_eq(store_count(s, 2), 300);
+    ck_assert_uint_eq(store_count(s, -1), 600);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 300);
+    for (int i = 0; i < 300; i++) {
+        ck_assert_ptr_null(peek(s, 1, keyn(k, "f", i), NOW));
+        ck_assert_ptr_nonnull(peek(s, 0, k, NOW));
+        ck_assert_ptr_nonnull(peek(s, 2, k, NOW));
+    }
+    /* Flushing an empty db changes nothing. */
+    store_flush(s, 9);
+    ck_assert_uint_eq(store_count(s, -1), 600);
+    /* The LRU list is intact after a per-db flush: eviction empties the rest. */
+    uint64_t sum = 0;
+    for (int i = 0; i < 300; i++) {
+        sum += entry_bytes(peek(s, 0, keyn(k, "f", i), NOW));
+        sum += entry_bytes(peek(s, 2, k, NOW));
+    }
+    ck_assert(is_table_bytes(store_used_bytes(s) - sum));
+    store_flush(s, 0);
+    ck_assert_uint_eq(store_count(s, -1), 300);
+    store_set_max_memory(s, 1);
+    ck_assert_int_eq(store_evict(s, NOW), -1);
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(store_get_stats(s)->evicted, 300);
+    store_set_max_memory(s, 0);
+
+    for (int db = 0; db < 3; db++)
+        for (int i = 0; i < 300; i++)
+            put(s, db, keyn(k, "f", i), "v", i % 2 ? NOW + 1000 : 0, NOW);
+    store_flush(s, -1);
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    for (int db = 0; db < 3; db++)
+        ck_assert_uint_eq(store_count(s, db), 0);
+    ck_assert_uint_eq(store_used_bytes(s), 0);
+    ck_assert_ptr_null(peek(s, 0, "f000", NOW));
+    /* A db holding every key: flushing it empties the store completely. */
+    for (int i = 0; i < 300; i++)
+        put(s, 4, keyn(k, "f", i), "v", NOW + 5, NOW);
+    store_flush(s, 4);
+    ck_assert_uint_eq(store_count(s, -1), 0);
+    ck_assert_uint_eq(store_volatile_count(s, -1), 0);
+    ck_assert_uint_eq(store_used_bytes(s), 0);
+    put(s, 4, "again", "v", 0, NOW);
+    ck_assert_uint_eq(store_count(s, 4), 1);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- randomized model test ---- */
+
+#define M_DBS 4
+#define M_KEYS 512
+#define M_OPS 200000
+#define M_VAL_MAX 8192
+
+struct mslot {
+    bool present; /* physically in the store (possibly expired, not yet looked at) */
+    int64_t expire;
+    uint8_t *val;
+    size_t vlen;
+};
+
+struct model {
+    struct mslot slot[M_DBS][M_KEYS];
+    size_t count[M_DBS], vol[M_DBS];
+    uint64_t expired, hits, misses;
+    int64_t now;
+};
+
+static size_t mkey(int k, char *buf)
+{
+    buf[0] = 'm';
+    buf[1] = (char)(k & 0xff);
+    buf[2] = (char)(k >> 8);
+    if (k % 4 == 0) {
+        memcpy(buf + 3, "\0tail", 5);
+        return 8;
+    }
+    return 3;
+}
+
+static int mkey_idx(const struct store_entry *e)
+{
+    size_t kl = store_entry_klen(e);
+    const unsigned char *d = (const unsigned char *)store_entry_key(e);
+    if ((kl != 3 && kl != 8) || d[0] != 'm')
+        return -1;
+    int k = d[1] | (d[2] << 8);
+    if (k >= M_KEYS || (k % 4 == 0) != (kl == 8))
+        return -1;
+    if (kl == 8 && memcmp(d + 3, "\0tail", 5) != 0)
+        return -1;
+    return k;
+}
+
+static bool m_expired(const struct model *m, const struct mslot *sl)
+{
+    return sl->expire != 0 && m->now > sl->expire;
+}
+
+static bool m_live(const struct model *m, int db, int k)
+{
+    const struct mslot *sl = &m->slot[db][k];
+    return sl->present && !m_expired(m, sl);
+}
+
+static void m_remove(struct model *m, int db, int k)
+{
+    struct mslot *sl = &m->slot[db][k];
+    if (!sl->present)
+        return;
+    sl->present = false;
+    m->count[db]--;
+    if (sl->expire)
+        m->vol[db]--;
+    free(sl->val);
+    sl->val = NULL;
+    sl->vlen = 0;
+    sl->expire = 0;
+}
+
+static void m_set_expire(struct model *m, int db, int k, int64_t exp)
+{
+    struct mslot *sl = &m->slot[db][k];
+    if (sl->expire)
+        m->vol[db]--;
+    sl->expire = exp;
+    if (exp)
+        m->vol[db]++;
+}
+
+/* Takes ownership of val (malloc'd). */
+static void m_put_owned(struct model *m, int db, int k, uint8_t *val, size_t vlen, int64_t exp)
+{
+    struct mslot *sl = &m->slot[db][k];
+    if (sl->present) {
+        free(sl->val);
+    } else {
+        sl->present = true;
+        sl->expire = 0;
+        m->count[db]++;
+    }
+    sl->val = val;
+    sl->vlen = vlen;
+    m_set_expire(m, db, k, exp);
+}
+
+static uint8_t *dup_bytes(const void *p, size_t n)
+{
+    uint8_t *d = malloc(n ? n : 1);
+    FAST(d != NULL);
+    if (n)
+        memcpy(d, p, n);
+    return d;
+}
+
+/* A lookup as the store does it: an expired entry is removed and counted. */
+static bool m_lookup(struct model *m, int db, int k)
+{
+    struct mslot *sl = &m->slot[db][k];
+    if (!sl->present)
+        return false;
+    if (m_expired(m, sl)) {
+        m_remove(m, db, k);
+        m->expired++;
+        return false;
+    }
+    return true;
+}
+
+static void m_check_entry(const struct model *m, const struct store_entry *e, int db, int k, int op)
+{
+    const struct mslot *sl = &m->slot[db][k];
+    char key[8];
+    size_t kl = mkey(k, key);
+    FAST_MSG(e != NULL, "op %d: db %d key %d missing", op, db, k);
+    FAST_MSG(sl->present, "op %d: db %d key %d should not exist", op, db, k);
+    FAST_EQ(e->db, db);
+    FAST_EQ(store_entry_klen(e), kl);
+    FAST(memcmp(store_entry_key(e), key, kl) == 0);
+    FAST_MSG(store_string_len(e) == sl->vlen, "op %d: db %d key %d: len %zu, model %zu", op, db, k,
+             store_string_len(e), sl->vlen);
+    if (sl->vlen)
+        FAST_MSG(memcmp(store_string_ptr(e), sl->val, sl->vlen) == 0,
+                 "op %d: db %d key %d: value differs", op, db, k);
+    FAST_EQ(store_string_ptr(e)[sl->vlen], '\0');
+    FAST_MSG(e->expire_ms == sl->expire, "op %d: db %d key %d: expire %lld, model %lld", op, db, k,
+             (long long)e->expire_ms, (long long)sl->expire);
+}
+
+static void m_check_counts(struct store *s, const struct model *m, int op)
+{
+    size_t total = 0, vtotal = 0;
+    for (int db = 0; db < M_DBS; db++) {
+        FAST_MSG(store_count(s, db) == m->count[db], "op %d: db %d count %zu, model %zu", op, db,
+                 store_count(s, db), m->count[db]);
+        FAST_MSG(store_volatile_count(s, db) == m->vol[db], "op %d: db %d volatile %zu, model %zu",
+                 op, db, store_volatile_count(s, db), m->vol[db]);
+        total += m->count[db];
+        vtotal += m->vol[db];
+    }
+    FAST_EQ(store_count(s, -1), total);
+    FAST_EQ(store_volatile_count(s, -1), vtotal);
+    const struct store_stats *st = store_get_stats(s);
+    FAST_MSG(st->expired == m->expired, "op %d: expired %llu, model %llu", op,
+             (unsigned long long)st->expired, (unsigned long long)m->expired);
+    FAST_EQ(st->hits, m->hits);
+    FAST_EQ(st->misses, m->misses);
+    FAST_EQ(st->evicted, 0);
+}
+
+/* Two unbounded expire cycles: the first ends the pass in progress, the second is a full pass
+ * from cursor 0; afterwards no expired entry is left. */
+static void m_sweep(struct store *s, struct model *m)
+{
+    size_t d = store_expire_cycle(s, m->now, (size_t)1 << 30, NULL);
+    d += store_expire_cycle(s, m->now, (size_t)1 << 30, NULL);
+    size_t x = 0;
+    for (int db = 0; db < M_DBS; db++)
+        for (int k = 0; k < M_KEYS; k++)
+            if (m->slot[db][k].present && m_expired(m, &m->slot[db][k])) {
+                m_remove(m, db, k);
+                x++;
+            }
+    m->expired += x;
+    FAST_EQ(d, x);
+}
+
+struct mscan {
+    const struct model *m;
+    uint8_t seen[M_DBS][M_KEYS];
+    size_t bad;
+};
+
+static void mscan_cb(void *ctx, const struct store_entry *e)
+{
+    struct mscan *ms = ctx;
+    int k = mkey_idx(e);
+    int db = e->db;
+    if (k < 0 || db >= M_DBS || !m_live(ms->m, db, k)) {
+        ms->bad++;
+        return;
+    }
+    const struct mslot *sl = &ms->m->slot[db][k];
+    if (store_string_len(e) != sl->vlen ||
+        (sl->vlen && memcmp(store_string_ptr(e), sl->val, sl->vlen)) ||
+        e->expire_ms != sl->expire) {
+        ms->bad++;
+        return;
+    }
+    ms->seen[db][k] = 1;
+}
+
+static void m_scan_check(struct store *s, const struct model *m)
+{
+    struct mscan *ms = calloc(1, sizeof(*ms));
+    FAST(ms != NULL);
+    ms->m = m;
+    uint64_t cur = 0;
+    size_t steps = 0;
+    do {
+        cur = store_scan(s, cur, m->now, mscan_cb, ms);
+    } while (cur != 0 && ++steps < WALK_STEPS_MAX);
+    FAST_EQ(cur, 0);
+    FAST_EQ(ms->bad, 0);
+    for (int db = 0; db < M_DBS; db++)
+        for (int k = 0; k < M_KEYS; k++)
+            FAST_MSG(ms->seen[db][k] == m_live(m, db, k), "scan: db %d key %d", db, k);
+    free(ms);
+}
+
+static size_t rnd_vlen(uint64_t *rng)
+{
+    uint64_t r = xs_next(rng) % 100;
+    if (r < 60)
+        return xs_next(rng) % 24;
+    if (r < 90)
+        return 24 + xs_next(rng) % 200;
+    return 224 + xs_next(rng) % 3000;
+}
+
+START_TEST(test_model_random_ops)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, M_DBS);
+    struct model *m = calloc(1, sizeof(*m));
+    FAST(m != NULL);
+    m->now = NOW;
+    uint64_t rng = 0x243F6A8885A308D3ull;
+    static uint8_t buf[M_VAL_MAX];
+    size_t n_ops[11] = { 0 };
+
+    for (int op = 0; op < M_OPS; op++) {
+        unsigned c = (unsigned)(xs_next(&rng) % 100);
+        int db = (int)(xs_next(&rng) % M_DBS), k = (int)(xs_next(&rng) % M_KEYS);
+        char key[8];
+        size_t kl = mkey(k, key);
+        struct mslot *sl = &m->slot[db][k];
+
+        if (c < 25) { /* set: no TTL, a TTL (possibly exactly now), or keep_ttl */
+            int mode = (int)(xs_next(&rng) % 10);
+            size_t vlen = rnd_vlen(&rng);
+            for (size_t i = 0; i < vlen; i++)
+                buf[i] = (uint8_t)(xs_next(&rng) % 8 == 0 ? 0 : xs_next(&rng));
+            int64_t exp = mode < 5 ? m->now + (int64_t)(xs_next(&rng) % 300) : 0;
+            bool keep = mode == 9;
+            struct store_entry *e =
+                store_set_string(s, db, key, kl, (const char *)buf, vlen, exp, keep, m->now);
+            if (sl->present && m_expired(m, sl))
+                m->expired++; /* overwriting an expired key counts its expiry, as Redis */
+            if (keep)
+                exp = m_live(m, db, k) ? sl->expire : 0;
+            m_put_owned(m, db, k, dup_bytes(buf, vlen), vlen, exp);
+            m_check_entry(m, e, db, k, op);
+            n_ops[0]++;
+        } else if (c < 50) { /* find */
+            unsigned flags = (unsigned)(xs_next(&rng) % 4); /* READ and NOTOUCH */
+            struct store_entry *e = store_find(s, db, key, kl, m->now, flags);
+            bool live = m_lookup(m, db, k);
+            if (flags & STORE_READ) {
+                if (live)
+                    m->hits++;
+                else
+                    m->misses++;
+            }
+            if (live)
+                m_check_entry(m, e, db, k, op);
+            else
+                FAST_MSG(e == NULL, "op %d: find db %d key %d: should be absent", op, db, k);
+            n_ops[1]++;
+        } else if (c < 60) { /* delete */
+            bool r = store_delete(s, db, key, kl, m->now);
+            bool expect = false;
+            if (sl->present) {
+                if (m_expired(m, sl))
+                    m->expired++;
+                else
+                    expect = true;
+                m_remove(m, db, k);
+            }
+            FAST_MSG(r == expect, "op %d: delete db %d key %d: %d, model %d", op, db, k, r, expect);
+            n_ops[2]++;
+        } else if (c < 68) { /* time passes */
+            m->now += (int64_t)(xs_next(&rng) % 40);
+            n_ops[3]++;
+        } else if (c < 78) { /* resize a live key */
+            struct store_entry *e = store_find(s, db, key, kl, m->now, 0);
+            bool live = m_lookup(m, db, k);
+            FAST_EQ(e != NULL, live);
+            if (live) {
+                size_t newlen = xs_next(&rng) % 16 == 0 ? xs_next(&rng) % M_VAL_MAX
+                                                        : xs_next(&rng) % (2 * sl->vlen + 64);
+                struct store_entry *n = store_string_resize(s, e, newlen);
+                uint8_t *nv = calloc(newlen ? newlen : 1, 1);
+                FAST(nv != NULL);
+                memcpy(nv, sl->val, newlen < sl->vlen ? newlen : sl->vlen);
+                m_put_owned(m, db, k, nv, newlen, sl->expire);
+                m_check_entry(m, n, db, k, op);
+                FAST_EQ(store_find(s, db, key, kl, m->now, STORE_NOTOUCH), n);
+                /* Write through the mutable pointer, as APPEND/SETRANGE do. */
+                if (newlen) {
+                    size_t at = xs_next(&rng) % newlen;
+                    store_string_mut(n)[at] = (char)(at & 0xff);
+                    sl->val[at] = (uint8_t)(at & 0xff);
+                }
+            }
+            n_ops[4]++;
+        } else if (c < 91) { /* rename (c < 86) or copy */
+            bool is_copy = c >= 86;
+            int db2 = (int)(xs_next(&rng) % M_DBS), k2 = (int)(xs_next(&rng) % M_KEYS);
+            if (db2 == db && k2 == k)
+                k2 = (k2 + 1) % M_KEYS;
+            char key2[8];
+            size_t kl2 = mkey(k2, key2);
+            struct store_entry *e = store_find(s, db, key, kl, m->now, 0);
+            bool live = m_lookup(m, db, k);
+            FAST_EQ(e != NULL, live);
+            if (live) {
+                struct store_entry *n = is_copy ? store_copy(s, e, db2, key2, kl2, m->now)
+                                                : store_rename(s, e, db2, key2, kl2, m->now);
+                struct mslot *d = &m->slot[db2][k2];
+                if (d->present && m_expired(m, d))
+                    m->expired++;
+                m_remove(m, db2, k2);
+                m_put_owned(m, db2, k2, dup_bytes(sl->val, sl->vlen), sl->vlen, sl->expire);
+                if (!is_copy)
+                    m_remove(m, db, k);
+                m_check_entry(m, n, db2, k2, op);
+                if (is_copy)
+                    m_check_entry(m, store_find(s, db, key, kl, m->now, STORE_NOTOUCH), db, k, op);
+                else
+                    FAST(store_find(s, db, key, kl, m->now, STORE_NOTOUCH) == NULL);
+            }
+            n_ops[is_copy ? 6 : 5]++;
+        } else if (c < 96) { /* set or remove a TTL */
+            struct store_entry *e = store_find(s, db, key, kl, m->now, 0);
+            bool live = m_lookup(m, db, k);
+            FAST_EQ(e != NULL, live);
+            if (live) {
+                int64_t exp = xs_next(&rng) % 3 == 0 ? 0 : m->now + (int64_t)(xs_next(&rng) % 300);
+                store_set_expire(s, e, exp);
+                m_set_expire(m, db, k, exp);
+                m_check_entry(m, e, db, k, op);
+            }
+            n_ops[7]++;
+        } else if (c < 98) { /* random key of a db */
+            struct store_entry *e = store_random(s, db, m->now);
+            size_t live = 0;
+            for (int i = 0; i < M_KEYS; i++)
+                live += m_live(m, db, i);
+            if (live == 0) {
+                FAST(e == NULL);
+            } else {
+                FAST(e != NULL);
+                FAST_EQ(e->db, db);
+                int idx = mkey_idx(e);
+                FAST(idx >= 0);
+                FAST(m_live(m, db, idx));
+                m_check_entry(m, e, db, idx, op);
+            }
+            n_ops[8]++;
+        } else { /* delete through an entry pointer */
+            struct store_entry *e = store_find(s, db, key, kl, m->now, STORE_NOTOUCH);
+            bool live = m_lookup(m, db, k);
+            FAST_EQ(e != NULL, live);
+            if (live) {
+                store_delete_entry(s, e);
+                m_remove(m, db, k);
+            }
+            n_ops[9]++;
+        }
+        m_check_counts(s, m, op);
+        if (op % 5000 == 4999) {
+            m_sweep(s, m);
+            m_check_counts(s, m, op);
+            n_ops[10]++;
+        }
+        if (op % 25000 == 24999)
+            m_scan_check(s, m);
+    }
+    for (int i = 0; i < 10; i++)
+        FAST(n_ops[i] > 1000);
+
+    /* Every live key reads back; accounting is entries plus bucket arrays, exactly. */
+    m_sweep(s, m);
+    m_check_counts(s, m, M_OPS);
+    m_scan_check(s, m);
+    uint64_t sum = 0;
+    for (int db = 0; db < M_DBS; db++)
+        for (int k = 0; k < M_KEYS; k++) {
+            char key[8];
+            size_t kl = mkey(k, key);
+            struct store_entry *e = store_find(s, db, key, kl, m->now, STORE_NOTOUCH);
+            if (m->slot[db][k].present) {
+                m_check_entry(m, e, db, k, M_OPS);
+                sum += entry_bytes(e);
+            } else {
+                FAST(e == NULL);
+            }
+        }
+    FAST(store_count(s, -1) > 100);
+    FAST_MSG(is_table_bytes(store_used_bytes(s) - sum), "used %llu, entries %llu",
+             (unsigned long long)store_used_bytes(s), (unsigned long long)sum);
+    /* Every entry is in the LRU list: evicting down to nothing removes them all. */
+    size_t before = store_count(s, -1);
+    store_set_max_memory(s, 1);
+    FAST_EQ(store_evict(s, m->now), -1);
+    FAST_EQ(store_count(s, -1), 0);
+    FAST_EQ(store_volatile_count(s, -1), 0);
+    FAST_EQ(store_get_stats(s)->evicted, before);
+    FAST(is_table_bytes(store_used_bytes(s)));
+    store_flush(s, -1);
+    FAST_EQ(store_used_bytes(s), 0);
+
+    for (int db = 0; db < M_DBS; db++)
+        for (int k = 0; k < M_KEYS; k++)
+            free(m->slot[db][k].val);
+    free(m);
+    store_destroy(s);
+}
+END_TEST
+
+/* ---- regressions: bugs found and fixed ---- */
+
+/* These tests are expected to fail until the store is fixed; their store lives in a checked
+ * fixture so a failing assertion (which leaves the test early) does not leak it under
+ * CK_FORK=no, valgrind or LeakSanitizer. */
+static struct store *bug_store;
+
+static void bug_teardown(void)
+{
+    store_destroy(bug_store);
+    bug_store = NULL;
+}
+
+/* The volatile policies look for a key with a TTL by sampling the whole table
+ * (sample_volatile -> random_entry_any, at most STORE_SAMPLE_TRIES_MAX draws), so one volatile
+ * key among many persistent ones is usually not found and store_evict returns -1 (OOM) although
+ * a candidate exists. Redis samples the keys with a TTL only, and always finds one. */
+START_TEST(test_bug_volatile_ttl_rare_volatile_key)
+{
+    enum { N = 50000 };
+    struct store *s = bug_store = mk(0, POLICY_VOLATILE_TTL, 5, 16);
+    char k[32];
+    put(s, 0, "volatile", VAL32, NOW + 100000, NOW);
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "p:%d", i);
+        put(s, 0, k, VAL32, 0, NOW);
+    }
+    store_set_max_memory(s, store_used_bytes(s) - 1);
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_ptr_null(peek(s, 0, "volatile", NOW));
+    ck_assert_uint_eq(store_count(s, -1), N);
+    ck_assert_uint_eq(store_get_stats(s)->evicted, 1);
+}
+END_TEST
+
+/* Same for volatile-lru once the volatile key is beyond the STORE_EVICT_WALK_MAX entries the
+ * LRU walk looks at: the random fallback rarely finds it. */
+START_TEST(test_bug_volatile_lru_rare_volatile_key)
+{
+    enum { N = 50000 };
+    struct store *s = bug_store = mk(0, POLICY_VOLATILE_LRU, 5, 16);
+    char k[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "p:%d", i);
+        put(s, 0, k, VAL32, 0, NOW);
+    }
+    put(s, 0, "volatile", VAL32, NOW + 100000, NOW); /* the newest: far from the LRU tail */
+    store_set_max_memory(s, store_used_bytes(s) - 1);
+    ck_assert_int_eq(store_evict(s, NOW), 0);
+    ck_assert_ptr_null(peek(s, 0, "volatile", NOW));
+    ck_assert_uint_eq(store_count(s, -1), N);
+    ck_assert_uint_eq(store_get_stats(s)->evicted, 1);
+}
+END_TEST
+
+/* ---- suite ---- */
+
+static Suite *store_suite(void)
+{
+    Suite *su = suite_create("store");
+
+    TCase *tc = tcase_create("basic");
+    tcase_add_test(tc, test_set_find_delete);
+    tcase_add_test(tc, test_replace_in_place_and_reallocation);
+    tcase_add_test(tc, test_binary_keys_and_values);
+    tcase_add_test(tc, test_empty_key_and_value);
+    tcase_add_test(tc, test_databases_are_distinct);
+    tcase_add_test(tc, test_counts_per_db_and_volatile);
+    tcase_add_test(tc, test_stats_hits_misses);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("ttl");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_ttl_boundary_and_lazy_expiry);
+    tcase_add_test(tc, test_delete_and_set_on_expired);
+    tcase_add_test(tc, test_keep_ttl);
+    tcase_add_test(tc, test_set_expire_and_persist);
+    tcase_add_test(tc, test_expire_cycle_10000);
+    tcase_add_test(tc, test_expire_cycle_empty_store);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("evict");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_lru_touch_protects_notouch_does_not);
+    tcase_add_test(tc, test_lru_order_sets_and_databases);
+    tcase_add_test(tc, test_evict_expired_victim_counts_as_expired);
+    tcase_add_test(tc, test_evict_unbounded);
+    tcase_add_test(tc, test_policy_volatile_lru);
+    tcase_add_test(tc, test_policy_allkeys_random);
+    tcase_add_test(tc, test_policy_volatile_ttl);
+    tcase_add_test(tc, test_policy_noeviction);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("accounting");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_accounting_one_entry_exact);
+    tcase_add_test(tc, test_accounting_many_keys_back_to_baseline);
+    tcase_add_test(tc, test_accounting_value_growth);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("resize");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_resize_grow_shrink);
+    tcase_add_test(tc, test_resize_keeps_lru_and_chains);
+    tcase_add_test(tc, test_resize_head_and_tail_then_evict);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("rename_copy");
+    tcase_add_test(tc, test_rename);
+    tcase_add_test(tc, test_copy);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("scan");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_scan_empty);
+    tcase_add_test(tc, test_scan_100000);
+    tcase_add_test(tc, test_scan_while_growing);
+    tcase_add_test(tc, test_scan_while_shrinking);
+    tcase_add_test(tc, test_scan_skips_expired);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("random");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_random_requested_db_only);
+    tcase_add_test(tc, test_random_empty_and_expired);
+    tcase_add_test(tc, test_random_sparse_db);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("flush");
+    tcase_add_test(tc, test_flush_db_and_all);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("model");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_model_random_ops);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("regressions");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, NULL, bug_teardown);
+    tcase_add_test(tc, test_bug_volatile_ttl_rare_volatile_key);
+    tcase_add_test(tc, test_bug_volatile_lru_rare_volatile_key);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(store_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
