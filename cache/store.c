@@ -1,5 +1,6 @@
-/* The store: hash table (chained, power-of-two sizes, incremental rehash as Redis's dict), exact
- * intrusive LRU list, TTLs inline in the entry, per-database counts and one byte budget.
+/* The store: one hash table per database (chained, power-of-two sizes, incremental rehash as
+ * Redis's dict), one exact intrusive LRU list across databases, TTLs inline in the entry, and
+ * one byte budget.
  * See store.h for the invariants. Only this file touches entry links and the counters. */
 #include "cache/store.h"
 
@@ -26,23 +27,26 @@ struct store_table {
     size_t used;
 };
 
-struct store_dbcount {
-    size_t keys;
-    size_t volatile_keys;
+/* One database: its table pair (t[1] only while rehashing) and counts. Tables are allocated on
+ * the first insert, so an unused database costs only this struct. */
+struct store_db {
+    struct store_table t[2];
+    long long rehash_idx;   /* -1: not rehashing; else the next t[0] bucket to move */
+    size_t keys, volatile_keys;
+    uint64_t expire_cursor; /* where the active expiry cycle goes on in this db */
 };
 
 struct store {
-    struct store_table t[2];
-    long long rehash_idx; /* -1: not rehashing; else next t[0] bucket to move */
-    struct store_entry *lru_head, *lru_tail;
-    struct store_dbcount *dbs;
+    struct store_db *dbs;
     int ndb;
+    struct store_entry *lru_head, *lru_tail;
     size_t count, volatile_count;
     uint64_t used, max_memory;
     int policy, samples;
     uint8_t seed[16];
     uint64_t rng;
-    uint64_t expire_cursor;
+    int expire_db;          /* the db the active expiry cycle is in */
+    int evict_db;           /* the db and cursor volatile sampling goes on from */
     uint64_t evict_cursor;
     struct store_stats stats;
 };
@@ -54,9 +58,9 @@ static uint64_t alloc_size(const void *p)
     return malloc_usable_size((void *)p) + CHUNK_OVERHEAD;
 }
 
-static uint32_t key_hash(const struct store *s, int db, const char *key, size_t klen)
+static uint32_t key_hash(const struct store *s, const char *key, size_t klen)
 {
-    uint64_t h = siphash13(key, klen, s->seed) ^ ((uint64_t)(db + 1) * 0x9E3779B97F4A7C15ull);
+    uint64_t h = siphash13(key, klen, s->seed);
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -70,7 +74,7 @@ static uint64_t rng_next(struct store *s)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-static bool rehashing(const struct store *s) { return s->rehash_idx >= 0; }
+static bool rehashing(const struct store_db *d) { return d->rehash_idx >= 0; }
 
 /* ---- LRU list ---- */
 
@@ -197,24 +201,24 @@ static size_t pow2_at_least(size_t n)
     return p;
 }
 
-static void rehash_start(struct store *s, size_t size)
+static void rehash_start(struct store *s, struct store_db *d, size_t size)
 {
-    table_alloc(s, &s->t[1], size);
-    s->rehash_idx = 0;
+    table_alloc(s, &d->t[1], size);
+    d->rehash_idx = 0;
 }
 
 /* Moves up to n buckets of t[0] into t[1]; finishes the rehash when t[0] is empty. */
-static void rehash_step(struct store *s, int n)
+static void rehash_step(struct store *s, struct store_db *d, int n)
 {
     int empty_visits = n * REHASH_EMPTY_VISITS;
-    struct store_table *t0 = &s->t[0], *t1 = &s->t[1];
+    struct store_table *t0 = &d->t[0], *t1 = &d->t[1];
     while (n-- > 0 && t0->used) {
-        while (t0->b[s->rehash_idx] == NULL) {
-            s->rehash_idx++;
+        while (t0->b[d->rehash_idx] == NULL) {
+            d->rehash_idx++;
             if (--empty_visits == 0)
                 return;
         }
-        struct store_entry *e = t0->b[s->rehash_idx];
+        struct store_entry *e = t0->b[d->rehash_idx];
         while (e) {
             struct store_entry *next = e->hnext;
             size_t idx = e->hash & (t1->size - 1);
@@ -224,59 +228,60 @@ static void rehash_step(struct store *s, int n)
             t1->used++;
             e = next;
         }
-        t0->b[s->rehash_idx++] = NULL;
+        t0->b[d->rehash_idx++] = NULL;
     }
     if (t0->used == 0) {
         table_release(s, t0);
         *t0 = *t1;
         memset(t1, 0, sizeof(*t1));
-        s->rehash_idx = -1;
+        d->rehash_idx = -1;
     }
 }
 
-static void table_grow_if_needed(struct store *s)
+static void table_grow_if_needed(struct store *s, struct store_db *d)
 {
-    if (rehashing(s))
+    if (rehashing(d))
         return;
-    if (s->t[0].size == 0)
-        table_alloc(s, &s->t[0], TABLE_MIN);
-    else if (s->t[0].used >= s->t[0].size)
-        rehash_start(s, pow2_at_least(s->t[0].used * 2));
+    if (d->t[0].size == 0)
+        table_alloc(s, &d->t[0], TABLE_MIN);
+    else if (d->t[0].used >= d->t[0].size)
+        rehash_start(s, d, pow2_at_least(d->t[0].used * 2));
 }
 
-static void table_shrink_if_sparse(struct store *s)
+static void table_shrink_if_sparse(struct store *s, struct store_db *d)
 {
-    if (rehashing(s) || s->t[0].size <= TABLE_MIN || s->t[0].used * 8 >= s->t[0].size)
+    if (rehashing(d) || d->t[0].size <= TABLE_MIN || d->t[0].used * 8 >= d->t[0].size)
         return;
-    rehash_start(s, pow2_at_least(s->t[0].used));
+    rehash_start(s, d, pow2_at_least(d->t[0].used));
 }
 
-/* The link that points at the entry matching (db, key), or NULL; *ti gets its table. */
-static struct store_entry **slot_find(struct store *s, int db, const char *key, size_t klen,
+/* The link that points at the entry matching key in d, or NULL; *ti gets its table. */
+static struct store_entry **slot_find(struct store_db *d, const char *key, size_t klen,
                                       uint32_t h, int *ti)
 {
     for (int i = 0; i <= 1; i++) {
-        struct store_table *t = &s->t[i];
+        struct store_table *t = &d->t[i];
         if (t->size == 0)
             break;
         for (struct store_entry **pp = &t->b[h & (t->size - 1)]; *pp; pp = &(*pp)->hnext) {
             struct store_entry *e = *pp;
-            if (e->hash == h && e->klen == klen && e->db == db && memcmp(e->data, key, klen) == 0) {
+            if (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0) {
                 *ti = i;
                 return pp;
             }
         }
-        if (!rehashing(s))
+        if (!rehashing(d))
             break;
     }
     return NULL;
 }
 
-/* The link that points at entry e (which is in the table). */
+/* The link that points at entry e (which is in its db's table). */
 static struct store_entry **slot_of(struct store *s, const struct store_entry *e, int *ti)
 {
+    struct store_db *d = &s->dbs[e->db];
     for (int i = 0; i <= 1; i++) {
-        struct store_table *t = &s->t[i];
+        struct store_table *t = &d->t[i];
         if (t->size == 0)
             break;
         for (struct store_entry **pp = &t->b[e->hash & (t->size - 1)]; *pp; pp = &(*pp)->hnext) {
@@ -291,8 +296,9 @@ static struct store_entry **slot_of(struct store *s, const struct store_entry *e
 
 static void table_insert(struct store *s, struct store_entry *e)
 {
-    table_grow_if_needed(s);
-    struct store_table *t = rehashing(s) ? &s->t[1] : &s->t[0];
+    struct store_db *d = &s->dbs[e->db];
+    table_grow_if_needed(s, d);
+    struct store_table *t = rehashing(d) ? &d->t[1] : &d->t[0];
     size_t idx = e->hash & (t->size - 1);
     e->hnext = t->b[idx];
     t->b[idx] = e;
@@ -312,7 +318,7 @@ static void unlink_at(struct store *s, struct store_entry **pp, int ti)
 {
     struct store_entry *e = *pp;
     *pp = e->hnext;
-    s->t[ti].used--;
+    s->dbs[e->db].t[ti].used--;
     lru_unlink(s, e);
     count_remove(s, e);
     entry_free(s, e);
@@ -323,9 +329,10 @@ static void unlink_at(struct store *s, struct store_entry **pp, int ti)
 struct store *store_create(const struct store_options *opts)
 {
     struct store *s = xcalloc(1, sizeof(*s));
-    s->rehash_idx = -1;
     s->ndb = opts->databases > 0 ? opts->databases : 1;
     s->dbs = xcalloc((size_t)s->ndb, sizeof(*s->dbs));
+    for (int i = 0; i < s->ndb; i++)
+        s->dbs[i].rehash_idx = -1;
     s->max_memory = opts->max_memory;
     s->policy = opts->policy;
     s->samples = opts->samples > 0 ? opts->samples : 5;
@@ -348,11 +355,12 @@ void store_destroy(struct store *s)
 struct store_entry *store_find(struct store *s, int db, const char *key, size_t klen,
                                int64_t now_ms, unsigned flags)
 {
-    if (rehashing(s))
-        rehash_step(s, 1);
+    struct store_db *d = &s->dbs[db];
+    if (rehashing(d))
+        rehash_step(s, d, 1);
     int ti;
-    uint32_t h = key_hash(s, db, key, klen);
-    struct store_entry **pp = slot_find(s, db, key, klen, h, &ti);
+    uint32_t h = key_hash(s, key, klen);
+    struct store_entry **pp = slot_find(d, key, klen, h, &ti);
     if (pp && store_entry_expired(*pp, now_ms)) {
         unlink_at(s, pp, ti);
         s->stats.expired++;
@@ -382,11 +390,12 @@ struct store_entry *store_set_string(struct store *s, int db, const char *key, s
                                      const char *val, size_t vlen, int64_t expire_ms,
                                      bool keep_ttl, int64_t now_ms)
 {
-    if (rehashing(s))
-        rehash_step(s, 1);
+    struct store_db *d = &s->dbs[db];
+    if (rehashing(d))
+        rehash_step(s, d, 1);
     int ti;
-    uint32_t h = key_hash(s, db, key, klen);
-    struct store_entry **pp = slot_find(s, db, key, klen, h, &ti);
+    uint32_t h = key_hash(s, key, klen);
+    struct store_entry **pp = slot_find(d, key, klen, h, &ti);
     struct store_entry *old = pp ? *pp : NULL;
     bool old_expired = old && store_entry_expired(old, now_ms);
     if (old_expired)
@@ -453,8 +462,8 @@ void store_set_expire(struct store *s, struct store_entry *e, int64_t expire_ms)
 bool store_delete(struct store *s, int db, const char *key, size_t klen, int64_t now_ms)
 {
     int ti;
-    uint32_t h = key_hash(s, db, key, klen);
-    struct store_entry **pp = slot_find(s, db, key, klen, h, &ti);
+    uint32_t h = key_hash(s, key, klen);
+    struct store_entry **pp = slot_find(&s->dbs[db], key, klen, h, &ti);
     if (!pp)
         return false;
     bool live = !store_entry_expired(*pp, now_ms);
@@ -476,7 +485,7 @@ static struct store_entry *entry_clone_to(struct store *s, const struct store_en
                                           const char *key, size_t klen, int64_t now_ms)
 {
     store_delete(s, db, key, klen, now_ms);
-    struct store_entry *n = entry_new(db, key, klen, key_hash(s, db, key, klen), e->vlen);
+    struct store_entry *n = entry_new(db, key, klen, key_hash(s, key, klen), e->vlen);
     memcpy(store_string_mut(n), store_string_ptr(e), e->vlen);
     n->type = e->type;
     n->expire_ms = e->expire_ms;
@@ -518,23 +527,24 @@ static uint64_t cursor_next(uint64_t v, uint64_t mask)
     return rev64(v);
 }
 
-/* Calls visit on every bucket the cursor names (Redis's dictScan); returns the next cursor. */
-static uint64_t scan_buckets(struct store *s, uint64_t v,
-                             void (*visit)(struct store *s, int ti, size_t idx, void *ctx),
+/* Calls visit on every bucket of d the cursor names (Redis's dictScan); returns the next cursor. */
+typedef void bucket_visit(struct store *s, struct store_db *d, int ti, size_t idx, void *ctx);
+
+static uint64_t scan_buckets(struct store *s, struct store_db *d, uint64_t v, bucket_visit *visit,
                              void *ctx)
 {
-    if (s->t[0].size == 0)
+    if (d->t[0].size == 0)
         return 0;
-    if (!rehashing(s)) {
-        uint64_t m0 = s->t[0].size - 1;
-        visit(s, 0, v & m0, ctx);
+    if (!rehashing(d)) {
+        uint64_t m0 = d->t[0].size - 1;
+        visit(s, d, 0, v & m0, ctx);
         return cursor_next(v, m0);
     }
-    int small = s->t[0].size <= s->t[1].size ? 0 : 1, large = 1 - small;
-    uint64_t m0 = s->t[small].size - 1, m1 = s->t[large].size - 1;
-    visit(s, small, v & m0, ctx);
+    int small = d->t[0].size <= d->t[1].size ? 0 : 1, large = 1 - small;
+    uint64_t m0 = d->t[small].size - 1, m1 = d->t[large].size - 1;
+    visit(s, d, small, v & m0, ctx);
     do {
-        visit(s, large, v & m1, ctx);
+        visit(s, d, large, v & m1, ctx);
         v = cursor_next(v, m1);
     } while (v & (m0 ^ m1));
     return v;
@@ -546,36 +556,39 @@ struct scan_ctx {
     void *ctx;
 };
 
-static void scan_visit(struct store *s, int ti, size_t idx, void *arg)
+static void scan_visit(struct store *s, struct store_db *d, int ti, size_t idx, void *arg)
 {
     struct scan_ctx *sc = arg;
-    for (struct store_entry *e = s->t[ti].b[idx]; e; e = e->hnext)
+    (void)s;
+    for (struct store_entry *e = d->t[ti].b[idx]; e; e = e->hnext)
         if (!store_entry_expired(e, sc->now_ms))
             sc->fn(sc->ctx, e);
 }
 
-uint64_t store_scan(struct store *s, uint64_t cursor, int64_t now_ms,
+uint64_t store_scan(struct store *s, int db, uint64_t cursor, int64_t now_ms,
                     void (*fn)(void *ctx, const struct store_entry *e), void *ctx)
 {
+    if (db < 0 || db >= s->ndb)
+        return 0;
     struct scan_ctx sc = { now_ms, fn, ctx };
-    return scan_buckets(s, cursor, scan_visit, &sc);
+    return scan_buckets(s, &s->dbs[db], cursor, scan_visit, &sc);
 }
 
 /* ---- random picks ---- */
 
-/* A uniformly random bucket's random entry, or NULL when the bucket drawn is empty. */
-static struct store_entry *random_entry_any(struct store *s)
+/* A uniformly random bucket's random entry of d, or NULL when the bucket drawn is empty. */
+static struct store_entry *random_entry_in(struct store *s, struct store_db *d)
 {
-    if (s->count == 0)
+    if (d->keys == 0)
         return NULL;
     struct store_entry *head;
-    if (rehashing(s)) {
-        size_t base = (size_t)s->rehash_idx;
-        size_t span = s->t[0].size + s->t[1].size - base;
+    if (rehashing(d)) {
+        size_t base = (size_t)d->rehash_idx;
+        size_t span = d->t[0].size + d->t[1].size - base;
         size_t h = base + rng_next(s) % span;
-        head = h >= s->t[0].size ? s->t[1].b[h - s->t[0].size] : s->t[0].b[h];
+        head = h >= d->t[0].size ? d->t[1].b[h - d->t[0].size] : d->t[0].b[h];
     } else {
-        head = s->t[0].b[rng_next(s) & (s->t[0].size - 1)];
+        head = d->t[0].b[rng_next(s) & (d->t[0].size - 1)];
     }
     size_t len = 0;
     for (struct store_entry *e = head; e; e = e->hnext)
@@ -588,15 +601,14 @@ static struct store_entry *random_entry_any(struct store *s)
     return head;
 }
 
-struct first_in_db {
-    int db;
+struct first_live {
     const struct store_entry *found;
 };
 
-static void first_in_db_cb(void *ctx, const struct store_entry *e)
+static void first_live_cb(void *ctx, const struct store_entry *e)
 {
-    struct first_in_db *f = ctx;
-    if (!f->found && e->db == f->db)
+    struct first_live *f = ctx;
+    if (!f->found)
         f->found = e;
 }
 
@@ -604,16 +616,17 @@ struct store_entry *store_random(struct store *s, int db, int64_t now_ms)
 {
     if (db < 0 || db >= s->ndb || s->dbs[db].keys == 0)
         return NULL;
+    struct store_db *d = &s->dbs[db];
     for (int i = 0; i < STORE_SAMPLE_TRIES_MAX; i++) {
-        struct store_entry *e = random_entry_any(s);
-        if (e && e->db == db && !store_entry_expired(e, now_ms))
+        struct store_entry *e = random_entry_in(s, d);
+        if (e && !store_entry_expired(e, now_ms))
             return e;
     }
-    /* Sparse database: walk the table until a live key of db shows up (bounded by its size). */
-    struct first_in_db f = { db, NULL };
+    /* Mostly expired keys: walk the db until a live one shows up (bounded by its size). */
+    struct first_live f = { NULL };
     uint64_t cur = 0;
     do {
-        cur = store_scan(s, cur, now_ms, first_in_db_cb, &f);
+        cur = store_scan(s, db, cur, now_ms, first_live_cb, &f);
     } while (!f.found && cur != 0);
     return (struct store_entry *)f.found;
 }
@@ -626,10 +639,11 @@ struct volatile_pick {
     struct store_entry *best;
 };
 
-static void volatile_visit(struct store *s, int ti, size_t idx, void *arg)
+static void volatile_visit(struct store *s, struct store_db *d, int ti, size_t idx, void *arg)
 {
     struct volatile_pick *vp = arg;
-    for (struct store_entry *e = s->t[ti].b[idx]; e && vp->found < vp->wanted; e = e->hnext) {
+    (void)s;
+    for (struct store_entry *e = d->t[ti].b[idx]; e && vp->found < vp->wanted; e = e->hnext) {
         if (!e->expire_ms)
             continue;
         vp->found++;
@@ -638,22 +652,51 @@ static void volatile_visit(struct store *s, int ti, size_t idx, void *arg)
     }
 }
 
-/* Up to `samples` keys with a TTL, taken round-robin from a persistent cursor over the table
- * (so a rare volatile key among many persistent ones is still found: at worst one full walk).
- * Returns the one expiring first (nearest_ttl) or the first found. */
+static void evict_next_db(struct store *s)
+{
+    s->evict_db = (s->evict_db + 1) % s->ndb;
+    s->evict_cursor = 0;
+}
+
+/* Up to `samples` keys with a TTL, taken round-robin from a persistent position (database and
+ * cursor), so a rare volatile key among many persistent ones is still found: at worst one walk
+ * over every database. Returns the one expiring first (nearest_ttl) or the first found. */
 static struct store_entry *sample_volatile(struct store *s, bool nearest_ttl)
 {
     struct volatile_pick vp = { nearest_ttl, nearest_ttl ? s->samples : 1, 0, NULL };
-    bool wrapped = false;
-    while (vp.found < vp.wanted) {
-        s->evict_cursor = scan_buckets(s, s->evict_cursor, volatile_visit, &vp);
+    for (int dbs_done = 0; dbs_done <= s->ndb && vp.found < vp.wanted;) {
+        struct store_db *d = &s->dbs[s->evict_db];
+        if (d->volatile_keys == 0) {
+            evict_next_db(s);
+            dbs_done++;
+            continue;
+        }
+        s->evict_cursor = scan_buckets(s, d, s->evict_cursor, volatile_visit, &vp);
         if (s->evict_cursor == 0) {
-            if (wrapped || vp.found > 0)
-                break;
-            wrapped = true;
+            evict_next_db(s);
+            dbs_done++;
         }
     }
     return vp.best;
+}
+
+/* A random entry of a random database, databases weighted by their key counts. */
+static struct store_entry *random_entry_any(struct store *s)
+{
+    if (s->count == 0)
+        return NULL;
+    size_t r = rng_next(s) % s->count;
+    int db = 0;
+    while (r >= s->dbs[db].keys) {
+        r -= s->dbs[db].keys;
+        db++;
+    }
+    for (int i = 0; i < STORE_SAMPLE_TRIES_MAX; i++) {
+        struct store_entry *e = random_entry_in(s, &s->dbs[db]);
+        if (e)
+            return e;
+    }
+    return s->lru_tail;
 }
 
 static struct store_entry *pick_victim(struct store *s)
@@ -669,12 +712,7 @@ static struct store_entry *pick_victim(struct store *s)
         return s->volatile_count ? sample_volatile(s, false) : NULL;
     }
     case POLICY_ALLKEYS_RANDOM:
-        for (int i = 0; i < STORE_SAMPLE_TRIES_MAX; i++) {
-            struct store_entry *e = random_entry_any(s);
-            if (e)
-                return e;
-        }
-        return s->lru_tail;
+        return random_entry_any(s);
     case POLICY_VOLATILE_TTL:
         return s->volatile_count ? sample_volatile(s, true) : NULL;
     default:
@@ -710,10 +748,10 @@ struct expire_ctx {
     size_t visited, deleted, buckets;
 };
 
-static void expire_visit(struct store *s, int ti, size_t idx, void *arg)
+static void expire_visit(struct store *s, struct store_db *d, int ti, size_t idx, void *arg)
 {
     struct expire_ctx *x = arg;
-    struct store_entry **pp = &s->t[ti].b[idx];
+    struct store_entry **pp = &d->t[ti].b[idx];
     x->buckets++;
     while (*pp) {
         x->visited++;
@@ -726,20 +764,41 @@ static void expire_visit(struct store *s, int ti, size_t idx, void *arg)
     }
 }
 
+/* The cron's share of table maintenance: advance rehashes, start shrinking sparse tables. */
+static void tables_maintain(struct store *s)
+{
+    for (int i = 0; i < s->ndb; i++) {
+        struct store_db *d = &s->dbs[i];
+        if (rehashing(d))
+            rehash_step(s, d, CYCLE_REHASH_BUCKETS);
+        else
+            table_shrink_if_sparse(s, d);
+    }
+}
+
 size_t store_expire_cycle(struct store *s, int64_t now_ms, size_t max_visits, size_t *visited)
 {
     struct expire_ctx x = { now_ms, 0, 0, 0 };
-    if (rehashing(s))
-        rehash_step(s, CYCLE_REHASH_BUCKETS);
-    else
-        table_shrink_if_sparse(s);
+    tables_maintain(s);
     /* Bounded by entries looked at, and by buckets so a sparse table (or one step over a
-     * table being shrunk, which covers many buckets) cannot make a cycle long. */
+     * table being shrunk, which covers many buckets) cannot make a cycle long. Databases are
+     * walked round-robin; a db whose walk completes hands over to the next. */
     size_t bucket_budget = max_visits * 4 + 16;
-    while (s->volatile_count && x.visited < max_visits && x.buckets < bucket_budget) {
-        s->expire_cursor = scan_buckets(s, s->expire_cursor, expire_visit, &x);
-        if (s->expire_cursor == 0)
+    for (int n = 0; n < s->ndb && s->volatile_count; n++) {
+        struct store_db *d = &s->dbs[s->expire_db];
+        bool complete = true;
+        while (d->volatile_keys) {
+            if (x.visited >= max_visits || x.buckets >= bucket_budget) {
+                complete = false;
+                break;
+            }
+            d->expire_cursor = scan_buckets(s, d, d->expire_cursor, expire_visit, &x);
+            if (d->expire_cursor == 0)
+                break;
+        }
+        if (!complete)
             break;
+        s->expire_db = (s->expire_db + 1) % s->ndb;
     }
     s->stats.expired += x.deleted;
     if (visited)
@@ -749,9 +808,17 @@ size_t store_expire_cycle(struct store *s, int64_t now_ms, size_t max_visits, si
 
 /* ---- flush, counters, settings ---- */
 
+static void db_release(struct store *s, struct store_db *d)
+{
+    table_release(s, &d->t[0]);
+    table_release(s, &d->t[1]);
+    d->rehash_idx = -1;
+    d->expire_cursor = 0;
+}
+
 void store_flush(struct store *s, int db)
 {
-    if (db < 0 || (size_t)s->dbs[db].keys == s->count) {
+    if (db < 0 || s->dbs[db].keys == s->count) {
         struct store_entry *e = s->lru_head;
         while (e) {
             struct store_entry *next = e->lru_next;
@@ -760,25 +827,21 @@ void store_flush(struct store *s, int db)
             e = next;
         }
         s->lru_head = s->lru_tail = NULL;
-        table_release(s, &s->t[0]);
-        table_release(s, &s->t[1]);
-        s->rehash_idx = -1;
-        s->expire_cursor = s->evict_cursor = 0;
+        for (int i = 0; i < s->ndb; i++)
+            db_release(s, &s->dbs[i]);
+        s->evict_cursor = 0;
         return;
     }
+    struct store_db *d = &s->dbs[db];
     for (int ti = 0; ti <= 1; ti++) {
-        struct store_table *t = &s->t[ti];
-        for (size_t i = 0; i < t->size; i++) {
-            struct store_entry **pp = &t->b[i];
-            while (*pp) {
-                if ((*pp)->db == db)
-                    unlink_at(s, pp, ti);
-                else
-                    pp = &(*pp)->hnext;
-            }
-        }
+        struct store_table *t = &d->t[ti];
+        for (size_t i = 0; i < t->size; i++)
+            while (t->b[i])
+                unlink_at(s, &t->b[i], ti);
     }
-    table_shrink_if_sparse(s);
+    db_release(s, d);
+    if (s->evict_db == db)
+        s->evict_cursor = 0;
 }
 
 size_t store_count(const struct store *s, int db)

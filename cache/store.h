@@ -1,6 +1,6 @@
-/* The store: every key the sidecar holds, in one seeded hash table with incremental rehash,
- * an exact intrusive LRU list and one byte budget. Pure data structure: time comes in as now_ms,
- * no clock, socket, libev or RESP here.
+/* The store: every key the sidecar holds, in one seeded hash table per database with
+ * incremental rehash, one exact intrusive LRU list across databases and one byte budget.
+ * Pure data structure: time comes in as now_ms, no clock, socket, libev or RESP here.
  *
  * Invariants:
  *  - an entry is one allocation: header, key bytes, then the value (a string value is stored
@@ -37,7 +37,7 @@ struct store_entry {
     struct store_entry *lru_prev; /* towards the head (more recently used) */
     struct store_entry *lru_next; /* towards the tail (less recently used) */
     int64_t expire_ms;            /* absolute unix ms; 0 = no TTL */
-    uint32_t hash;                /* seeded hash of the key (the db is mixed in) */
+    uint32_t hash;                /* seeded hash of the key */
     uint32_t klen;
     uint32_t vlen;                /* string value length */
     uint16_t db;
@@ -106,12 +106,12 @@ struct store_entry *store_rename(struct store *s, struct store_entry *e, int db,
 struct store_entry *store_copy(struct store *s, const struct store_entry *e, int db,
                                const char *key, size_t klen, int64_t now_ms);
 
-/* One step of a SCAN over every database: calls fn on each entry of the bucket(s) the cursor
- * names (expired entries are skipped, nothing is deleted) and returns the next cursor, 0 when
- * the walk is complete. Every key present for the whole walk is seen at least once, also when
- * the table grows or shrinks between steps (Redis's reverse-binary cursor). fn must not modify
- * the store. */
-uint64_t store_scan(struct store *s, uint64_t cursor, int64_t now_ms,
+/* One step of a SCAN over database db: calls fn on each entry of the bucket(s) the cursor names
+ * (expired entries are skipped, nothing is deleted) and returns the next cursor, 0 when the
+ * walk is complete. Every key present for the whole walk is seen at least once, also when the
+ * table grows or shrinks between steps (Redis's reverse-binary cursor); a table that does not
+ * change gives every key exactly once. fn must not modify the store. */
+uint64_t store_scan(struct store *s, int db, uint64_t cursor, int64_t now_ms,
                     void (*fn)(void *ctx, const struct store_entry *e), void *ctx);
 
 /* A random live entry of db, or NULL when db is empty. */

@@ -335,8 +335,6 @@ struct keys_walk {
 static void keys_walk_cb(void *ctx, const struct store_entry *e)
 {
     struct keys_walk *w = ctx;
-    if (e->db != w->c->db)
-        return;
     if (w->pat && !key_matches(w->pat, e))
         return;
     reply_bulk(w->c, store_entry_key(e), e->klen);
@@ -354,7 +352,7 @@ void cmd_keys(struct client *c)
     uint64_t cursor = 0;
     if (store_count(c->srv->store, c->db) > 0) {
         do {
-            cursor = store_scan(c->srv->store, cursor, now, keys_walk_cb, &w);
+            cursor = store_scan(c->srv->store, c->db, cursor, now, keys_walk_cb, &w);
         } while (cursor != 0);
     }
     reply_set_deferred_len(c, handle, w.n);
@@ -389,10 +387,9 @@ invalid:
     return false;
 }
 
-/* The keys one SCAN call collected: the selected database's entries seen (found, what COUNT
- * bounds), and copies of those matching the pattern, each as a size_t length then the bytes. */
+/* The keys one SCAN call collected: the entries seen (found, what COUNT bounds), and copies of
+ * those matching the pattern, each as a size_t length then the bytes. */
 struct scan_walk {
-    int db;
     const struct resp_arg *pat; /* NULL: every key */
     size_t found, matched;
     struct strbuf keys;
@@ -401,8 +398,6 @@ struct scan_walk {
 static void scan_walk_cb(void *ctx, const struct store_entry *e)
 {
     struct scan_walk *w = ctx;
-    if (e->db != w->db)
-        return;
     w->found++;
     if (w->pat && !key_matches(w->pat, e))
         return;
@@ -446,7 +441,7 @@ void cmd_scan(struct client *c)
 
     struct store *s = c->srv->store;
     int64_t now = server_now_ms(c->srv);
-    struct scan_walk w = { c->db, pat, 0, 0, { NULL, 0, 0 } };
+    struct scan_walk w = { pat, 0, 0, { NULL, 0, 0 } };
     if (store_count(s, c->db) == 0) {
         cursor = 0; /* Redis's dictScan of an empty dict */
     } else {
@@ -454,7 +449,7 @@ void cmd_scan(struct client *c)
                                    ? LLONG_MAX
                                    : count * SCAN_ITERATIONS_PER_COUNT;
         do {
-            cursor = store_scan(s, cursor, now, scan_walk_cb, &w);
+            cursor = store_scan(s, c->db, cursor, now, scan_walk_cb, &w);
         } while (cursor != 0 && iterations-- && w.found < (unsigned long long)count);
     }
 

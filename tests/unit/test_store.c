@@ -921,7 +921,7 @@ END_TEST
 
 START_TEST(test_accounting_many_keys_back_to_baseline)
 {
-    enum { N = 1500 };
+    enum { N = 1500 }; /* one database: its table's sizes are predictable */
     struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
     static char val[400];
     memset(val, 'q', sizeof(val));
@@ -930,7 +930,7 @@ START_TEST(test_accounting_many_keys_back_to_baseline)
     int table_events = 0;
     for (int i = 0; i < N; i++) {
         snprintf(k, sizeof(k), "acct:%d", i);
-        struct store_entry *e = store_set_string(s, i % 4, k, strlen(k), val, (size_t)(i % 397),
+        struct store_entry *e = store_set_string(s, 0, k, strlen(k), val, (size_t)(i % 397),
                                                  i % 5 ? 0 : NOW + 1000, false, NOW);
         sum += entry_bytes(e);
         uint64_t used = store_used_bytes(s);
@@ -949,11 +949,11 @@ START_TEST(test_accounting_many_keys_back_to_baseline)
     for (int i = 0; i < N; i++) {
         snprintf(k, sizeof(k), "acct:%d", i);
         uint64_t before = store_used_bytes(s);
-        struct store_entry *e = peek(s, i % 4, k, NOW);
+        struct store_entry *e = peek(s, 0, k, NOW);
         FAST(e != NULL);
         uint64_t eb = entry_bytes(e), mid = store_used_bytes(s); /* peek may finish a rehash */
         FAST(mid <= before);
-        FAST(store_delete(s, i % 4, k, strlen(k), NOW));
+        FAST(store_delete(s, 0, k, strlen(k), NOW));
         FAST_EQ(store_used_bytes(s), mid - eb);
     }
     FAST_EQ(store_count(s, -1), 0);
@@ -967,7 +967,7 @@ START_TEST(test_accounting_many_keys_back_to_baseline)
     /* Refill, then flush: exactly zero. */
     for (int i = 0; i < N; i++) {
         snprintf(k, sizeof(k), "acct:%d", i);
-        store_set_string(s, i % 4, k, strlen(k), val, (size_t)(i % 397), 0, false, NOW);
+        store_set_string(s, 0, k, strlen(k), val, (size_t)(i % 397), 0, false, NOW);
     }
     FAST(store_used_bytes(s) > N * sizeof(struct store_entry));
     store_flush(s, -1);
@@ -1281,14 +1281,14 @@ static void scan_put(struct store *s, size_t i)
 {
     char k[32];
     skey(k, i);
-    store_set_string(s, (int)(i % 3), k, strlen(k), k, strlen(k), 0, false, NOW);
+    store_set_string(s, 0, k, strlen(k), k, strlen(k), 0, false, NOW);
 }
 
 static void scan_del(struct store *s, size_t i)
 {
     char k[32];
     skey(k, i);
-    FAST(store_delete(s, (int)(i % 3), k, strlen(k), NOW));
+    FAST(store_delete(s, 0, k, strlen(k), NOW));
 }
 
 static void count_cb(void *ctx, const struct store_entry *e)
@@ -1301,7 +1301,7 @@ START_TEST(test_scan_empty)
 {
     struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
     size_t calls = 0;
-    FAST_EQ(store_scan(s, 0, NOW, count_cb, &calls), 0);
+    FAST_EQ(store_scan(s, 0, 0, NOW, count_cb, &calls), 0);
     FAST_EQ(calls, 0);
     /* A table that had keys and is empty again: the walk ends with nothing reported. */
     for (size_t i = 0; i < 100; i++)
@@ -1311,12 +1311,12 @@ START_TEST(test_scan_empty)
     uint64_t cur = 0;
     size_t steps = 0;
     do {
-        cur = store_scan(s, cur, NOW, count_cb, &calls);
+        cur = store_scan(s, 0, cur, NOW, count_cb, &calls);
     } while (cur != 0 && ++steps < WALK_STEPS_MAX);
     FAST_EQ(cur, 0);
     FAST_EQ(calls, 0);
     store_flush(s, -1);
-    FAST_EQ(store_scan(s, 0, NOW, count_cb, &calls), 0);
+    FAST_EQ(store_scan(s, 0, 0, NOW, count_cb, &calls), 0);
     FAST_EQ(calls, 0);
     store_destroy(s);
 }
@@ -1333,7 +1333,7 @@ START_TEST(test_scan_100000)
     uint64_t cur = 0;
     size_t steps = 0;
     do {
-        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+        cur = store_scan(s, 0, cur, NOW, seen_cb, &sn);
         steps++;
     } while (cur != 0 && steps < WALK_STEPS_MAX);
     FAST_EQ(cur, 0);
@@ -1344,6 +1344,34 @@ START_TEST(test_scan_100000)
     FAST(sn.calls >= N);
     FAST_EQ(store_count(s, -1), N);
     free(sn.hits);
+    store_destroy(s);
+}
+END_TEST
+
+/* Each database has its own table: a walk over a small database next to a big one takes as
+ * many steps as its own buckets and reports only its keys. */
+START_TEST(test_scan_small_db_beside_big_one)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char k[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(k, sizeof(k), "big:%d", i);
+        put(s, 0, k, "v", 0, NOW);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(k, sizeof(k), "small:%d", i);
+        put(s, 1, k, "v", 0, NOW);
+    }
+    size_t calls = 0, steps = 0;
+    uint64_t cur = 0;
+    do {
+        cur = store_scan(s, 1, cur, NOW, count_cb, &calls);
+    } while (cur != 0 && ++steps < WALK_STEPS_MAX);
+    ck_assert_uint_eq(cur, 0);
+    ck_assert_uint_eq(calls, 5);
+    ck_assert_uint_le(steps, 8); /* 5 keys: a table of at most 8 buckets */
+    ck_assert_uint_eq(store_scan(s, 2, 0, NOW, count_cb, &calls), 0); /* empty db: done at once */
+    ck_assert_uint_eq(calls, 5);
     store_destroy(s);
 }
 END_TEST
@@ -1360,7 +1388,7 @@ START_TEST(test_scan_while_growing)
     uint64_t cur = 0, prev_used = store_used_bytes(s), max_jump = 0;
     size_t steps = 0;
     do {
-        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+        cur = store_scan(s, 0, cur, NOW, seen_cb, &sn);
         steps++;
         for (int j = 0; j < PER_STEP && next < N; j++)
             scan_put(s, next++);
@@ -1394,7 +1422,7 @@ START_TEST(test_scan_while_shrinking)
     uint64_t cur = 0, used_after_deletes = 0;
     size_t steps = 0, del = 0;
     do {
-        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+        cur = store_scan(s, 0, cur, NOW, seen_cb, &sn);
         steps++;
         if (del < N) {
             /* Delete most keys, a chunk per step. */
@@ -1422,7 +1450,7 @@ START_TEST(test_scan_while_shrinking)
     steps = 0;
     cur = 0;
     do {
-        cur = store_scan(s, cur, NOW, seen_cb, &sn);
+        cur = store_scan(s, 0, cur, NOW, seen_cb, &sn);
     } while (cur != 0 && ++steps < WALK_STEPS_MAX);
     for (size_t i = 0; i < N; i++)
         FAST_EQ(sn.hits[i] >= 1, i % KEEP_EVERY == 0);
@@ -1445,7 +1473,7 @@ START_TEST(test_scan_skips_expired)
     uint64_t cur = 0;
     size_t steps = 0;
     do {
-        cur = store_scan(s, cur, NOW + 11, seen_cb, &sn);
+        cur = store_scan(s, 0, cur, NOW + 11, seen_cb, &sn);
     } while (cur != 0 && ++steps < WALK_STEPS_MAX);
     FAST_EQ(sn.bad, 0);
     for (size_t i = 0; i < N; i++)
@@ -1457,7 +1485,7 @@ START_TEST(test_scan_skips_expired)
     cur = 0;
     steps = 0;
     do {
-        cur = store_scan(s, cur, NOW + 10, seen_cb, &sn);
+        cur = store_scan(s, 0, cur, NOW + 10, seen_cb, &sn);
     } while (cur != 0 && ++steps < WALK_STEPS_MAX);
     for (size_t i = 0; i < N; i++)
         FAST(sn.hits[i] >= 1);
@@ -1825,12 +1853,14 @@ static void m_scan_check(struct store *s, const struct model *m)
     struct mscan *ms = calloc(1, sizeof(*ms));
     FAST(ms != NULL);
     ms->m = m;
-    uint64_t cur = 0;
-    size_t steps = 0;
-    do {
-        cur = store_scan(s, cur, m->now, mscan_cb, ms);
-    } while (cur != 0 && ++steps < WALK_STEPS_MAX);
-    FAST_EQ(cur, 0);
+    for (int db = 0; db < M_DBS; db++) { /* one walk per database */
+        uint64_t cur = 0;
+        size_t steps = 0;
+        do {
+            cur = store_scan(s, db, cur, m->now, mscan_cb, ms);
+        } while (cur != 0 && ++steps < WALK_STEPS_MAX);
+        FAST_EQ(cur, 0);
+    }
     FAST_EQ(ms->bad, 0);
     for (int db = 0; db < M_DBS; db++)
         for (int k = 0; k < M_KEYS; k++)
@@ -2167,6 +2197,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_scan_while_growing);
     tcase_add_test(tc, test_scan_while_shrinking);
     tcase_add_test(tc, test_scan_skips_expired);
+    tcase_add_test(tc, test_scan_small_db_beside_big_one);
     suite_add_tcase(su, tc);
 
     tc = tcase_create("random");
