@@ -97,7 +97,7 @@ check-deps:
 	@sh tests/check-deps.sh
 
 bench: all
-	@sh deploy/install-deps.sh bench
+	@sh deploy/install-deps.sh test
 	@sh tests/bench/run.sh ./sidecar
 
 clean:

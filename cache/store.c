@@ -13,6 +13,9 @@
 #include <string.h>
 
 #define TABLE_MIN 4
+/* Entries per bucket before the table doubles. 2 rather than Redis's 1: chains stay short
+ * (the stored hash is compared before the key) and the bucket array costs half per key. */
+#define TABLE_LOAD_MAX 2
 #define REHASH_EMPTY_VISITS 10
 /* glibc keeps one size_t before each chunk; charge it so used bytes match what is allocated. */
 #define CHUNK_OVERHEAD sizeof(size_t)
@@ -244,8 +247,8 @@ static void table_grow_if_needed(struct store *s, struct store_db *d)
         return;
     if (d->t[0].size == 0)
         table_alloc(s, &d->t[0], TABLE_MIN);
-    else if (d->t[0].used >= d->t[0].size)
-        rehash_start(s, d, pow2_at_least(d->t[0].used * 2));
+    else if (d->t[0].used >= d->t[0].size * TABLE_LOAD_MAX)
+        rehash_start(s, d, pow2_at_least(d->t[0].used));
 }
 
 static void table_shrink_if_sparse(struct store *s, struct store_db *d)
