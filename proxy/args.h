@@ -6,12 +6,15 @@
 #include "proxy/client.h"
 
 #include <stdbool.h>
+#include <string.h>
 #include <strings.h>
 
+/* Case-insensitive keyword test with Redis's strcasecmp reach: the argument ends at its first
+ * NUL ("nx\0zz" is NX), as it does for Redis's option parsers. */
 static inline bool arg_is(const struct resp_arg *a, const char *word)
 {
     size_t n = strlen(word);
-    return a->len == n && strncasecmp(a->ptr, word, n) == 0;
+    return a->len >= n && strncasecmp(a->ptr, word, n) == 0 && (a->len == n || a->ptr[n] == '\0');
 }
 
 /* The argument as a long long, or false after replying msg (NULL: ERR_NOT_INTEGER). */

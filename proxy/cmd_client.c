@@ -11,7 +11,6 @@
 
 #include "conf/xmalloc.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,35 +62,6 @@ static bool arg_equals(const struct resp_arg *a, const char *s)
 
 /* ---- the CLIENT LIST line ---- */
 
-__attribute__((format(printf, 2, 3))) static void buf_printf(struct strbuf *b, const char *fmt,
-                                                               ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    strbuf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* The top-level row whose subcommand table holds cmd, or NULL for a top-level command. */
-static const struct command *command_parent_of(const struct command *cmd)
-{
-    const struct command *table = command_table();
-    if (cmd >= table && cmd < table + command_count())
-        return NULL;
-    for (const struct command *p = table; p->name; p++)
-        for (const struct command *s = p->subcommands; s && s->name; s++)
-            if (s == cmd)
-                return p;
-    return NULL;
-}
-
 /* Redis's flag letters, in its order; "N" when none applies. */
 static void client_flags_str(const struct client *cl, char *buf)
 {
@@ -131,13 +101,13 @@ static void client_info_line(struct strbuf *b, struct client *cl, int64_t now_ms
     char flags[CLIENT_FLAGS_MAX], cmd[CLIENT_FULLNAME_MAX] = "NULL";
     client_flags_str(cl, flags);
     if (cl->cmd)
-        command_fullname(command_parent_of(cl->cmd), cl->cmd, cmd, sizeof(cmd));
+        command_fullname(command_parent(cl->cmd), cl->cmd, cmd, sizeof(cmd));
     size_t omem = client_slot_bytes(cl);
     size_t totmem = sizeof(*cl) + cl->qbuf.cap + cl->out.cap + omem +
                     cl->argv_cap * sizeof(*cl->argv);
     const char *events = ev_is_active(&cl->wio) ? (ev_is_active(&cl->rio) ? "rw" : "w")
                                                 : (ev_is_active(&cl->rio) ? "r" : "");
-    buf_printf(b,
+    strbuf_printf(b,
                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
                "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 "
                "rbs=%zu rbp=%zu obl=%zu oll=%zu omem=%zu tot-mem=%zu events=%s cmd=%s "
@@ -447,8 +417,5 @@ static const char *const client_help[] = {
 
 void cmd_client_help(struct client *c)
 {
-    size_t n = sizeof(client_help) / sizeof(client_help[0]);
-    reply_array(c, n);
-    for (size_t i = 0; i < n; i++)
-        reply_status(c, client_help[i]);
+    reply_help(c, client_help, sizeof(client_help) / sizeof(client_help[0]));
 }

@@ -337,7 +337,5 @@ static const char *const command_help[] = {
 
 void cmd_command_help(struct client *c)
 {
-    reply_array(c, NELEMS(command_help));
-    for (size_t i = 0; i < NELEMS(command_help); i++)
-        reply_status(c, command_help[i]);
+    reply_help(c, command_help, NELEMS(command_help));
 }

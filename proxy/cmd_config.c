@@ -183,8 +183,5 @@ static const char *const config_help[] = {
 
 void cmd_config_help(struct client *c)
 {
-    size_t n = sizeof(config_help) / sizeof(config_help[0]);
-    reply_array(c, n);
-    for (size_t i = 0; i < n; i++)
-        reply_status(c, config_help[i]);
+    reply_help(c, config_help, sizeof(config_help) / sizeof(config_help[0]));
 }

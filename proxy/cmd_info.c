@@ -12,7 +12,6 @@
 
 #include "cache/store.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,23 +23,6 @@
 
 #define INFO_PATH_MAX 4096
 #define INFO_HUMAN_MAX 32
-
-/* printf into b (grows as needed). */
-__attribute__((format(printf, 2, 3))) static void info_add(struct strbuf *b, const char *fmt,
-                                                             ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    strbuf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 /* Redis's bytesToHuman: "919.41K", "11.79M", "0B". */
 static void bytes_to_human(char *buf, size_t cap, unsigned long long n)
@@ -136,15 +118,15 @@ static void info_server(struct server *srv, struct strbuf *b)
     gettimeofday(&tv, NULL);
     int64_t uptime = (server_now_ms(srv) - srv->start_ms) / 1000;
 
-    info_add(b, "redis_version:%s\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
+    strbuf_printf(b, "redis_version:%s\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
                 "redis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
                 "multiplexing_api:%s\r\n",
              SERVER_VERSION, u.sysname, u.release, u.machine, (int)sizeof(long) * 8,
              info_multiplexing_api(srv->loop));
 #ifdef __GNUC__
-    info_add(b, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+    strbuf_printf(b, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
 #endif
-    info_add(b, "process_id:%d\r\nprocess_supervised:no\r\nrun_id:%s\r\ntcp_port:%d\r\n"
+    strbuf_printf(b, "process_id:%d\r\nprocess_supervised:no\r\nrun_id:%s\r\ntcp_port:%d\r\n"
                 "server_time_usec:%lld\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n"
                 "hz:%lld\r\nconfigured_hz:%lld\r\nexecutable:%s\r\nconfig_file:%s\r\n"
                 "io_threads_active:0\r\nsidecar_version:%s\r\n",
@@ -163,7 +145,7 @@ static void info_clients(struct server *srv, struct strbuf *b)
         if (c->out.cap > max_out)
             max_out = c->out.cap;
     }
-    info_add(b, "connected_clients:%zu\r\ncluster_connections:0\r\nmaxclients:%lld\r\n"
+    strbuf_printf(b, "connected_clients:%zu\r\ncluster_connections:0\r\nmaxclients:%lld\r\n"
                 "client_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu\r\n"
                 "blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
              srv->nclients, srv->cfg.maxclients, max_in, max_out);
@@ -181,7 +163,7 @@ static void info_memory(struct server *srv, struct strbuf *b)
     bytes_to_human(max_h, sizeof(max_h), maxmem);
     const char *policy = config_policy_name(srv->cfg.maxmemory_policy);
 
-    info_add(b, "used_memory:%llu\r\nused_memory_human:%s\r\nused_memory_rss:%llu\r\n"
+    strbuf_printf(b, "used_memory:%llu\r\nused_memory_human:%s\r\nused_memory_rss:%llu\r\n"
                 "used_memory_rss_human:%s\r\ntotal_system_memory:%llu\r\n"
                 "total_system_memory_human:%s\r\nmaxmemory:%llu\r\nmaxmemory_human:%s\r\n"
                 "maxmemory_policy:%s\r\nmem_fragmentation_ratio:%.2f\r\n"
@@ -195,7 +177,7 @@ static void info_memory(struct server *srv, struct strbuf *b)
 
 static void info_persistence(struct server *srv, struct strbuf *b)
 {
-    info_add(b, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n"
+    strbuf_printf(b, "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n"
                 "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%lld\r\n"
                 "rdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\n"
                 "rdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\naof_enabled:0\r\n"
@@ -209,7 +191,7 @@ static void info_stats(struct server *srv, struct strbuf *b)
 {
     const struct server_stats *st = &srv->stats;
     const struct store_stats *ss = store_get_stats(srv->store);
-    info_add(b, "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+    strbuf_printf(b, "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
                 "instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:%llu\r\n"
                 "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\n"
                 "expired_keys:%llu\r\nevicted_keys:%llu\r\nkeyspace_hits:%llu\r\n"
@@ -226,7 +208,7 @@ static void info_stats(struct server *srv, struct strbuf *b)
 static void info_replication(struct server *srv, struct strbuf *b)
 {
     (void)srv;
-    info_add(b, "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n"
+    strbuf_printf(b, "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n"
                 "master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n");
 }
 
@@ -237,7 +219,7 @@ static void info_cpu(struct server *srv, struct strbuf *b)
     getrusage(RUSAGE_SELF, &self);
     getrusage(RUSAGE_CHILDREN, &children);
     getrusage(RUSAGE_THREAD, &thread);
-    info_add(b, "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n"
+    strbuf_printf(b, "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n"
                 "used_cpu_sys_children:%ld.%06ld\r\nused_cpu_user_children:%ld.%06ld\r\n"
                 "used_cpu_sys_main_thread:%ld.%06ld\r\nused_cpu_user_main_thread:%ld.%06ld\r\n",
              (long)self.ru_stime.tv_sec, (long)self.ru_stime.tv_usec,
@@ -257,7 +239,7 @@ static void info_modules(struct server *srv, struct strbuf *b)
 static void info_cluster(struct server *srv, struct strbuf *b)
 {
     (void)srv;
-    info_add(b, "cluster_enabled:0\r\n");
+    strbuf_printf(b, "cluster_enabled:0\r\n");
 }
 
 static void info_keyspace(struct server *srv, struct strbuf *b)
@@ -266,7 +248,7 @@ static void info_keyspace(struct server *srv, struct strbuf *b)
     for (int db = 0; db < dbs; db++) {
         size_t keys = store_count(srv->store, db);
         if (keys)
-            info_add(b, "db%d:keys=%zu,expires=%zu,avg_ttl=0\r\n", db, keys,
+            strbuf_printf(b, "db%d:keys=%zu,expires=%zu,avg_ttl=0\r\n", db, keys,
                      store_volatile_count(srv->store, db));
     }
 }
@@ -327,8 +309,8 @@ void cmd_info(struct client *c)
         if (!(mask & (1u << i)))
             continue;
         if (b.len)
-            info_add(&b, "\r\n");
-        info_add(&b, "# %s\r\n", info_sections[i].title);
+            strbuf_printf(&b, "\r\n");
+        strbuf_printf(&b, "# %s\r\n", info_sections[i].title);
         info_sections[i].fn(c->srv, &b);
     }
     reply_verbatim(c, b.data ? b.data : "", b.len);

@@ -35,13 +35,6 @@ static const char *type_name(const struct store_entry *e)
     return e ? type_names[e->type] : "none";
 }
 
-/* strcasecmp(arg, word) as Redis runs it on an argument: the argument ends at its first NUL. */
-static bool word_is(const struct resp_arg *a, const char *word)
-{
-    size_t n = strnlen(a->ptr, a->len);
-    return n == strlen(word) && strncasecmp(a->ptr, word, n) == 0;
-}
-
 static bool args_equal(const struct resp_arg *a, const struct resp_arg *b)
 {
     return a->len == b->len && memcmp(a->ptr, b->ptr, a->len) == 0;
@@ -113,7 +106,7 @@ static bool expire_options_or_reply(struct client *c, unsigned *flags)
     *flags = 0;
     for (size_t i = 3; i < c->argc; i++) {
         size_t k = 0, nopt = sizeof(expire_options) / sizeof(expire_options[0]);
-        while (k < nopt && !word_is(&c->argv[i], expire_options[k].word))
+        while (k < nopt && !arg_is(&c->argv[i], expire_options[k].word))
             k++;
         if (k == nopt) {
             /* Built here rather than with reply_errorf: the option is not truncated. */
@@ -275,9 +268,9 @@ void cmd_copy(struct client *c)
     int dst_db = c->db;
     bool replace = false;
     for (size_t i = 3; i < c->argc; i++) {
-        if (word_is(&c->argv[i], "replace")) {
+        if (arg_is(&c->argv[i], "replace")) {
             replace = true;
-        } else if (word_is(&c->argv[i], "db") && i + 1 < c->argc) {
+        } else if (arg_is(&c->argv[i], "db") && i + 1 < c->argc) {
             long long v; /* getIntFromObjectOrReply, then selectDb */
             if (!arg_ll_or_reply(c, i + 1, &v, NULL))
                 return;
@@ -420,18 +413,18 @@ void cmd_scan(struct client *c)
         return;
     for (size_t i = 2; i < c->argc; i += 2) {
         bool has_value = i + 1 < c->argc;
-        if (word_is(&c->argv[i], "count") && has_value) {
+        if (arg_is(&c->argv[i], "count") && has_value) {
             if (!arg_ll_or_reply(c, i + 1, &count, NULL))
                 return;
             if (count < 1) {
                 reply_error(c, ERR_SYNTAX);
                 return;
             }
-        } else if (word_is(&c->argv[i], "match") && has_value) {
+        } else if (arg_is(&c->argv[i], "match") && has_value) {
             pat = &c->argv[i + 1];
             if (pat->len == 1 && pat->ptr[0] == '*')
                 pat = NULL;
-        } else if (word_is(&c->argv[i], "type") && has_value) {
+        } else if (arg_is(&c->argv[i], "type") && has_value) {
             type = &c->argv[i + 1];
         } else {
             reply_error(c, ERR_SYNTAX);
@@ -497,7 +490,7 @@ void cmd_dbsize(struct client *c)
 static bool flush_args_or_reply(struct client *c)
 {
     if (c->argc == 1 ||
-        (c->argc == 2 && (word_is(&c->argv[1], "sync") || word_is(&c->argv[1], "async"))))
+        (c->argc == 2 && (arg_is(&c->argv[1], "sync") || arg_is(&c->argv[1], "async"))))
         return true;
     reply_error(c, ERR_SYNTAX);
     return false;

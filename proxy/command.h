@@ -52,6 +52,8 @@ const struct command *command_lookup_sub(const struct command *table, const char
 /* Every top-level row, NULL-terminated (COMMAND, COMMAND COUNT, INFO commandstats). */
 const struct command *command_table(void);
 size_t command_count(void);
+/* The row whose subcommand table holds cmd, or NULL for a top-level command. */
+const struct command *command_parent(const struct command *cmd);
 /* "client|setname" for a subcommand, "get" for a command (Redis 7's fullname). */
 void command_fullname(const struct command *parent, const struct command *cmd, char *buf,
                       size_t cap);

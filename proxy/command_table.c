@@ -185,6 +185,15 @@ const struct command *command_lookup_sub(const struct command *table, const char
     return NULL;
 }
 
+const struct command *command_parent(const struct command *cmd)
+{
+    for (const struct command *p = commands; p->name; p++)
+        for (const struct command *sub = p->subcommands; sub && sub->name; sub++)
+            if (sub == cmd)
+                return p;
+    return NULL;
+}
+
 void command_fullname(const struct command *parent, const struct command *cmd, char *buf,
                       size_t cap)
 {

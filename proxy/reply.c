@@ -161,6 +161,13 @@ void reply_verbatim(struct client *c, const char *p, size_t n)
     strbuf_append(b, "\r\n", 2);
 }
 
+void reply_help(struct client *c, const char *const *lines, size_t n)
+{
+    reply_array(c, n);
+    for (size_t i = 0; i < n; i++)
+        reply_status(c, lines[i]);
+}
+
 size_t reply_defer_len(struct client *c)
 {
     return client_out(c)->len;

@@ -49,6 +49,9 @@ void reply_bool(struct client *c, int v);
 /* RESP2 bulk, RESP3 =len txt:... */
 void reply_verbatim(struct client *c, const char *p, size_t n);
 
+/* A HELP reply: the lines as an array of status strings. */
+void reply_help(struct client *c, const char *const *lines, size_t n);
+
 /* Reserves room for an array header whose length is known only later (SCAN, KEYS). */
 size_t reply_defer_len(struct client *c);
 void reply_set_deferred_len(struct client *c, size_t handle, size_t n);

@@ -3,6 +3,8 @@
 
 #include "conf/xmalloc.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define STRBUF_MIN 256
@@ -41,4 +43,19 @@ void strbuf_shrink_idle(struct strbuf *b)
 {
     if (b->len == 0 && b->cap > STRBUF_IDLE_KEEP)
         strbuf_free(b);
+}
+
+void strbuf_printf(struct strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    strbuf_reserve(b, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
 }

@@ -19,6 +19,8 @@ void strbuf_free(struct strbuf *b);
 void strbuf_consume(struct strbuf *b, size_t n);
 /* Releases the allocation when it is large and empty (a burst does not pin memory). */
 void strbuf_shrink_idle(struct strbuf *b);
+/* Appends printf output (grows as needed). */
+void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static inline void strbuf_append(struct strbuf *b, const void *p, size_t n)
 {
