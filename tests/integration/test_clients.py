@@ -593,6 +593,73 @@ class TestCommandLine(unittest.TestCase):
             with RespClient(port) as c:
                 self.assertEqual(c.call_raw("PING"), b"+PONG\r\n")
 
+    @sidecar_only
+    def test_several_listen_addresses_and_unix_socket(self):
+        p1, p2 = harness.free_port(), harness.free_port()
+        sock = os.path.join(self.tmp, "sidecar.sock")
+        ini = self.write("multi.ini", "[server]\nlisten = 127.0.0.1:%d, 127.0.0.1:%d\n"
+                         "unixsocket = %s\nunixsocketperm = 770\n" % (p1, p2, sock))
+        srv = harness.SidecarServer(SIDECAR_BIN, name="multi")
+        srv.port = p1
+        srv.argv = lambda: [srv.binary, "-c", ini]
+        with srv:
+            with RespClient(p2) as c:
+                self.assertEqual(c.call_raw("SET", "k", "via-second"), b"+OK\r\n")
+            with RespClient(p1) as c:
+                self.assertEqual(c.call_raw("GET", "k"), b"$10\r\nvia-second\r\n")
+            self.assertEqual(os.stat(sock).st_mode & 0o777, 0o770)
+            u = redis.Redis(unix_socket_path=sock, socket_timeout=10)
+            self.assertEqual(u.get("k"), b"via-second")
+            self.assertIn("/unixsocket:0", u.client_info()["addr"])
+            u.close()
+            out = subprocess.run(["redis-cli", "-s", sock, "PING"], capture_output=True,
+                                 timeout=CMD_TIMEOUT, stdin=subprocess.DEVNULL)
+            self.assertEqual(out.stdout, b"PONG\n")
+        self.assertFalse(os.path.exists(sock), "unix socket file left behind after shutdown")
+
+
+class TestHandshakeAndRuntimeConfig(unittest.TestCase):
+    def test_hello_auth_setname(self):
+        with new_server({"requirepass": "pw"}) as srv:
+            with RespClient(srv.port) as c:
+                self.assertTrue(c.call_raw("HELLO", "3").startswith(b"-NOAUTH HELLO must be called"))
+                self.assertEqual(c.call_raw("HELLO", "3", "AUTH", "default", "bad"), WRONGPASS_ERROR)
+                hello = harness.parse_reply(c.call_raw("HELLO", "3", "AUTH", "default", "pw",
+                                                       "SETNAME", "app-1"))[0]
+                self.assertIsInstance(hello, harness.Map)
+                self.assertEqual(hello.get(b"proto"), 3)
+                self.assertEqual(hello.get(b"role"), b"master")
+                self.assertEqual(c.call_raw("CLIENT", "GETNAME"), b"$5\r\napp-1\r\n")
+                self.assertEqual(c.call_raw("GET", "nothing"), b"_\r\n")
+                self.assertEqual(c.call_raw("HELLO", "4"), b"-NOPROTO unsupported protocol version\r\n")
+
+    def test_config_set_maxmemory_evicts_and_policy_switch(self):
+        with new_server({"max_memory": "64mb", "maxmemory_policy": "allkeys-lru"}) as srv:
+            r = client(srv)
+            p = r.pipeline(transaction=False)
+            for i in range(6000):
+                p.set("k:%d" % i, b"x" * 1000)
+            p.execute()
+            self.assertEqual(r.dbsize(), 6000)
+            self.assertTrue(r.config_set("maxmemory", "4mb"))
+            self.assertEqual(r.config_get("maxmemory"), {"maxmemory": "4194304"})
+            r.set("trigger", "1")  # a write evicts down to the new budget at once
+            info = r.info("memory")
+            self.assertLessEqual(int(info["used_memory"]), 4194304 + 64 * 1024)
+            self.assertGreater(int(r.info("stats")["evicted_keys"]), 1000)
+            self.assertTrue(r.config_set("maxmemory-policy", "noeviction"))
+            self.assertEqual(r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})
+            with self.assertRaises(redis.exceptions.ResponseError) as cm:
+                for i in range(2000):
+                    r.set("more:%d" % i, b"y" * 1000)
+            self.assertEqual(str(cm.exception), OOM_ERROR[1:-2].decode())
+            self.assertEqual(r.get("trigger"), b"1")  # reads still work
+            self.assertEqual(r.delete("trigger"), 1)  # and so do deletes
+            with self.assertRaises(redis.exceptions.ResponseError) as cm:
+                r.config_set("maxmemory", "lots")
+            self.assertIn("argument must be a memory value", str(cm.exception))
+            r.close()
+
 
 if __name__ == "__main__":
     unittest.main()
