@@ -39,7 +39,14 @@ struct store_db {
     uint64_t expire_cursor; /* where the active expiry cycle goes on in this db */
 };
 
+/* The value area of an aggregate entry (unaligned inside data[]: read and written with memcpy). */
+struct store_agg {
+    void *value;
+    size_t charged; /* what used bytes counts for the value; reversed exactly on removal */
+};
+
 struct store {
+    const struct store_value_ops *ops[STORE_TYPE_COUNT];
     struct store_db *dbs;
     int ndb;
     struct store_entry *lru_head, *lru_tail;
@@ -143,6 +150,27 @@ static struct store_entry *entry_new(int db, const char *key, size_t klen, uint3
     return e;
 }
 
+static struct store_agg agg_get(const struct store_entry *e)
+{
+    struct store_agg a;
+    memcpy(&a, e->data + e->klen, sizeof(a));
+    return a;
+}
+
+static void agg_put(struct store_entry *e, const struct store_agg *a)
+{
+    memcpy(e->data + e->klen, a, sizeof(*a));
+}
+
+/* Bytes charged for e: its allocation, plus an aggregate's value. */
+static uint64_t entry_charge(const struct store_entry *e)
+{
+    uint64_t n = alloc_size(e);
+    if (e->type != STORE_STRING)
+        n += agg_get(e).charged;
+    return n;
+}
+
 static void count_add(struct store *s, struct store_entry *e)
 {
     s->count++;
@@ -151,7 +179,7 @@ static void count_add(struct store *s, struct store_entry *e)
         s->volatile_count++;
         s->dbs[e->db].volatile_keys++;
     }
-    s->used += alloc_size(e);
+    s->used += entry_charge(e);
 }
 
 static void count_remove(struct store *s, struct store_entry *e)
@@ -162,7 +190,7 @@ static void count_remove(struct store *s, struct store_entry *e)
         s->volatile_count--;
         s->dbs[e->db].volatile_keys--;
     }
-    s->used -= alloc_size(e);
+    s->used -= entry_charge(e);
 }
 
 static void expire_set(struct store *s, struct store_entry *e, int64_t ms)
@@ -312,7 +340,8 @@ static void table_insert(struct store *s, struct store_entry *e)
 
 static void entry_free(struct store *s, struct store_entry *e)
 {
-    (void)s;
+    if (e->type != STORE_STRING)
+        s->ops[e->type]->free(agg_get(e).value);
     free(e);
 }
 
@@ -483,15 +512,26 @@ void store_delete_entry(struct store *s, struct store_entry *e)
     unlink_at(s, pp, ti);
 }
 
-/* A new entry for (db, key) with e's value and TTL, inserted in place of what was there. */
+/* A new entry for (db, key) with e's value and TTL, inserted in place of what was there. An
+ * aggregate value is shared with e when move is set (rename), deep-copied otherwise. */
 static struct store_entry *entry_clone_to(struct store *s, const struct store_entry *e, int db,
-                                          const char *key, size_t klen, int64_t now_ms)
+                                          const char *key, size_t klen, int64_t now_ms,
+                                          bool move)
 {
     store_delete(s, db, key, klen, now_ms);
     struct store_entry *n = entry_new(db, key, klen, key_hash(s, key, klen), e->vlen);
-    memcpy(store_string_mut(n), store_string_ptr(e), e->vlen);
     n->type = e->type;
     n->expire_ms = e->expire_ms;
+    if (e->type == STORE_STRING) {
+        memcpy(store_string_mut(n), store_string_ptr(e), e->vlen);
+    } else {
+        struct store_agg a = agg_get(e);
+        if (!move) {
+            a.value = s->ops[e->type]->dup(a.value);
+            a.charged = s->ops[e->type]->bytes(a.value);
+        }
+        agg_put(n, &a);
+    }
     table_insert(s, n);
     return n;
 }
@@ -499,7 +539,18 @@ static struct store_entry *entry_clone_to(struct store *s, const struct store_en
 struct store_entry *store_rename(struct store *s, struct store_entry *e, int db,
                                  const char *key, size_t klen, int64_t now_ms)
 {
-    struct store_entry *n = entry_clone_to(s, e, db, key, klen, now_ms);
+    struct store_entry *n = entry_clone_to(s, e, db, key, klen, now_ms, true);
+    if (e->type != STORE_STRING) {
+        /* The value moved to n: drop e without freeing it. */
+        int ti;
+        struct store_entry **pp = slot_of(s, e, &ti);
+        *pp = e->hnext;
+        s->dbs[e->db].t[ti].used--;
+        lru_unlink(s, e);
+        count_remove(s, e);
+        free(e);
+        return n;
+    }
     store_delete_entry(s, e);
     return n;
 }
@@ -507,7 +558,47 @@ struct store_entry *store_rename(struct store *s, struct store_entry *e, int db,
 struct store_entry *store_copy(struct store *s, const struct store_entry *e, int db,
                                const char *key, size_t klen, int64_t now_ms)
 {
-    return entry_clone_to(s, e, db, key, klen, now_ms);
+    return entry_clone_to(s, e, db, key, klen, now_ms, false);
+}
+
+/* ---- aggregates ---- */
+
+void store_register_type(struct store *s, int type, const struct store_value_ops *ops)
+{
+    s->ops[type] = ops;
+}
+
+struct store_entry *store_add_value(struct store *s, int db, const char *key, size_t klen,
+                                    int type, void *value, int64_t now_ms)
+{
+    store_delete(s, db, key, klen, now_ms);
+    struct store_entry *e = entry_new(db, key, klen, key_hash(s, key, klen),
+                                      sizeof(struct store_agg));
+    e->type = (uint8_t)type;
+    struct store_agg a = { value, s->ops[type]->bytes(value) };
+    agg_put(e, &a);
+    table_insert(s, e);
+    return e;
+}
+
+void *store_value(const struct store_entry *e)
+{
+    return agg_get(e).value;
+}
+
+struct store_entry *store_value_changed(struct store *s, struct store_entry *e)
+{
+    const struct store_value_ops *ops = s->ops[e->type];
+    struct store_agg a = agg_get(e);
+    if (ops->len(a.value) == 0) {
+        store_delete_entry(s, e);
+        return NULL;
+    }
+    size_t now_bytes = ops->bytes(a.value);
+    s->used = s->used - a.charged + now_bytes;
+    a.charged = now_bytes;
+    agg_put(e, &a);
+    return e;
 }
 
 /* ---- scanning ---- */

@@ -4,7 +4,7 @@
  *
  * Invariants:
  *  - an entry is one allocation: header, key bytes, then the value (a string value is stored
- *    inline followed by a NUL; aggregate types will keep a pointer there);
+ *    inline followed by a NUL; an aggregate keeps its pointer and the bytes it was charged);
  *  - every entry is in exactly one bucket chain and in the LRU list (head = most recent);
  *  - used bytes = the real allocation size (malloc_usable_size + the allocator's chunk header)
  *    of every entry and bucket array; eviction keeps it <= max_memory when a write asks;
@@ -20,7 +20,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum store_type { STORE_STRING = 0 };
+enum store_type {
+    STORE_STRING = 0,
+    STORE_HASH,
+    STORE_LIST,
+    STORE_SET,
+    STORE_ZSET,
+    STORE_TYPE_COUNT,
+};
+
+/* What the store needs to know about an aggregate value type (hash, list, set, sorted set):
+ * registered once per type with store_register_type(). */
+struct store_value_ops {
+    void (*free)(void *value);
+    void *(*dup)(const void *value);      /* a deep copy (COPY) */
+    size_t (*bytes)(const void *value);   /* bytes really allocated for it (malloc_usable_size) */
+    size_t (*len)(const void *value);     /* elements; an empty aggregate is deleted */
+};
 
 /* Lookup flags. */
 #define STORE_READ 1u     /* count a keyspace hit or miss */
@@ -75,6 +91,16 @@ static inline bool store_entry_expired(const struct store_entry *e, int64_t now_
 {
     return e->expire_ms != 0 && now_ms > e->expire_ms;
 }
+
+/* Aggregates. The value belongs to the store once added; after changing it in place, call
+ * store_value_changed() so its bytes are charged (and an emptied aggregate is deleted). */
+void store_register_type(struct store *s, int type, const struct store_value_ops *ops);
+/* Adds key as a new aggregate of the given type (the caller found no live key there). */
+struct store_entry *store_add_value(struct store *s, int db, const char *key, size_t klen,
+                                    int type, void *value, int64_t now_ms);
+void *store_value(const struct store_entry *e);
+/* Re-charges e's value; deletes the key (returns NULL) when the aggregate is now empty. */
+struct store_entry *store_value_changed(struct store *s, struct store_entry *e);
 
 /* The live entry for key in db, or NULL. An expired entry is deleted and counted. */
 struct store_entry *store_find(struct store *s, int db, const char *key, size_t klen,
