@@ -55,6 +55,8 @@ struct store {
     int policy, samples;
     uint8_t seed[16];
     uint64_t rng;
+    store_touch_fn *touch_fn;  /* WATCH's hook, or NULL */
+    void *touch_ctx;
     int expire_db;          /* the db the active expiry cycle is in */
     int evict_db;           /* the db and cursor volatile sampling goes on from */
     uint64_t evict_cursor;
@@ -169,6 +171,12 @@ static uint64_t entry_charge(const struct store_entry *e)
     if (e->type != STORE_STRING)
         n += agg_get(e).charged;
     return n;
+}
+
+static void touch(const struct store *s, const struct store_entry *e)
+{
+    if (s->touch_fn)
+        s->touch_fn(s->touch_ctx, e->db, e->data, e->klen);
 }
 
 static void count_add(struct store *s, struct store_entry *e)
@@ -336,6 +344,7 @@ static void table_insert(struct store *s, struct store_entry *e)
     t->used++;
     lru_push_head(s, e);
     count_add(s, e);
+    touch(s, e);
 }
 
 static void entry_free(struct store *s, struct store_entry *e)
@@ -353,6 +362,7 @@ static void unlink_at(struct store *s, struct store_entry **pp, int ti)
     s->dbs[e->db].t[ti].used--;
     lru_unlink(s, e);
     count_remove(s, e);
+    touch(s, e);
     entry_free(s, e);
 }
 
@@ -377,6 +387,7 @@ void store_destroy(struct store *s)
 {
     if (!s)
         return;
+    s->touch_fn = NULL;
     store_flush(s, -1);
     free(s->dbs);
     free(s);
@@ -441,6 +452,7 @@ struct store_entry *store_set_string(struct store *s, int db, const char *key, s
         old->data[old->klen + vlen] = '\0';
         expire_set(s, old, expire_ms);
         lru_touch(s, old);
+        touch(s, old);
         return old;
     }
     struct store_entry *e = entry_new(db, key, klen, h, vlen);
@@ -455,6 +467,7 @@ struct store_entry *store_set_string(struct store *s, int db, const char *key, s
         entry_free(s, old);
         lru_push_head(s, e);
         count_add(s, e);
+        touch(s, e);
         return e;
     }
     table_insert(s, e);
@@ -483,12 +496,20 @@ struct store_entry *store_string_resize(struct store *s, struct store_entry *e, 
         memset(store_string_mut(e) + oldlen, 0, newlen - oldlen);
     e->vlen = (uint32_t)newlen;
     e->data[e->klen + newlen] = '\0';
+    touch(s, e);
     return e;
 }
 
 void store_set_expire(struct store *s, struct store_entry *e, int64_t expire_ms)
 {
     expire_set(s, e, expire_ms);
+    touch(s, e);
+}
+
+void store_set_touch_hook(struct store *s, store_touch_fn *fn, void *ctx)
+{
+    s->touch_fn = fn;
+    s->touch_ctx = ctx;
 }
 
 bool store_delete(struct store *s, int db, const char *key, size_t klen, int64_t now_ms)
@@ -548,6 +569,7 @@ struct store_entry *store_rename(struct store *s, struct store_entry *e, int db,
         s->dbs[e->db].t[ti].used--;
         lru_unlink(s, e);
         count_remove(s, e);
+        touch(s, e);
         free(e);
         return n;
     }
@@ -598,6 +620,7 @@ struct store_entry *store_value_changed(struct store *s, struct store_entry *e)
     s->used = s->used - a.charged + now_bytes;
     a.charged = now_bytes;
     agg_put(e, &a);
+    touch(s, e);
     return e;
 }
 
@@ -912,6 +935,8 @@ static void db_release(struct store *s, struct store_db *d)
 
 void store_flush(struct store *s, int db)
 {
+    if (s->touch_fn)
+        s->touch_fn(s->touch_ctx, db, NULL, 0);
     if (db < 0 || s->dbs[db].keys == s->count) {
         struct store_entry *e = s->lru_head;
         while (e) {

@@ -102,6 +102,12 @@ void *store_value(const struct store_entry *e);
 /* Re-charges e's value; deletes the key (returns NULL) when the aggregate is now empty. */
 struct store_entry *store_value_changed(struct store *s, struct store_entry *e);
 
+/* Called after a key is created, changed (value or TTL), or removed for any reason (DEL,
+ * expiry, eviction), with its db and name; after a flush with key NULL (db < 0: every db).
+ * WATCH sets it; NULL (the default) costs nothing. fn must not modify the store. */
+typedef void store_touch_fn(void *ctx, int db, const char *key, size_t klen);
+void store_set_touch_hook(struct store *s, store_touch_fn *fn, void *ctx);
+
 /* The live entry for key in db, or NULL. An expired entry is deleted and counted. */
 struct store_entry *store_find(struct store *s, int db, const char *key, size_t klen,
                                int64_t now_ms, unsigned flags);

@@ -1,7 +1,8 @@
 /* COMMAND and its subcommands: COUNT INFO DOCS LIST HELP. Owns how a command table row is
  * described to clients: Redis 7's 10-element COMMAND INFO entry (flags and ACL categories
  * derived from the row's flags and group), the COMMAND DOCS map, and COMMAND LIST's filters.
- * Invariants: everything is generated from command_table() and each row's subcommand table,
+ * Invariants: everything is generated from the command index (every family table) and each
+ * row's subcommand table,
  * never from a list of names here; a container row (no handler of its own, e.g. CONFIG) has no
  * flags and only @slow, as in Redis; subcommands are named "parent|sub" (Redis 7's fullname). */
 #include "proxy/args.h"
@@ -148,9 +149,10 @@ static void reply_command_info(struct client *c, const struct command *parent,
 
 static void reply_all_command_infos(struct client *c)
 {
-    reply_array(c, command_count());
-    for (const struct command *cmd = command_table(); cmd->name; cmd++)
-        reply_command_info(c, NULL, cmd);
+    const struct command_index *idx = &c->srv->commands;
+    reply_array(c, idx->count);
+    for (size_t i = 0; i < idx->count; i++)
+        reply_command_info(c, NULL, idx->all[i]);
 }
 
 void cmd_command(struct client *c)
@@ -160,7 +162,7 @@ void cmd_command(struct client *c)
 
 void cmd_command_count(struct client *c)
 {
-    reply_int(c, (long long)command_count());
+    reply_int(c, (long long)c->srv->commands.count);
 }
 
 /* COMMAND INFO [name ...]: all commands without names; a null for an unknown name. */
@@ -209,9 +211,10 @@ static void reply_command_docs(struct client *c, const struct command *parent,
 void cmd_command_docs(struct client *c)
 {
     if (c->argc == 2) {
-        reply_map(c, command_count());
-        for (const struct command *cmd = command_table(); cmd->name; cmd++)
-            reply_command_docs(c, NULL, cmd);
+        const struct command_index *idx = &c->srv->commands;
+        reply_map(c, idx->count);
+        for (size_t i = 0; i < idx->count; i++)
+            reply_command_docs(c, NULL, idx->all[i]);
         return;
     }
     const struct command *parent;
@@ -309,8 +312,9 @@ void cmd_command_list(struct client *c)
         return;
     size_t handle = reply_defer_len(c);
     size_t n = 0;
-    for (const struct command *cmd = command_table(); cmd->name; cmd++)
-        n += list_reply_matches(c, &q, NULL, cmd);
+    const struct command_index *idx = &c->srv->commands;
+    for (size_t i = 0; i < idx->count; i++)
+        n += list_reply_matches(c, &q, NULL, idx->all[i]);
     reply_set_deferred_len(c, handle, n);
 }
 

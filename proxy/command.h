@@ -35,12 +35,20 @@ struct command {
     const struct command *subcommands; /* NULL-terminated table, or NULL */
 };
 
-#define COMMAND_INDEX_SLOTS 512 /* power of two, > 2x the number of commands */
+#define COMMAND_INDEX_SLOTS 1024 /* power of two, > 2x the number of commands */
+#define COMMAND_MAX (COMMAND_INDEX_SLOTS / 2)
 
-/* Open-addressing index over the top-level table, built once at start. */
+/* Built once at start from every family table: an open-addressing index by name, and every
+ * top-level row in table order (COMMAND, COMMAND COUNT, INFO commandstats walk `all`). */
 struct command_index {
     const struct command *slot[COMMAND_INDEX_SLOTS];
+    const struct command *all[COMMAND_MAX];
+    size_t count;
 };
+
+/* The family tables, each NULL-terminated and defined next to its handlers (core commands in
+ * command_table.c; hash_commands in cmd_hash.c, ...), listed in command_families.c. */
+extern const struct command *const command_families[];
 
 void command_index_build(struct command_index *idx);
 /* The row for name (case-insensitive), or NULL. */
@@ -49,14 +57,14 @@ const struct command *command_lookup(const struct command_index *idx, const char
 /* A row of a subcommand table (case-insensitive), or NULL. */
 const struct command *command_lookup_sub(const struct command *table, const char *name,
                                          size_t len);
-/* Every top-level row, NULL-terminated (COMMAND, COMMAND COUNT, INFO commandstats). */
-const struct command *command_table(void);
-size_t command_count(void);
 /* The row whose subcommand table holds cmd, or NULL for a top-level command. */
 const struct command *command_parent(const struct command *cmd);
 /* "client|setname" for a subcommand, "get" for a command (Redis 7's fullname). */
 void command_fullname(const struct command *parent, const struct command *cmd, char *buf,
                       size_t cap);
+
+/* The core table: connection, server, strings, keyspace (command_table.c). */
+extern const struct command core_commands[];
 
 /* ---- handlers, one file per family ---- */
 /* proxy/cmd_connection.c */

@@ -1,10 +1,12 @@
-/* The command table (the one place command names appear) and its lookup index.
+/* The core command table (connection, server, strings, keyspace) and the lookup index built
+ * over every family table (command_families.c). Command names appear only in these tables.
  * Arity and key positions follow Redis 7's command table; flags drive routing (DESIGN.md §3). */
 #include "proxy/command.h"
 
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -59,7 +61,7 @@ static const struct command config_subcommands[] = {
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
-static const struct command commands[] = {
+const struct command core_commands[] = {
     /* connection and server: always answered here */
     { "ping", cmd_ping, -1, L | F, 0, 0, 0, "connection", "Returns the server's liveliness response.", NULL },
     { "echo", cmd_echo, 2, L | F, 0, 0, 0, "connection", "Returns the given string.", NULL },
@@ -122,16 +124,6 @@ static const struct command commands[] = {
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
-const struct command *command_table(void)
-{
-    return commands;
-}
-
-size_t command_count(void)
-{
-    return sizeof(commands) / sizeof(commands[0]) - 1;
-}
-
 static uint32_t name_hash(const char *name, size_t len)
 {
     uint32_t h = 2166136261u;
@@ -145,13 +137,18 @@ static uint32_t name_hash(const char *name, size_t len)
 void command_index_build(struct command_index *idx)
 {
     memset(idx, 0, sizeof(*idx));
-    for (const struct command *c = commands; c->name; c++) {
-        uint32_t h = name_hash(c->name, strlen(c->name));
-        for (uint32_t i = 0; i < COMMAND_INDEX_SLOTS; i++) {
-            uint32_t s = (h + i) & (COMMAND_INDEX_SLOTS - 1);
-            if (!idx->slot[s]) {
-                idx->slot[s] = c;
-                break;
+    for (size_t f = 0; command_families[f]; f++) {
+        for (const struct command *c = command_families[f]; c->name; c++) {
+            if (idx->count == COMMAND_MAX)
+                abort(); /* the index is sized at build time; a bigger table needs a bigger one */
+            idx->all[idx->count++] = c;
+            uint32_t h = name_hash(c->name, strlen(c->name));
+            for (uint32_t i = 0; i < COMMAND_INDEX_SLOTS; i++) {
+                uint32_t s = (h + i) & (COMMAND_INDEX_SLOTS - 1);
+                if (!idx->slot[s]) {
+                    idx->slot[s] = c;
+                    break;
+                }
             }
         }
     }
@@ -187,10 +184,11 @@ const struct command *command_lookup_sub(const struct command *table, const char
 
 const struct command *command_parent(const struct command *cmd)
 {
-    for (const struct command *p = commands; p->name; p++)
-        for (const struct command *sub = p->subcommands; sub && sub->name; sub++)
-            if (sub == cmd)
-                return p;
+    for (size_t f = 0; command_families[f]; f++)
+        for (const struct command *p = command_families[f]; p->name; p++)
+            for (const struct command *sub = p->subcommands; sub && sub->name; sub++)
+                if (sub == cmd)
+                    return p;
     return NULL;
 }
 

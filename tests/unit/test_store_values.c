@@ -5,6 +5,7 @@
 #include "conf/config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,62 @@ START_TEST(test_eviction_counts_value_bytes)
 }
 END_TEST
 
+/* The touch hook (WATCH) sees every change: create, overwrite, resize, TTL, aggregate change,
+ * delete, lazy expiry, eviction, flush; reads do not fire it. */
+struct touches {
+    int n;
+    char last[16];
+    int flushes;
+};
+
+static void on_touch(void *ctx, int db, const char *key, size_t klen)
+{
+    struct touches *t = ctx;
+    (void)db;
+    if (!key) {
+        t->flushes++;
+        return;
+    }
+    t->n++;
+    snprintf(t->last, sizeof(t->last), "%.*s", (int)klen, key);
+}
+
+START_TEST(test_touch_hook)
+{
+    fakes_live = 0;
+    struct store *s = mk(0);
+    struct touches t = { 0, "", 0 };
+    store_set_touch_hook(s, on_touch, &t);
+    struct store_entry *e = store_set_string(s, 0, "a", 1, "1", 1, 0, false, NOW);
+    ck_assert_int_eq(t.n, 1);
+    ck_assert_str_eq(t.last, "a");
+    store_find(s, 0, "a", 1, NOW, STORE_READ);
+    ck_assert_int_eq(t.n, 1); /* reads do not touch */
+    e = store_string_resize(s, e, 5);
+    ck_assert_int_eq(t.n, 2);
+    store_set_expire(s, e, NOW + 5);
+    ck_assert_int_eq(t.n, 3);
+    ck_assert_ptr_null(store_find(s, 0, "a", 1, NOW + 6, 0)); /* lazy expiry */
+    ck_assert_int_eq(t.n, 4);
+    struct store_entry *v = store_add_value(s, 0, "v", 1, STORE_LIST, fake_new(3), NOW);
+    ck_assert_int_eq(t.n, 5);
+    ck_assert_str_eq(t.last, "v");
+    fake_grow(store_value(v), 10);
+    store_value_changed(s, v);
+    ck_assert_int_eq(t.n, 6);
+    ck_assert(store_delete(s, 0, "v", 1, NOW));
+    ck_assert_int_eq(t.n, 7);
+    store_set_string(s, 1, "z", 1, "1", 1, 0, false, NOW);
+    store_flush(s, 1);
+    ck_assert_int_eq(t.flushes, 1);
+    store_set_touch_hook(s, NULL, NULL);
+    store_set_string(s, 0, "q", 1, "1", 1, 0, false, NOW);
+    ck_assert_str_ne(t.last, "q");
+    store_destroy(s);
+    ck_assert_int_eq(fakes_live, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("store_values");
@@ -197,6 +254,7 @@ int main(void)
     tcase_add_test(tc, test_delete_overwrite_expire_free_the_value);
     tcase_add_test(tc, test_rename_moves_copy_duplicates);
     tcase_add_test(tc, test_eviction_counts_value_bytes);
+    tcase_add_test(tc, test_touch_hook);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_ENV);
