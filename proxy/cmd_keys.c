@@ -28,7 +28,10 @@
 #define SCAN_ITERATIONS_PER_COUNT 10 /* Redis: at most count*10 table steps per call */
 
 /* TYPE names by enum store_type; a missing key is "none". */
-static const char *const type_names[] = { [STORE_STRING] = "string" };
+static const char *const type_names[STORE_TYPE_COUNT] = {
+    [STORE_STRING] = "string", [STORE_HASH] = "hash", [STORE_LIST] = "list",
+    [STORE_SET] = "set",       [STORE_ZSET] = "zset",
+};
 
 static const char *type_name(const struct store_entry *e)
 {

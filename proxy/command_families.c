@@ -1,6 +1,11 @@
-/* The list of command family tables the index is built from (command.h). A family is one
- * NULL-terminated table defined next to its handlers. */
+/* The registration lists: the command family tables the index is built from (command.h), and
+ * the aggregate value types the store is told about (server_register_types). A family is one
+ * NULL-terminated table defined next to its handlers; a type's ops live next to its structure
+ * in cache/. */
 #include "proxy/command.h"
+#include "proxy/server.h"
+
+#include "cache/store.h"
 
 #include <stddef.h>
 
@@ -8,3 +13,8 @@ const struct command *const command_families[] = {
     core_commands,
     NULL,
 };
+
+void server_register_types(struct store *s)
+{
+    (void)s;
+}

@@ -175,6 +175,7 @@ int server_init(struct server *srv)
     };
     random_bytes(so.seed, sizeof(so.seed));
     srv->store = store_create(&so);
+    server_register_types(srv->store);
     command_index_build(&srv->commands);
 
     if (listener_open_all(srv) < 0)

@@ -83,6 +83,9 @@ int server_init(struct server *srv);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 
+/* Tells the store about every aggregate value type (command_families.c). */
+void server_register_types(struct store *s);
+
 /* Pushes the run-time settable values of srv->cfg into the running parts (after CONFIG SET). */
 void server_apply_config(struct server *srv);
 
