@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages the sidecar needs, and nothing that is already there.
 #   install-deps.sh run    build and run: compiler, pkg-config, libev, hiredis, inih
-#   install-deps.sh test   the above plus test tools: check, redis-server, redis-tools, python3-redis
+#   install-deps.sh test   the above plus test tools: check, redis-server, redis-tools, python3-redis,
+#                          and Node + npm when no node/npm is on PATH (the ioredis tests)
 # Idempotent and quiet when everything is present. Package installs never start a Debian service
 # (a policy-rc.d is in place for the duration), so no distro redis-server ends up on port 6379.
 set -eu
@@ -21,6 +22,10 @@ for p in $pkgs; do
   st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$st" = "installed" ] || missing="$missing $p"
 done
+# The ioredis tests need Node and npm; any installation will do (Debian's, or NodeSource's).
+if [ "$want" != run ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Integration tests: the differential test (every diff/*.txt script, sidecar vs redis-server) and
-# the client tests (test_clients.py), both with Debian's /usr/bin/python3 (python3-redis).
+# Integration tests: the differential test (every diff/*.txt script, sidecar vs redis-server),
+# the Python client tests (every test_*.py, Debian's /usr/bin/python3 with python3-redis) and the
+# ioredis tests (node/, Node's built-in test runner).
 #
 #   sh tests/integration/run.sh ./sidecar                  the normal run (make integration)
 #   SIDECAR_ASAN=1 sh tests/integration/run.sh build/asan/sidecar
@@ -55,8 +56,21 @@ echo "== differential test ($BIN vs redis-server)"
 # shellcheck disable=SC2086
 timeout --foreground -k 10 300 $PY "$HERE/diff_test.py" $DIFF_ARGS || status=1
 
-echo "== client tests (SIDECAR_BIN=$BIN)"
-timeout --foreground -k 10 300 $PY "$HERE/test_clients.py" -v || status=1
+for t in "$HERE"/test_*.py; do
+    echo "== $(basename "$t") (SIDECAR_BIN=$BIN)"
+    timeout --foreground -k 10 300 $PY "$t" -v || status=1
+done
+
+# ioredis (Node): its packages come from the npm registry, pinned by package-lock.json. The Node
+# harness starts the sidecar binary only (no redis-server mode).
+if [ -z "${DIFF_ARGS##--sidecar*}" ]; then
+    NODE_DIR=$HERE/node
+    echo "== ioredis tests (SIDECAR_BIN=$BIN)"
+    if [ ! -d "$NODE_DIR/node_modules/ioredis" ]; then
+        (cd "$NODE_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) || status=1
+    fi
+    (cd "$NODE_DIR" && timeout --foreground -k 10 300 node --test) || status=1
+fi
 
 if [ "${SIDECAR_ASAN:-0}" = 1 ]; then
     if grep -l -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" \
