@@ -981,6 +981,7 @@ uint64_t store_used_bytes(const struct store *s) { return s->used; }
 const struct store_stats *store_get_stats(const struct store *s) { return &s->stats; }
 void store_reset_stats(struct store *s) { memset(&s->stats, 0, sizeof(s->stats)); }
 int store_databases(const struct store *s) { return s->ndb; }
+const uint8_t *store_seed(const struct store *s) { return s->seed; }
 void store_set_max_memory(struct store *s, uint64_t bytes) { s->max_memory = bytes; }
 uint64_t store_max_memory(const struct store *s) { return s->max_memory; }
 

@@ -168,6 +168,8 @@ uint64_t store_used_bytes(const struct store *s);
 const struct store_stats *store_get_stats(const struct store *s);
 void store_reset_stats(struct store *s);
 int store_databases(const struct store *s);
+/* The process's secret hash seed (16 bytes), for the aggregate types' own tables. */
+const uint8_t *store_seed(const struct store *s);
 
 void store_set_max_memory(struct store *s, uint64_t bytes);
 uint64_t store_max_memory(const struct store *s);

@@ -5,6 +5,10 @@
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
+#include <ctype.h>
+#include <stdint.h>
+#include <string.h>
+
 bool arg_ll_or_reply(struct client *c, size_t i, long long *out, const char *msg)
 {
     if (num_parse_ll(c->argv[i].ptr, c->argv[i].len, out))
@@ -32,4 +36,34 @@ bool arg_db_or_reply(struct client *c, size_t i, int *db)
     }
     *db = (int)v;
     return true;
+}
+
+/* Redis's parseScanCursorOrReply: strtoul(arg, &end, 10) up to the argument's first NUL, with a
+ * leading space refused, a sign accepted ("-1" wraps) and "" read as 0. */
+bool arg_cursor_or_reply(struct client *c, size_t i, uint64_t *out)
+{
+    const struct resp_arg *a = &c->argv[i];
+    const char *p = a->ptr, *end = p + strnlen(a->ptr, a->len);
+    uint64_t v = 0;
+    bool neg = false;
+    if (p == end)
+        goto done;
+    if (*p == '+' || *p == '-')
+        neg = *p++ == '-';
+    if (p == end)
+        goto invalid;
+    for (; p < end; p++) {
+        if (!isdigit((unsigned char)*p))
+            goto invalid;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            goto invalid; /* ERANGE */
+        v = v * 10 + d;
+    }
+done:
+    *out = neg ? (uint64_t)0 - v : v;
+    return true;
+invalid:
+    reply_error(c, ERR_INVALID_CURSOR);
+    return false;
 }

@@ -6,6 +6,7 @@
 #include "proxy/client.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -21,6 +22,9 @@ static inline bool arg_is(const struct resp_arg *a, const char *word)
 bool arg_ll_or_reply(struct client *c, size_t i, long long *out, const char *msg);
 /* A long double (INCRBYFLOAT), or false after replying ERR_NOT_FLOAT. */
 bool arg_ld_or_reply(struct client *c, size_t i, long double *out);
+/* A SCAN-family cursor (Redis's parseScanCursorOrReply: strtoul up to the first NUL, a sign
+ * accepted, "" is 0), or false after replying "ERR invalid cursor". */
+bool arg_cursor_or_reply(struct client *c, size_t i, uint64_t *out);
 /* The selected database index from argument i, or false after replying. */
 bool arg_db_or_reply(struct client *c, size_t i, int *db);
 

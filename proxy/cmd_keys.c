@@ -22,7 +22,6 @@
 #include <strings.h>
 
 #define ERR_SAME_OBJECT "ERR source and destination objects are the same"
-#define ERR_INVALID_CURSOR "ERR invalid cursor"
 #define ERR_INT_RANGE "ERR value is out of range, value must between -2147483648 and 2147483647"
 #define SCAN_DEFAULT_COUNT 10
 #define SCAN_ITERATIONS_PER_COUNT 10 /* Redis: at most count*10 table steps per call */
@@ -354,35 +353,6 @@ void cmd_keys(struct client *c)
     reply_set_deferred_len(c, handle, w.n);
 }
 
-/* Redis's parseScanCursorOrReply: strtoul(arg, &end, 10) up to the argument's first NUL, with a
- * leading space refused, a sign accepted ("-1" wraps) and "" read as 0. */
-static bool scan_cursor_or_reply(struct client *c, const struct resp_arg *a, uint64_t *out)
-{
-    const char *p = a->ptr, *end = p + strnlen(a->ptr, a->len);
-    uint64_t v = 0;
-    bool neg = false;
-    if (p == end)
-        goto done;
-    if (*p == '+' || *p == '-')
-        neg = *p++ == '-';
-    if (p == end)
-        goto invalid;
-    for (; p < end; p++) {
-        if (!isdigit((unsigned char)*p))
-            goto invalid;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            goto invalid; /* ERANGE */
-        v = v * 10 + d;
-    }
-done:
-    *out = neg ? (uint64_t)0 - v : v;
-    return true;
-invalid:
-    reply_error(c, ERR_INVALID_CURSOR);
-    return false;
-}
-
 /* The keys one SCAN call collected: the entries seen (found, what COUNT bounds), and copies of
  * those matching the pattern, each as a size_t length then the bytes. */
 struct scan_walk {
@@ -412,7 +382,7 @@ void cmd_scan(struct client *c)
     uint64_t cursor;
     long long count = SCAN_DEFAULT_COUNT;
     const struct resp_arg *pat = NULL, *type = NULL;
-    if (!scan_cursor_or_reply(c, &c->argv[1], &cursor))
+    if (!arg_cursor_or_reply(c, 1, &cursor))
         return;
     for (size_t i = 2; i < c->argc; i += 2) {
         bool has_value = i + 1 < c->argc;

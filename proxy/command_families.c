@@ -9,12 +9,14 @@
 
 #include <stddef.h>
 
+extern const struct command hash_commands[];
+extern const struct store_value_ops hash_value_ops;
+
 const struct command *const command_families[] = {
-    core_commands,
-    NULL,
+    core_commands, hash_commands, NULL,
 };
 
 void server_register_types(struct store *s)
 {
-    (void)s;
+    store_register_type(s, STORE_HASH, &hash_value_ops);
 }

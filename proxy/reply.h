@@ -19,6 +19,7 @@
 #define ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
 #define ERR_NOAUTH "NOAUTH Authentication required."
 #define ERR_STRING_SIZE "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+#define ERR_INVALID_CURSOR "ERR invalid cursor"
 
 void reply_raw(struct client *c, const char *p, size_t n);
 void reply_ok(struct client *c);
