@@ -14,14 +14,16 @@ Script format (one per line; blank lines and lines starting with '#' are skipped
                                      "\\x00\\r\\n" inside quotes is three bytes (write "\\\\" for one
                                      backslash). Sent as a RESP multibulk on the current connection.
     !ignore CMD ARGS...              send to both, read one reply each, do not compare
-    !sorted CMD ARGS...              the reply is an array/set in unspecified order: compare the
-                                     sorted elements (and the header). "!sorted" alone applies to
-                                     the next command.
+    !sorted CMD ARGS...              the reply is an array/set/map in unspecified order: compare
+                                     the sorted elements (map: pairs) and the header. "!sorted"
+                                     alone applies to the next command.
     !resp3                           send HELLO 3 on the current connection (reply not compared);
                                      every later reply on it is compared as RESP3
     !sleep MS                        sleep MS milliseconds (at most 5000)
     !scanall ARGS...                 SCAN 0 ARGS..., follow the cursor to 0 on each side (bounded),
-                                     compare the sorted set of keys seen
+                                     compare the sorted set of keys seen; "!scanall HSCAN key
+                                     ARGS..." (or SSCAN, ZSCAN) walks that key's elements (HSCAN
+                                     and ZSCAN items compared as pairs)
     !conn NAME                       switch to connection NAME (opened on first use on each side;
                                      the initial one is "main")
     !raw b'...'                      a Python bytes literal sent on a NEW connection to each side;
@@ -88,19 +90,22 @@ def split_args(text):
 
 
 def aggregate_elements(raw):
-    """For a raw array/set/push reply: (header bytes, [raw element bytes]); else None."""
-    if not raw or raw[:1] not in (b"*", b"~", b">"):
+    """For a raw array/set/push reply: (header bytes, [raw element bytes]); for a RESP3 map:
+    (header, [raw key+value bytes per pair]); else None."""
+    if not raw or raw[:1] not in (b"*", b"~", b">", b"%"):
         return None
     nl = raw.find(b"\r\n")
     n = int(raw[1:nl])
     if n < 0:
         return None
+    per = 2 if raw[:1] == b"%" else 1
     pos = nl + 2
     elems = []
     for _ in range(n):
-        _, end = parse_reply(raw, pos)
-        elems.append(raw[pos:end])
-        pos = end
+        start = pos
+        for _ in range(per):
+            _, pos = parse_reply(raw, pos)
+        elems.append(raw[start:pos])
     return raw[:nl + 2], elems
 
 
@@ -189,18 +194,28 @@ def raw_exchange(sides, payload, wait):
             c.close()
 
 
+SCAN_PAIRED = (b"HSCAN", b"ZSCAN")  # items come as field/member, value/score pairs
+
+
 def scan_all(side, args):
-    """Iterate SCAN to cursor 0; returns ("keys", sorted list) or ("reply", raw) for an error or
-    malformed reply."""
+    """Iterate SCAN (or HSCAN/SSCAN/ZSCAN key, when args start with one of them) to cursor 0;
+    returns ("keys", sorted items) or ("reply", raw) for an error or malformed reply."""
+    prefix = [b"SCAN"]
+    if args and args[0].upper() in (b"HSCAN", b"SSCAN", b"ZSCAN") and len(args) >= 2:
+        prefix, args = [args[0].upper(), args[1]], args[2:]
+    paired = prefix[0] in SCAN_PAIRED
     cursor = b"0"
     keys = []
     for _ in range(MAX_SCAN_STEPS):
-        raw = exchange(side, encode_command(b"SCAN", cursor, *args))
+        raw = exchange(side, encode_command(*prefix, cursor, *args))
         if isinstance(raw, str) or not raw.startswith(b"*2\r\n"):
             return ("reply", raw)
         value, _ = parse_reply(raw)
         cursor = value[0]
-        keys += list(value[1])
+        items = list(value[1])
+        if paired:
+            items = list(zip(items[0::2], items[1::2]))
+        keys += items
         if cursor == b"0":
             return ("keys", sorted(keys))
     return ("reply", "<SCAN did not return to cursor 0 in %d steps>" % MAX_SCAN_STEPS)
