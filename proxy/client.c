@@ -5,6 +5,8 @@
 #include "cache/store.h"
 #include "conf/xmalloc.h"
 #include "proxy/dispatch.h"
+#include "proxy/multi.h"
+#include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
@@ -97,6 +99,8 @@ void client_free(struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nclients--;
+    multi_client_free(c);
+    pubsub_client_free(c);
     while (c->slot_head) {
         struct reply_slot *s = c->slot_head;
         c->slot_head = s->next;
@@ -111,6 +115,12 @@ void client_free(struct client *c)
     free(c->lib_name);
     free(c->lib_ver);
     free(c);
+}
+
+void client_reset_state(struct client *c)
+{
+    multi_discard(c);
+    pubsub_client_free(c);
 }
 
 void client_want_write(struct client *c)

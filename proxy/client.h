@@ -7,7 +7,8 @@
  * and only the completed prefix of the FIFO is moved to c->out. A standalone command never
  * opens a slot, so its replies go straight to c->out.
  * Lifetime: clients are freed only from the server's flush path (deferred free), never while a
- * command of theirs is running; client_close() marks and queues. */
+ * command of theirs is running; client_close() marks and queues. Freeing a client also ends its
+ * transaction, its WATCHes and its subscriptions (multi.c, pubsub.c own that state). */
 #ifndef PROXY_CLIENT_H
 #define PROXY_CLIENT_H
 
@@ -20,6 +21,9 @@
 
 struct server;
 struct command;
+struct multi_state;
+struct watch_rec;
+struct pubsub_client;
 
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_NAME_MAX 256
@@ -34,6 +38,10 @@ struct command;
 #define CLIENT_REPLY_OFF 0x40u         /* CLIENT REPLY OFF: replies are dropped */
 #define CLIENT_REPLY_SKIP_NEXT 0x80u   /* CLIENT REPLY SKIP: drop the next command's reply */
 #define CLIENT_REPLY_SKIP 0x100u       /* dropping this command's reply */
+#define CLIENT_MULTI 0x200u            /* in MULTI: commands are queued (also while EXEC runs) */
+#define CLIENT_DIRTY_CAS 0x400u        /* a WATCHed key was touched: EXEC replies a null array */
+#define CLIENT_DIRTY_EXEC 0x800u       /* a command was refused while queueing: EXECABORT */
+#define CLIENT_PUBSUB 0x1000u          /* subscribed to a channel or pattern */
 
 struct reply_slot {
     struct reply_slot *next;
@@ -67,6 +75,10 @@ struct client {
     char addr[CLIENT_ADDR_MAX], laddr[CLIENT_ADDR_MAX];
     int64_t ctime_ms, last_active_ms;
 
+    struct multi_state *mstate;        /* commands queued since MULTI, or NULL (multi.c) */
+    struct watch_rec *watched;         /* the keys this client WATCHes, or NULL (multi.c) */
+    struct pubsub_client *pubsub;      /* channels and patterns subscribed, or NULL (pubsub.c) */
+
     struct client *prev, *next;        /* server's client list */
     struct client *pending_next;       /* server's pending-write list */
 };
@@ -79,6 +91,9 @@ void client_close(struct client *c);
 void client_close_after_reply(struct client *c);
 /* Frees c now: only the server's flush path and shutdown call this. */
 void client_free(struct client *c);
+/* RESET's part that belongs to other modules: discards the transaction, forgets the WATCHed
+ * keys and drops every subscription without replying. */
+void client_reset_state(struct client *c);
 
 /* The buffer replies are appended to right now (see the top of this file). */
 struct strbuf *client_out_slow(struct client *c);

@@ -27,6 +27,7 @@ static const struct {
 } command_flag_names[] = {
     { CMD_WRITE, "write" }, { CMD_READ, "readonly" }, { CMD_DENYOOM, "denyoom" },
     { CMD_ADMIN, "admin" }, { CMD_FAST, "fast" },     { CMD_NOAUTH, "no_auth" },
+    { CMD_MOVABLEKEYS, "movablekeys" },
 };
 
 /* ACL categories, in Redis's order. A row is in a category when it has `flag`, lacks

@@ -1,6 +1,7 @@
 /* Connection commands, answered locally: PING ECHO QUIT RESET HELLO AUTH SELECT TIME. */
 #include "proxy/args.h"
 #include "proxy/command.h"
+#include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
@@ -18,6 +19,8 @@ void cmd_ping(struct client *c)
         reply_error_arity(c, "ping");
         return;
     }
+    if (pubsub_reply_ping(c)) /* a RESP2 subscriber gets ["pong", message] */
+        return;
     if (c->argc == 2)
         reply_bulk(c, c->argv[1].ptr, c->argv[1].len);
     else
@@ -37,6 +40,8 @@ void cmd_quit(struct client *c)
 
 void cmd_reset(struct client *c)
 {
+    client_reset_state(c); /* discards MULTI, unwatches, drops subscriptions */
+    c->flags &= ~(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT | CLIENT_REPLY_SKIP);
     c->db = 0;
     c->resp = 2;
     free(c->name);

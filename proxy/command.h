@@ -21,6 +21,7 @@ struct client;
 #define CMD_FAST 0x0080u
 #define CMD_NOAUTH 0x0100u     /* allowed before AUTH */
 #define CMD_KEYSPACE 0x0200u   /* works on keys of the selected database */
+#define CMD_MOVABLEKEYS 0x0400u /* key positions come from the arguments (numkeys) */
 
 typedef void command_proc(struct client *c);
 

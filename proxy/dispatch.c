@@ -1,18 +1,26 @@
 /* Command dispatch, in Redis 7's order of checks: unknown command or subcommand, arity,
- * authentication, memory budget; then the handler runs with c->cmd set. */
+ * authentication, memory budget, the RESP2 subscriber context; then, inside MULTI, the
+ * command is queued (+QUEUED), else the handler runs with c->cmd set (dispatch_call, which
+ * EXEC also uses for each queued command).
+ * Every refusal goes through dispatch_reject: inside MULTI it flags the transaction, and a
+ * refused EXEC ends it with -EXECABORT, as Redis's rejectCommand. */
 #include "proxy/dispatch.h"
 
 #include "cache/store.h"
 #include "proxy/client.h"
 #include "proxy/command.h"
+#include "proxy/multi.h"
+#include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define UNKNOWN_ARGS_MAX 128
+#define REJECT_MSG_MAX 1024
 
 static bool arity_ok(const struct command *cmd, size_t argc)
 {
@@ -26,7 +34,31 @@ static int c_len(const struct resp_arg *a, int max)
     return (int)n;
 }
 
-static void reply_unknown_command(struct client *c)
+/* Replies the refusal `text` (an error line without '-') of the request; cmd is the row found,
+ * or NULL. */
+static void dispatch_reject(struct client *c, const struct command *cmd, const char *text)
+{
+    if (cmd && multi_is_exec(cmd)) {
+        multi_abort_exec(c, text);
+        return;
+    }
+    multi_flag_error(c);
+    reply_error(c, text);
+}
+
+static void dispatch_rejectf(struct client *c, const struct command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void dispatch_rejectf(struct client *c, const struct command *cmd, const char *fmt, ...)
+{
+    char msg[REJECT_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    dispatch_reject(c, cmd, msg);
+}
+
+static void reject_unknown_command(struct client *c)
 {
     char args[UNKNOWN_ARGS_MAX * 2 + 8];
     size_t len = 0;
@@ -39,19 +71,40 @@ static void reply_unknown_command(struct client *c)
             break;
         len += (size_t)n < sizeof(args) - len ? (size_t)n : sizeof(args) - len - 1;
     }
-    reply_errorf(c, "ERR unknown command '%.*s', with args beginning with: %s",
-                 c_len(&c->argv[0], 128), c->argv[0].ptr, args);
+    dispatch_rejectf(c, NULL, "ERR unknown command '%.*s', with args beginning with: %s",
+                     c_len(&c->argv[0], 128), c->argv[0].ptr, args);
 }
 
-static void reply_unknown_subcommand(struct client *c)
+static void reject_unknown_subcommand(struct client *c, const struct command *parent)
 {
     char upper[64];
     int n = c_len(&c->argv[0], (int)sizeof(upper) - 1);
     for (int i = 0; i < n; i++)
         upper[i] = (char)toupper((unsigned char)c->argv[0].ptr[i]);
     upper[n] = '\0';
-    reply_errorf(c, "ERR unknown subcommand '%.*s'. Try %s HELP.", c_len(&c->argv[1], 128),
-                 c->argv[1].ptr, upper);
+    dispatch_rejectf(c, parent, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                     c_len(&c->argv[1], 128), c->argv[1].ptr, upper);
+}
+
+/* Over budget with nothing left to evict, Redis 7.0 refuses DENYOOM commands, an EXEC that
+ * queued one, and inside MULTI anything but EXEC DISCARD QUIT RESET. */
+static bool dispatch_refused_on_oom(const struct client *c, const struct command *cmd)
+{
+    if (cmd->flags & CMD_DENYOOM)
+        return true;
+    if (multi_is_exec(cmd) && multi_queued_denyoom(c))
+        return true;
+    return (c->flags & CLIENT_MULTI) && !multi_allowed_when_oom(cmd);
+}
+
+void dispatch_call(struct client *c, const struct command *cmd)
+{
+    unsigned in_command = c->flags & CLIENT_IN_COMMAND; /* set when EXEC runs its queue */
+    c->cmd = cmd;
+    c->flags |= CLIENT_IN_COMMAND;
+    cmd->proc(c);
+    c->flags = (c->flags & ~CLIENT_IN_COMMAND) | in_command;
+    c->srv->stats.commands_processed++;
 }
 
 static void dispatch_run(struct client *c)
@@ -59,7 +112,7 @@ static void dispatch_run(struct client *c)
     struct server *srv = c->srv;
     const struct command *cmd = command_lookup(&srv->commands, c->argv[0].ptr, c->argv[0].len);
     if (!cmd) {
-        reply_unknown_command(c);
+        reject_unknown_command(c);
         return;
     }
     const struct command *parent = NULL;
@@ -67,7 +120,7 @@ static void dispatch_run(struct client *c)
         const struct command *sub = command_lookup_sub(cmd->subcommands, c->argv[1].ptr,
                                                        c->argv[1].len);
         if (!sub) {
-            reply_unknown_subcommand(c);
+            reject_unknown_subcommand(c, cmd);
             return;
         }
         parent = cmd;
@@ -76,25 +129,34 @@ static void dispatch_run(struct client *c)
     if (!arity_ok(cmd, c->argc)) {
         char fullname[96];
         command_fullname(parent, cmd, fullname, sizeof(fullname));
-        reply_error_arity(c, fullname);
+        dispatch_rejectf(c, cmd, "ERR wrong number of arguments for '%s' command", fullname);
         return;
     }
     if (!c->authenticated && !(cmd->flags & CMD_NOAUTH)) {
-        reply_error(c, ERR_NOAUTH);
+        dispatch_reject(c, cmd, ERR_NOAUTH);
         return;
     }
     if (store_over_budget(srv->store)) {
         int rc = store_evict(srv->store, server_now_ms(srv));
-        if (rc < 0 && (cmd->flags & CMD_DENYOOM)) {
-            reply_error(c, ERR_OOM);
+        if (rc < 0 && dispatch_refused_on_oom(c, cmd)) {
+            dispatch_reject(c, cmd, ERR_OOM);
             return;
         }
     }
-    c->cmd = cmd;
-    c->flags |= CLIENT_IN_COMMAND;
-    cmd->proc(c);
-    c->flags &= ~CLIENT_IN_COMMAND;
-    srv->stats.commands_processed++;
+    if ((c->flags & CLIENT_PUBSUB) && c->resp == 2 && !pubsub_allowed_when_subscribed(cmd)) {
+        char fullname[96];
+        command_fullname(parent, cmd, fullname, sizeof(fullname));
+        dispatch_rejectf(c, cmd, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
+                         "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                         fullname);
+        return;
+    }
+    if ((c->flags & CLIENT_MULTI) && !multi_runs_now(cmd)) {
+        multi_queue(c, cmd);
+        reply_status(c, "QUEUED");
+        return;
+    }
+    dispatch_call(c, cmd);
 }
 
 void dispatch_command(struct client *c)

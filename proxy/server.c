@@ -6,6 +6,8 @@
 #include "conf/xmalloc.h"
 #include "proxy/client.h"
 #include "proxy/listener.h"
+#include "proxy/multi.h"
+#include "proxy/pubsub.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -80,7 +82,9 @@ static void server_close_idle_clients(struct server *srv, int64_t now_ms)
         return;
     int64_t limit = (int64_t)srv->cfg.timeout * 1000;
     for (struct client *c = srv->clients; c; c = c->next) {
-        if (now_ms - c->last_active_ms > limit && !(c->flags & CLIENT_CLOSE_ASAP)) {
+        /* Subscribers only listen: Redis never times them out. */
+        if (now_ms - c->last_active_ms > limit &&
+            !(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_PUBSUB))) {
             log_write(&srv->log, LOG_VERBOSE, "Closing idle client id=%llu",
                       (unsigned long long)c->id);
             client_close(c);
@@ -177,6 +181,11 @@ int server_init(struct server *srv)
     srv->store = store_create(&so);
     server_register_types(srv->store);
     command_index_build(&srv->commands);
+    uint8_t seed[16];
+    random_bytes(seed, sizeof(seed));
+    srv->watches = multi_watches_create(srv->store, seed);
+    random_bytes(seed, sizeof(seed));
+    srv->pubsub = pubsub_create(seed);
 
     if (listener_open_all(srv) < 0)
         return -1;
@@ -220,6 +229,10 @@ void server_free(struct server *srv)
         ev_loop_destroy(srv->loop);
         srv->loop = NULL;
     }
+    multi_watches_destroy(srv->watches); /* after the clients: they unwatch when freed */
+    srv->watches = NULL;
+    pubsub_destroy(srv->pubsub);
+    srv->pubsub = NULL;
     store_destroy(srv->store);
     srv->store = NULL;
     if (srv->log.out && srv->log.out != stderr)

@@ -1,6 +1,7 @@
 /* The server root: the one mutable object of the process. It owns the event loop, the
- * configuration, the logger, the store, the listeners, every client, the command index and the
- * counters INFO reports. Everything else receives a struct server * explicitly. */
+ * configuration, the logger, the store, the listeners, every client, the command index, the
+ * WATCH and pub/sub registries and the counters INFO reports. Everything else receives a
+ * struct server * explicitly. */
 #ifndef PROXY_SERVER_H
 #define PROXY_SERVER_H
 
@@ -14,6 +15,8 @@
 
 struct store;
 struct client;
+struct multi_watches;
+struct pubsub;
 
 #define SERVER_VERSION "7.0.15"      /* the Redis version whose behaviour we follow */
 #define SIDECAR_VERSION "0.1.0"
@@ -50,6 +53,8 @@ struct server {
     struct logger log;
     struct store *store;
     struct command_index commands;
+    struct multi_watches *watches;   /* WATCHed keys -> their clients (multi.c) */
+    struct pubsub *pubsub;           /* channels and patterns -> subscribers (pubsub.c) */
 
     struct listener listeners[SERVER_MAX_LISTENERS];
     size_t nlisteners;
