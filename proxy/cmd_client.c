@@ -6,6 +6,8 @@
  * closed after its reply; a client already being closed is not killed (or counted) twice. */
 #include "proxy/args.h"
 #include "proxy/command.h"
+#include "proxy/multi.h"
+#include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
@@ -41,8 +43,7 @@ static const struct {
 /* Every connection here is a normal client (no replication; pub/sub is not served yet). */
 static enum client_type client_type_of(const struct client *cl)
 {
-    (void)cl;
-    return CLIENT_TYPE_NORMAL;
+    return (cl->flags & CLIENT_PUBSUB) ? CLIENT_TYPE_PUBSUB : CLIENT_TYPE_NORMAL;
 }
 
 /* The type named by argument i, or -1 after replying Redis's error. */
@@ -66,9 +67,8 @@ static bool arg_equals(const struct resp_arg *a, const char *s)
 static void client_flags_str(const struct client *cl, char *buf)
 {
     static const struct { unsigned flag; char letter; } letters[] = {
-        { CLIENT_CLOSE_AFTER_REPLY, 'c' },
-        { CLIENT_CLOSE_ASAP, 'A' },
-        { CLIENT_UNIX_SOCKET, 'U' },
+        { CLIENT_PUBSUB, 'P' },    { CLIENT_MULTI, 'x' },      { CLIENT_DIRTY_CAS, 'd' },
+        { CLIENT_CLOSE_AFTER_REPLY, 'c' }, { CLIENT_CLOSE_ASAP, 'A' }, { CLIENT_UNIX_SOCKET, 'U' },
     };
     char *p = buf;
     for (size_t i = 0; i < sizeof(letters) / sizeof(letters[0]); i++)
@@ -109,13 +109,15 @@ static void client_info_line(struct strbuf *b, struct client *cl, int64_t now_ms
                                                 : (ev_is_active(&cl->rio) ? "r" : "");
     strbuf_printf(b,
                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
-               "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 "
+               "sub=%zu psub=%zu ssub=0 multi=%ld qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=%zu "
                "rbs=%zu rbp=%zu obl=%zu oll=%zu omem=%zu tot-mem=%zu events=%s cmd=%s "
                "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
                (unsigned long long)cl->id, cl->addr, cl->laddr, cl->fd,
                cl->name ? cl->name : "", (long long)((now_ms - cl->ctime_ms) / 1000),
-               (long long)((now_ms - cl->last_active_ms) / 1000), flags, cl->db, cl->qbuf.len,
-               cl->qbuf.cap - cl->qbuf.len, client_argv_bytes(cl), cl->out.cap, cl->out.cap,
+               (long long)((now_ms - cl->last_active_ms) / 1000), flags, cl->db,
+               pubsub_client_channels(cl), pubsub_client_patterns(cl), multi_queued_count(cl),
+               cl->qbuf.len, cl->qbuf.cap - cl->qbuf.len, client_argv_bytes(cl),
+               multi_client_bytes(cl), cl->out.cap, cl->out.cap,
                cl->out.len - cl->out_sent, cl->slots, omem, totmem, events, cmd, cl->resp,
                cl->lib_name ? cl->lib_name : "", cl->lib_ver ? cl->lib_ver : "");
 }

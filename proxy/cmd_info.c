@@ -8,6 +8,7 @@
 #include "proxy/args.h"
 #include "proxy/command.h"
 #include "proxy/reply.h"
+#include "proxy/pubsub.h"
 #include "proxy/server.h"
 
 #include "cache/store.h"
@@ -195,14 +196,15 @@ static void info_stats(struct server *srv, struct strbuf *b)
                 "instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:%llu\r\n"
                 "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\n"
                 "expired_keys:%llu\r\nevicted_keys:%llu\r\nkeyspace_hits:%llu\r\n"
-                "keyspace_misses:%llu\r\npubsub_channels:0\r\npubsub_patterns:0\r\n"
+                "keyspace_misses:%llu\r\npubsub_channels:%zu\r\npubsub_patterns:%zu\r\n"
                 "total_error_replies:%llu\r\n",
              (unsigned long long)st->connections_received,
              (unsigned long long)st->commands_processed,
              (unsigned long long)st->net_input_bytes, (unsigned long long)st->net_output_bytes,
              (unsigned long long)st->rejected_connections, (unsigned long long)ss->expired,
              (unsigned long long)ss->evicted, (unsigned long long)ss->hits,
-             (unsigned long long)ss->misses, (unsigned long long)st->errors_replied);
+             (unsigned long long)ss->misses, pubsub_channel_count(srv->pubsub),
+             pubsub_pattern_count(srv->pubsub), (unsigned long long)st->errors_replied);
 }
 
 static void info_replication(struct server *srv, struct strbuf *b)
