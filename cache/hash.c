@@ -21,7 +21,7 @@
 struct hash_value {
     union {
         unsigned char *pack;
-        struct dict *d;
+        struct fieldmap *d;
     } u;
     uint32_t len;  /* compact: number of fields */
     uint32_t used; /* compact: bytes of pack in use; TABLE_MODE: a dict */
@@ -86,12 +86,12 @@ static void pack_reserve(struct hash_value *h, size_t extra)
 /* Turns a compact hash into a dict (fields keep their values; order is the dict's). */
 static void convert_to_table(struct hash_value *h)
 {
-    struct dict *d = dict_new(h->seed);
+    struct fieldmap *d = fieldmap_new(h->seed);
     size_t off = 0;
     for (uint32_t i = 0; i < h->len; i++) {
         struct hash_field f;
         entry_view(h->u.pack + off, &f);
-        dict_set(d, f.field, f.flen, f.val, f.vlen, NULL);
+        fieldmap_set(d, f.field, f.flen, f.val, f.vlen, NULL);
         off += entry_size(h->u.pack + off);
     }
     free(h->u.pack);
@@ -100,11 +100,11 @@ static void convert_to_table(struct hash_value *h)
     h->used = TABLE_MODE;
 }
 
-static void view_of_entry(const struct dict_entry *e, struct hash_field *out)
+static void view_of_entry(const struct fieldmap_entry *e, struct hash_field *out)
 {
-    out->field = dict_key(e);
+    out->field = fieldmap_key(e);
     out->flen = e->klen;
-    out->val = dict_val(e);
+    out->val = fieldmap_val(e);
     out->vlen = e->vlen;
 }
 
@@ -125,7 +125,7 @@ void hash_free(struct hash_value *h)
     if (!h)
         return;
     if (is_table(h))
-        dict_free(h->u.d);
+        fieldmap_free(h->u.d);
     else
         free(h->u.pack);
     free(h);
@@ -136,7 +136,7 @@ struct hash_value *hash_dup(const struct hash_value *h)
     struct hash_value *c = xmalloc(sizeof(*c));
     *c = *h;
     if (is_table(h)) {
-        c->u.d = dict_dup(h->u.d);
+        c->u.d = fieldmap_dup(h->u.d);
     } else if (h->u.pack) {
         c->u.pack = xmalloc(h->used);
         memcpy(c->u.pack, h->u.pack, h->used);
@@ -153,7 +153,7 @@ bool hash_set(struct hash_value *h, const char *field, size_t flen, const char *
         convert_to_table(h);
     if (is_table(h)) {
         bool created = false;
-        dict_set(h->u.d, field, flen, val, vlen, &created);
+        fieldmap_set(h->u.d, field, flen, val, vlen, &created);
         return created;
     }
     long at = pack_find(h, field, flen);
@@ -176,7 +176,7 @@ bool hash_set(struct hash_value *h, const char *field, size_t flen, const char *
     }
     if (h->len + 1 > HASH_COMPACT_ENTRIES) {
         convert_to_table(h);
-        dict_set(h->u.d, field, flen, val, vlen, NULL);
+        fieldmap_set(h->u.d, field, flen, val, vlen, NULL);
         return true;
     }
     pack_reserve(h, 2 + flen + vlen);
@@ -196,7 +196,7 @@ bool hash_get(const struct hash_value *h, const char *field, size_t flen,
               struct hash_field *out)
 {
     if (is_table(h)) {
-        const struct dict_entry *e = dict_find(h->u.d, field, flen);
+        const struct fieldmap_entry *e = fieldmap_find(h->u.d, field, flen);
         if (e && out)
             view_of_entry(e, out);
         return e != NULL;
@@ -212,7 +212,7 @@ bool hash_get(const struct hash_value *h, const char *field, size_t flen,
 bool hash_delete(struct hash_value *h, const char *field, size_t flen)
 {
     if (is_table(h))
-        return dict_delete(h->u.d, field, flen);
+        return fieldmap_delete(h->u.d, field, flen);
     if (flen > HASH_COMPACT_VALUE)
         return false;
     long at = pack_find(h, field, flen);
@@ -233,12 +233,12 @@ bool hash_delete(struct hash_value *h, const char *field, size_t flen)
 
 size_t hash_len(const struct hash_value *h)
 {
-    return is_table(h) ? dict_len(h->u.d) : h->len;
+    return is_table(h) ? fieldmap_len(h->u.d) : h->len;
 }
 
 size_t hash_bytes(const struct hash_value *h)
 {
-    return alloc_size(h) + (is_table(h) ? dict_bytes(h->u.d) : alloc_size(h->u.pack));
+    return alloc_size(h) + (is_table(h) ? fieldmap_bytes(h->u.d) : alloc_size(h->u.pack));
 }
 
 bool hash_is_compact(const struct hash_value *h) { return !is_table(h); }
@@ -249,13 +249,13 @@ void hash_iter_init(const struct hash_value *h, struct hash_iter *it)
 {
     (void)h;
     it->pos = 0;
-    it->di = (struct dict_iter){ 0, NULL, NULL };
+    it->di = (struct fieldmap_iter){ 0, NULL, NULL };
 }
 
 bool hash_iter_next(const struct hash_value *h, struct hash_iter *it, struct hash_field *out)
 {
     if (is_table(h)) {
-        const struct dict_entry *e = dict_next(h->u.d, &it->di);
+        const struct fieldmap_entry *e = fieldmap_next(h->u.d, &it->di);
         if (!e)
             return false;
         view_of_entry(e, out);
@@ -273,7 +273,7 @@ struct scan_adapter {
     void *ctx;
 };
 
-static void scan_adapter_cb(void *ctx, const struct dict_entry *e)
+static void scan_adapter_cb(void *ctx, const struct fieldmap_entry *e)
 {
     struct scan_adapter *a = ctx;
     struct hash_field f;
@@ -286,7 +286,7 @@ uint64_t hash_scan(const struct hash_value *h, uint64_t cursor,
 {
     if (is_table(h)) {
         struct scan_adapter a = { fn, ctx };
-        return dict_scan(h->u.d, cursor, scan_adapter_cb, &a);
+        return fieldmap_scan(h->u.d, cursor, scan_adapter_cb, &a);
     }
     struct hash_iter it;
     struct hash_field f;
@@ -310,7 +310,7 @@ static void pack_nth(const struct hash_value *h, size_t idx, struct hash_field *
 bool hash_random(const struct hash_value *h, uint64_t *rng, struct hash_field *out)
 {
     if (is_table(h)) {
-        const struct dict_entry *e = dict_random(h->u.d, rng);
+        const struct fieldmap_entry *e = fieldmap_random(h->u.d, rng);
         if (!e)
             return false;
         view_of_entry(e, out);
@@ -350,16 +350,16 @@ static size_t random_by_draws(const struct hash_value *h, uint64_t *rng, size_t 
                               struct hash_field *out)
 {
     static const uint8_t zero_seed[16] = { 0 }; /* keys are our own pointers: no flooding */
-    struct dict *taken = dict_new(zero_seed);
+    struct fieldmap *taken = fieldmap_new(zero_seed);
     size_t n = 0, tries = count * HASH_RANDOM_TRIES_PER_PICK;
     while (n < count && tries--) {
-        const struct dict_entry *e = dict_random(h->u.d, rng);
+        const struct fieldmap_entry *e = fieldmap_random(h->u.d, rng);
         bool created = false;
-        dict_set(taken, (const char *)&e, sizeof(e), NULL, 0, &created);
+        fieldmap_set(taken, (const char *)&e, sizeof(e), NULL, 0, &created);
         if (created)
             view_of_entry(e, &out[n++]);
     }
-    dict_free(taken);
+    fieldmap_free(taken);
     return n == count ? n : 0;
 }
 

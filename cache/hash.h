@@ -5,7 +5,7 @@
  * Redis: a hash is compact (one packed buffer of [flen][field][vlen][value] entries in insertion
  * order, lookups by a bounded linear walk) while it has at most HASH_COMPACT_ENTRIES fields and
  * no field or value longer than HASH_COMPACT_VALUE bytes; past that it becomes a dict
- * (cache/dict.h, seeded SipHash) and never goes back. In compact form HGETALL, HKEYS, HVALS and
+ * (cache/fieldmap.h, seeded SipHash) and never goes back. In compact form HGETALL, HKEYS, HVALS and
  * HSCAN list fields in insertion order (an update keeps a field's place), as Redis does.
  *
  * Invariants: fields are unique and binary safe; hash_bytes() is exactly what is allocated for
@@ -16,7 +16,7 @@
 #ifndef CACHE_HASH_H
 #define CACHE_HASH_H
 
-#include "cache/dict.h"
+#include "cache/fieldmap.h"
 #include "cache/store.h"
 
 #include <stdbool.h>
@@ -66,7 +66,7 @@ bool hash_is_compact(const struct hash_value *h);
  * The hash must not change during the walk. */
 struct hash_iter {
     size_t pos;          /* compact: byte offset of the next entry */
-    struct dict_iter di; /* dict */
+    struct fieldmap_iter di; /* dict */
 };
 void hash_iter_init(const struct hash_value *h, struct hash_iter *it);
 bool hash_iter_next(const struct hash_value *h, struct hash_iter *it, struct hash_field *out);

@@ -39,7 +39,7 @@ static const struct acl_category {
 } acl_categories[] = {
     { "keyspace", 0, 0, "generic" },  { "read", CMD_READ, 0, NULL },
     { "write", CMD_WRITE, 0, NULL },  { "set", 0, 0, "set" },
-    { "sortedset", 0, 0, "sorted_set" }, { "list", 0, 0, "list" },
+    { "sortedset", 0, 0, "sorted-set" }, { "list", 0, 0, "list" },
     { "hash", 0, 0, "hash" },         { "string", 0, 0, "string" },
     { "bitmap", 0, 0, "bitmap" },     { "hyperloglog", 0, 0, "hyperloglog" },
     { "geo", 0, 0, "geo" },           { "stream", 0, 0, "stream" },

@@ -436,7 +436,7 @@ static bool field_matches(const struct resp_arg *pat, const struct hash_field *f
 static void hscan_walk_cb(void *ctx, const struct hash_field *f)
 {
     struct hscan_walk *w = ctx;
-    w->found += 2;
+    w->found++; /* COUNT counts fields, as Redis 7.0 (its sampled counter) */
     if (w->pat && !field_matches(w->pat, f))
         return;
     strbuf_append(&w->picks, f, sizeof(*f));

@@ -1,4 +1,4 @@
-/* The field table of the aggregate types (cache/dict.h): seeded SipHash, chained buckets,
+/* The field table of the aggregate types (cache/fieldmap.h): seeded SipHash, chained buckets,
  * power-of-two sizes, allocated on the first insert.
  *
  * Invariants:
@@ -12,7 +12,7 @@
  *    returned (even when that halves the table) neither skips nor repeats an entry;
  *  - bytes is exactly the sum of the allocation sizes (malloc_usable_size + one chunk header) of
  *    the struct, the bucket array and every entry. */
-#include "cache/dict.h"
+#include "cache/fieldmap.h"
 
 #include "cache/siphash.h"
 #include "conf/xmalloc.h"
@@ -24,13 +24,13 @@
 #define DICT_MIN 4
 #define DICT_LOAD_MAX 2
 #define DICT_SHRINK_RATIO 8
-/* Random bucket draws before dict_random falls back to a walk from a random bucket. */
+/* Random bucket draws before fieldmap_random falls back to a walk from a random bucket. */
 #define DICT_RANDOM_TRIES 64
 /* glibc keeps one size_t before each chunk. */
 #define CHUNK_OVERHEAD sizeof(size_t)
 
-struct dict {
-    struct dict_entry **b;
+struct fieldmap {
+    struct fieldmap_entry **b;
     size_t size; /* 0 or a power of two */
     size_t len;
     size_t bytes;
@@ -42,7 +42,7 @@ static size_t alloc_size(const void *p)
     return malloc_usable_size((void *)p) + CHUNK_OVERHEAD;
 }
 
-static uint32_t dict_hash(const struct dict *d, const char *key, size_t klen)
+static uint32_t fieldmap_hash(const struct fieldmap *d, const char *key, size_t klen)
 {
     uint64_t h = siphash13(key, klen, d->seed);
     return (uint32_t)(h ^ (h >> 32));
@@ -67,29 +67,29 @@ static uint64_t cursor_next(uint64_t v, uint64_t mask)
     return rev64(v);
 }
 
-static struct dict_entry *entry_alloc(size_t klen, size_t vlen)
+static struct fieldmap_entry *entry_alloc(size_t klen, size_t vlen)
 {
-    return xmalloc(sizeof(struct dict_entry) + klen + vlen + 1);
+    return xmalloc(sizeof(struct fieldmap_entry) + klen + vlen + 1);
 }
 
 /* ---- lifetime ---- */
 
-struct dict *dict_new(const uint8_t seed[16])
+struct fieldmap *fieldmap_new(const uint8_t seed[16])
 {
-    struct dict *d = xcalloc(1, sizeof(*d));
+    struct fieldmap *d = xcalloc(1, sizeof(*d));
     memcpy(d->seed, seed, sizeof(d->seed));
     d->bytes = alloc_size(d);
     return d;
 }
 
-void dict_free(struct dict *d)
+void fieldmap_free(struct fieldmap *d)
 {
     if (!d)
         return;
     for (size_t i = 0; i < d->size; i++) {
-        struct dict_entry *e = d->b[i];
+        struct fieldmap_entry *e = d->b[i];
         while (e) {
-            struct dict_entry *n = e->next;
+            struct fieldmap_entry *n = e->next;
             free(e);
             e = n;
         }
@@ -98,9 +98,9 @@ void dict_free(struct dict *d)
     free(d);
 }
 
-struct dict *dict_dup(const struct dict *d)
+struct fieldmap *fieldmap_dup(const struct fieldmap *d)
 {
-    struct dict *c = dict_new(d->seed);
+    struct fieldmap *c = fieldmap_new(d->seed);
     if (d->size == 0)
         return c;
     c->b = xcalloc(d->size, sizeof(*c->b));
@@ -108,10 +108,10 @@ struct dict *dict_dup(const struct dict *d)
     c->len = d->len;
     c->bytes += alloc_size(c->b);
     for (size_t i = 0; i < d->size; i++) {
-        struct dict_entry **tail = &c->b[i];
-        for (const struct dict_entry *e = d->b[i]; e; e = e->next) {
+        struct fieldmap_entry **tail = &c->b[i];
+        for (const struct fieldmap_entry *e = d->b[i]; e; e = e->next) {
             size_t n = sizeof(*e) + e->klen + e->vlen + 1;
-            struct dict_entry *ne = xmalloc(n);
+            struct fieldmap_entry *ne = xmalloc(n);
             memcpy(ne, e, n);
             ne->next = NULL;
             *tail = ne;
@@ -124,7 +124,7 @@ struct dict *dict_dup(const struct dict *d)
 
 /* ---- resizing ---- */
 
-static void table_replace(struct dict *d, struct dict_entry **nb, size_t nsize)
+static void table_replace(struct fieldmap *d, struct fieldmap_entry **nb, size_t nsize)
 {
     if (d->b)
         d->bytes -= alloc_size(d->b);
@@ -134,14 +134,14 @@ static void table_replace(struct dict *d, struct dict_entry **nb, size_t nsize)
     d->bytes += alloc_size(nb);
 }
 
-static void table_grow(struct dict *d)
+static void table_grow(struct fieldmap *d)
 {
     size_t nsize = d->size * 2;
-    struct dict_entry **nb = xcalloc(nsize, sizeof(*nb));
+    struct fieldmap_entry **nb = xcalloc(nsize, sizeof(*nb));
     for (size_t i = 0; i < d->size; i++) {
-        struct dict_entry *e = d->b[i];
+        struct fieldmap_entry *e = d->b[i];
         while (e) {
-            struct dict_entry *n = e->next;
+            struct fieldmap_entry *n = e->next;
             size_t j = e->hash & (nsize - 1);
             e->next = nb[j];
             nb[j] = e;
@@ -152,13 +152,13 @@ static void table_grow(struct dict *d)
 }
 
 /* Halves the table keeping each new chain as old j's chain then old (j + half)'s chain. */
-static void table_halve(struct dict *d)
+static void table_halve(struct fieldmap *d)
 {
     size_t half = d->size / 2;
-    struct dict_entry **nb = xcalloc(half, sizeof(*nb));
+    struct fieldmap_entry **nb = xcalloc(half, sizeof(*nb));
     for (size_t j = 0; j < half; j++) {
         nb[j] = d->b[j];
-        struct dict_entry **tail = &nb[j];
+        struct fieldmap_entry **tail = &nb[j];
         while (*tail)
             tail = &(*tail)->next;
         *tail = d->b[j + half];
@@ -169,12 +169,12 @@ static void table_halve(struct dict *d)
 /* ---- lookups and changes ---- */
 
 /* The link that points at key's entry (or the chain's terminating NULL link). */
-static struct dict_entry **find_link(const struct dict *d, const char *key, size_t klen,
+static struct fieldmap_entry **find_link(const struct fieldmap *d, const char *key, size_t klen,
                                      uint32_t h)
 {
-    struct dict_entry **link = &d->b[h & (d->size - 1)];
+    struct fieldmap_entry **link = &d->b[h & (d->size - 1)];
     while (*link) {
-        struct dict_entry *e = *link;
+        struct fieldmap_entry *e = *link;
         if (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0)
             return link;
         link = &e->next;
@@ -182,23 +182,23 @@ static struct dict_entry **find_link(const struct dict *d, const char *key, size
     return link;
 }
 
-struct dict_entry *dict_find(const struct dict *d, const char *key, size_t klen)
+struct fieldmap_entry *fieldmap_find(const struct fieldmap *d, const char *key, size_t klen)
 {
     if (d->len == 0)
         return NULL;
-    return *find_link(d, key, klen, dict_hash(d, key, klen));
+    return *find_link(d, key, klen, fieldmap_hash(d, key, klen));
 }
 
-struct dict_entry *dict_set(struct dict *d, const char *key, size_t klen, const void *val,
+struct fieldmap_entry *fieldmap_set(struct fieldmap *d, const char *key, size_t klen, const void *val,
                             size_t vlen, bool *created)
 {
-    uint32_t h = dict_hash(d, key, klen);
+    uint32_t h = fieldmap_hash(d, key, klen);
     if (d->size == 0) {
-        struct dict_entry **nb = xcalloc(DICT_MIN, sizeof(*nb));
+        struct fieldmap_entry **nb = xcalloc(DICT_MIN, sizeof(*nb));
         table_replace(d, nb, DICT_MIN);
     }
-    struct dict_entry **link = find_link(d, key, klen, h);
-    struct dict_entry *e = *link;
+    struct fieldmap_entry **link = find_link(d, key, klen, h);
+    struct fieldmap_entry *e = *link;
     if (e) {
         if (created)
             *created = false;
@@ -235,12 +235,12 @@ struct dict_entry *dict_set(struct dict *d, const char *key, size_t klen, const 
     return e;
 }
 
-bool dict_delete(struct dict *d, const char *key, size_t klen)
+bool fieldmap_delete(struct fieldmap *d, const char *key, size_t klen)
 {
     if (d->len == 0)
         return false;
-    struct dict_entry **link = find_link(d, key, klen, dict_hash(d, key, klen));
-    struct dict_entry *e = *link;
+    struct fieldmap_entry **link = find_link(d, key, klen, fieldmap_hash(d, key, klen));
+    struct fieldmap_entry *e = *link;
     if (!e)
         return false;
     *link = e->next;
@@ -258,19 +258,19 @@ bool dict_delete(struct dict *d, const char *key, size_t klen)
     return true;
 }
 
-size_t dict_len(const struct dict *d) { return d->len; }
+size_t fieldmap_len(const struct fieldmap *d) { return d->len; }
 
-size_t dict_bytes(const struct dict *d) { return d->bytes; }
+size_t fieldmap_bytes(const struct fieldmap *d) { return d->bytes; }
 
 /* ---- walks ---- */
 
-uint64_t dict_scan(const struct dict *d, uint64_t cursor,
-                   void (*fn)(void *ctx, const struct dict_entry *e), void *ctx)
+uint64_t fieldmap_scan(const struct fieldmap *d, uint64_t cursor,
+                   void (*fn)(void *ctx, const struct fieldmap_entry *e), void *ctx)
 {
     if (d->size == 0)
         return 0;
     uint64_t mask = d->size - 1;
-    for (const struct dict_entry *e = d->b[cursor & mask]; e; e = e->next)
+    for (const struct fieldmap_entry *e = d->b[cursor & mask]; e; e = e->next)
         fn(ctx, e);
     return cursor_next(cursor, mask);
 }
@@ -285,10 +285,10 @@ static uint64_t rng_next(uint64_t *rng)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-static struct dict_entry *chain_pick(struct dict_entry *head, uint64_t *rng)
+static struct fieldmap_entry *chain_pick(struct fieldmap_entry *head, uint64_t *rng)
 {
     size_t n = 0;
-    for (struct dict_entry *e = head; e; e = e->next)
+    for (struct fieldmap_entry *e = head; e; e = e->next)
         n++;
     size_t pick = (size_t)(rng_next(rng) % n);
     while (pick--)
@@ -296,19 +296,19 @@ static struct dict_entry *chain_pick(struct dict_entry *head, uint64_t *rng)
     return head;
 }
 
-struct dict_entry *dict_random(const struct dict *d, uint64_t *rng)
+struct fieldmap_entry *fieldmap_random(const struct fieldmap *d, uint64_t *rng)
 {
     if (d->len == 0)
         return NULL;
     size_t mask = d->size - 1;
     for (int i = 0; i < DICT_RANDOM_TRIES; i++) {
-        struct dict_entry *head = d->b[rng_next(rng) & mask];
+        struct fieldmap_entry *head = d->b[rng_next(rng) & mask];
         if (head)
             return chain_pick(head, rng);
     }
     size_t start = (size_t)(rng_next(rng) & mask);
     for (size_t i = 0; i < d->size; i++) {
-        struct dict_entry *head = d->b[(start + i) & mask];
+        struct fieldmap_entry *head = d->b[(start + i) & mask];
         if (head)
             return chain_pick(head, rng);
     }
@@ -316,7 +316,7 @@ struct dict_entry *dict_random(const struct dict *d, uint64_t *rng)
 }
 
 /* The first entry at or after cursor v (reverse-binary order); *at gets its bucket's cursor. */
-static struct dict_entry *first_from(const struct dict *d, uint64_t v, size_t *at)
+static struct fieldmap_entry *first_from(const struct fieldmap *d, uint64_t v, size_t *at)
 {
     if (d->size == 0)
         return NULL;
@@ -336,9 +336,9 @@ static struct dict_entry *first_from(const struct dict *d, uint64_t v, size_t *a
 /* it->entry: the entry last returned (NULL before the start and after the end); it->next: the
  * entry to return next, prefetched; it->bucket: the cursor of it->next's bucket. At the end,
  * bucket is SIZE_MAX so further calls keep returning NULL. */
-struct dict_entry *dict_next(const struct dict *d, struct dict_iter *it)
+struct fieldmap_entry *fieldmap_next(const struct fieldmap *d, struct fieldmap_iter *it)
 {
-    struct dict_entry *e;
+    struct fieldmap_entry *e;
     size_t at = 0;
     if (!it->entry) {
         if (it->bucket != 0)
@@ -353,7 +353,7 @@ struct dict_entry *dict_next(const struct dict *d, struct dict_iter *it)
         it->bucket = SIZE_MAX;
         return NULL;
     }
-    struct dict_entry *nx = e->next;
+    struct fieldmap_entry *nx = e->next;
     if (!nx) {
         uint64_t v = cursor_next(at, d->size - 1);
         nx = v ? first_from(d, v, &at) : NULL;

@@ -1,8 +1,8 @@
-/* Unit tests for cache/dict.c: set/find/delete/replace with binary keys and values, growth and
+/* Unit tests for cache/fieldmap.c: set/find/delete/replace with binary keys and values, growth and
  * shrink, SCAN coverage (exactly once on a stable table, at least once across resizes), random
  * picks, dup, iteration that deletes the entry just returned, and exact byte accounting back to
  * the empty dict. */
-#include "cache/dict.h"
+#include "cache/fieldmap.h"
 
 #include <check.h>
 #include <malloc.h>
@@ -23,121 +23,121 @@ static size_t key_of(int i, char *buf)
     return (size_t)n + 2;
 }
 
-static int index_of(const struct dict_entry *e)
+static int index_of(const struct fieldmap_entry *e)
 {
-    return atoi(dict_key(e) + 1);
+    return atoi(fieldmap_key(e) + 1);
 }
 
 START_TEST(test_set_find_delete_replace)
 {
-    struct dict *d = dict_new(SEED);
-    size_t empty = dict_bytes(d);
+    struct fieldmap *d = fieldmap_new(SEED);
+    size_t empty = fieldmap_bytes(d);
     ck_assert_uint_gt(empty, 0);
-    ck_assert_ptr_null(dict_find(d, "a", 1));
-    ck_assert(!dict_delete(d, "a", 1));
+    ck_assert_ptr_null(fieldmap_find(d, "a", 1));
+    ck_assert(!fieldmap_delete(d, "a", 1));
 
     bool created = false;
     const char k1[] = { 'a', '\0', 'b' }, v1[] = { '\0', 'x', '\0', 'y' };
-    struct dict_entry *e = dict_set(d, k1, 3, v1, 4, &created);
+    struct fieldmap_entry *e = fieldmap_set(d, k1, 3, v1, 4, &created);
     ck_assert(created);
     ck_assert_uint_eq(e->klen, 3);
     ck_assert_uint_eq(e->vlen, 4);
-    ck_assert_mem_eq(dict_key(e), k1, 3);
-    ck_assert_mem_eq(dict_val(e), v1, 4);
-    ck_assert_int_eq(dict_val(e)[4], '\0');
-    ck_assert_uint_eq(dict_len(d), 1);
-    ck_assert_ptr_null(dict_find(d, "a", 1));
-    ck_assert_ptr_null(dict_find(d, "a\0c", 3));
-    ck_assert_ptr_eq(dict_find(d, k1, 3), e);
+    ck_assert_mem_eq(fieldmap_key(e), k1, 3);
+    ck_assert_mem_eq(fieldmap_val(e), v1, 4);
+    ck_assert_int_eq(fieldmap_val(e)[4], '\0');
+    ck_assert_uint_eq(fieldmap_len(d), 1);
+    ck_assert_ptr_null(fieldmap_find(d, "a", 1));
+    ck_assert_ptr_null(fieldmap_find(d, "a\0c", 3));
+    ck_assert_ptr_eq(fieldmap_find(d, k1, 3), e);
 
     /* the empty key and the empty value are ordinary */
-    e = dict_set(d, "", 0, "", 0, &created);
+    e = fieldmap_set(d, "", 0, "", 0, &created);
     ck_assert(created);
-    ck_assert_uint_eq(dict_len(d), 2);
-    ck_assert_ptr_eq(dict_find(d, "", 0), e);
+    ck_assert_uint_eq(fieldmap_len(d), 2);
+    ck_assert_ptr_eq(fieldmap_find(d, "", 0), e);
     ck_assert_uint_eq(e->vlen, 0);
 
     /* replace: same length, longer, shorter */
-    e = dict_set(d, k1, 3, "wxyz", 4, &created);
+    e = fieldmap_set(d, k1, 3, "wxyz", 4, &created);
     ck_assert(!created);
-    ck_assert_mem_eq(dict_val(e), "wxyz", 4);
+    ck_assert_mem_eq(fieldmap_val(e), "wxyz", 4);
     char big[300];
     memset(big, 'B', sizeof(big));
-    e = dict_set(d, k1, 3, big, sizeof(big), &created);
+    e = fieldmap_set(d, k1, 3, big, sizeof(big), &created);
     ck_assert(!created);
     ck_assert_uint_eq(e->vlen, sizeof(big));
-    ck_assert_mem_eq(dict_val(e), big, sizeof(big));
-    ck_assert_int_eq(dict_val(e)[sizeof(big)], '\0');
-    ck_assert_ptr_eq(dict_find(d, k1, 3), e);
-    e = dict_set(d, k1, 3, "s", 1, NULL);
+    ck_assert_mem_eq(fieldmap_val(e), big, sizeof(big));
+    ck_assert_int_eq(fieldmap_val(e)[sizeof(big)], '\0');
+    ck_assert_ptr_eq(fieldmap_find(d, k1, 3), e);
+    e = fieldmap_set(d, k1, 3, "s", 1, NULL);
     ck_assert_uint_eq(e->vlen, 1);
-    ck_assert_mem_eq(dict_key(e), k1, 3);
-    ck_assert_int_eq(dict_val(e)[0], 's');
-    ck_assert_int_eq(dict_val(e)[1], '\0');
-    ck_assert_uint_eq(dict_len(d), 2);
+    ck_assert_mem_eq(fieldmap_key(e), k1, 3);
+    ck_assert_int_eq(fieldmap_val(e)[0], 's');
+    ck_assert_int_eq(fieldmap_val(e)[1], '\0');
+    ck_assert_uint_eq(fieldmap_len(d), 2);
 
     /* in-place value change of the same length */
-    memcpy(dict_val_mut(e), "t", 1);
-    ck_assert_int_eq(dict_val(dict_find(d, k1, 3))[0], 't');
+    memcpy(fieldmap_val_mut(e), "t", 1);
+    ck_assert_int_eq(fieldmap_val(fieldmap_find(d, k1, 3))[0], 't');
 
-    ck_assert(dict_delete(d, k1, 3));
-    ck_assert(!dict_delete(d, k1, 3));
-    ck_assert_ptr_null(dict_find(d, k1, 3));
-    ck_assert(dict_delete(d, "", 0));
-    ck_assert_uint_eq(dict_len(d), 0);
-    ck_assert_uint_eq(dict_bytes(d), empty);
-    dict_free(d);
+    ck_assert(fieldmap_delete(d, k1, 3));
+    ck_assert(!fieldmap_delete(d, k1, 3));
+    ck_assert_ptr_null(fieldmap_find(d, k1, 3));
+    ck_assert(fieldmap_delete(d, "", 0));
+    ck_assert_uint_eq(fieldmap_len(d), 0);
+    ck_assert_uint_eq(fieldmap_bytes(d), empty);
+    fieldmap_free(d);
 }
 END_TEST
 
 START_TEST(test_growth_and_shrink)
 {
-    struct dict *d = dict_new(SEED);
-    size_t empty = dict_bytes(d), prev = empty;
+    struct fieldmap *d = fieldmap_new(SEED);
+    size_t empty = fieldmap_bytes(d), prev = empty;
     char k[32];
     for (int i = 0; i < NKEYS; i++) {
         size_t kl = key_of(i, k);
         bool created = false;
-        dict_set(d, k, kl, &i, sizeof(i), &created);
+        fieldmap_set(d, k, kl, &i, sizeof(i), &created);
         ck_assert(created);
-        ck_assert_uint_gt(dict_bytes(d), prev);
-        prev = dict_bytes(d);
+        ck_assert_uint_gt(fieldmap_bytes(d), prev);
+        prev = fieldmap_bytes(d);
     }
-    ck_assert_uint_eq(dict_len(d), NKEYS);
+    ck_assert_uint_eq(fieldmap_len(d), NKEYS);
     for (int i = 0; i < NKEYS; i++) {
         size_t kl = key_of(i, k);
-        struct dict_entry *e = dict_find(d, k, kl);
+        struct fieldmap_entry *e = fieldmap_find(d, k, kl);
         ck_assert_ptr_nonnull(e);
         int v;
-        memcpy(&v, dict_val(e), sizeof(v));
+        memcpy(&v, fieldmap_val(e), sizeof(v));
         ck_assert_int_eq(v, i);
     }
     /* a full table of 5000 small entries costs well under 100 bytes each */
-    ck_assert_uint_lt(dict_bytes(d), (size_t)NKEYS * 100);
+    ck_assert_uint_lt(fieldmap_bytes(d), (size_t)NKEYS * 100);
     /* delete down to a few: lookups keep working across every halving */
     for (int i = 0; i < NKEYS - 3; i++) {
         size_t kl = key_of(i, k);
-        ck_assert(dict_delete(d, k, kl));
+        ck_assert(fieldmap_delete(d, k, kl));
         if (i % 499 == 0) {
             for (int j = i + 1; j < NKEYS; j += 97) {
                 size_t jl = key_of(j, k);
-                ck_assert_ptr_nonnull(dict_find(d, k, jl));
+                ck_assert_ptr_nonnull(fieldmap_find(d, k, jl));
             }
         }
     }
-    ck_assert_uint_eq(dict_len(d), 3);
-    ck_assert_uint_lt(dict_bytes(d), 1000);
+    ck_assert_uint_eq(fieldmap_len(d), 3);
+    ck_assert_uint_lt(fieldmap_bytes(d), 1000);
     for (int i = NKEYS - 3; i < NKEYS; i++) {
         size_t kl = key_of(i, k);
-        ck_assert_ptr_nonnull(dict_find(d, k, kl));
-        ck_assert(dict_delete(d, k, kl));
+        ck_assert_ptr_nonnull(fieldmap_find(d, k, kl));
+        ck_assert(fieldmap_delete(d, k, kl));
     }
-    ck_assert_uint_eq(dict_len(d), 0);
-    ck_assert_uint_eq(dict_bytes(d), empty);
+    ck_assert_uint_eq(fieldmap_len(d), 0);
+    ck_assert_uint_eq(fieldmap_bytes(d), empty);
     /* usable again after emptying */
-    dict_set(d, "x", 1, "y", 1, NULL);
-    ck_assert_ptr_nonnull(dict_find(d, "x", 1));
-    dict_free(d);
+    fieldmap_set(d, "x", 1, "y", 1, NULL);
+    ck_assert_ptr_nonnull(fieldmap_find(d, "x", 1));
+    fieldmap_free(d);
 }
 END_TEST
 
@@ -145,22 +145,22 @@ struct seen {
     int *count;
 };
 
-static void count_cb(void *ctx, const struct dict_entry *e)
+static void count_cb(void *ctx, const struct fieldmap_entry *e)
 {
     struct seen *s = ctx;
     s->count[index_of(e)]++;
 }
 
-/* dict_bytes = the empty dict + one bucket array of a power-of-two size + every entry, each
+/* fieldmap_bytes = the empty dict + one bucket array of a power-of-two size + every entry, each
  * counted as malloc_usable_size + a chunk header (entries checked exactly, the array by range). */
-static void assert_bytes_exact(struct dict *d, size_t empty)
+static void assert_bytes_exact(struct fieldmap *d, size_t empty)
 {
     size_t entries = 0;
-    struct dict_iter it = { 0, NULL, NULL };
-    struct dict_entry *e;
-    while ((e = dict_next(d, &it)) != NULL)
+    struct fieldmap_iter it = { 0, NULL, NULL };
+    struct fieldmap_entry *e;
+    while ((e = fieldmap_next(d, &it)) != NULL)
         entries += malloc_usable_size(e) + sizeof(size_t);
-    size_t rest = dict_bytes(d) - empty - entries;
+    size_t rest = fieldmap_bytes(d) - empty - entries;
     bool matched = false;
     /* an array of n pointers: usable size n * 8 plus glibc's rounding (under 32 bytes) */
     for (size_t n = 4; n <= ((size_t)1 << 20) && !matched; n *= 2)
@@ -171,53 +171,53 @@ static void assert_bytes_exact(struct dict *d, size_t empty)
 
 START_TEST(test_bytes_exact)
 {
-    struct dict *d = dict_new(SEED);
-    size_t empty = dict_bytes(d);
+    struct fieldmap *d = fieldmap_new(SEED);
+    size_t empty = fieldmap_bytes(d);
     ck_assert_uint_eq(empty, malloc_usable_size(d) + sizeof(size_t));
     char k[32], v[200];
     memset(v, 'v', sizeof(v));
     for (int i = 0; i < NKEYS; i++) {
-        dict_set(d, k, key_of(i, k), v, (size_t)(i % 200), NULL);
+        fieldmap_set(d, k, key_of(i, k), v, (size_t)(i % 200), NULL);
         if (i % 777 == 0)
             assert_bytes_exact(d, empty);
     }
     for (int i = 0; i < NKEYS; i += 3)
-        dict_set(d, k, key_of(i, k), v, (size_t)((i * 7) % 200), NULL); /* resized values */
+        fieldmap_set(d, k, key_of(i, k), v, (size_t)((i * 7) % 200), NULL); /* resized values */
     assert_bytes_exact(d, empty);
     for (int i = 0; i < NKEYS - 1; i++) {
-        dict_delete(d, k, key_of(i, k));
+        fieldmap_delete(d, k, key_of(i, k));
         if (i % 555 == 0)
             assert_bytes_exact(d, empty);
     }
     assert_bytes_exact(d, empty);
-    dict_delete(d, k, key_of(NKEYS - 1, k));
-    ck_assert_uint_eq(dict_bytes(d), empty);
-    dict_free(d);
+    fieldmap_delete(d, k, key_of(NKEYS - 1, k));
+    ck_assert_uint_eq(fieldmap_bytes(d), empty);
+    fieldmap_free(d);
 }
 END_TEST
 
 START_TEST(test_scan_stable_exactly_once)
 {
-    struct dict *d = dict_new(SEED);
+    struct fieldmap *d = fieldmap_new(SEED);
     char k[32];
     for (int i = 0; i < NKEYS; i++)
-        dict_set(d, k, key_of(i, k), "v", 1, NULL);
+        fieldmap_set(d, k, key_of(i, k), "v", 1, NULL);
     int *count = calloc(NKEYS, sizeof(int));
     struct seen s = { count };
     uint64_t cur = 0;
     int steps = 0;
     do {
-        cur = dict_scan(d, cur, count_cb, &s);
+        cur = fieldmap_scan(d, cur, count_cb, &s);
         ck_assert_int_lt(++steps, 1 << 20);
     } while (cur != 0);
     for (int i = 0; i < NKEYS; i++)
         ck_assert_int_eq(count[i], 1);
     free(count);
     /* an empty dict's scan ends at once */
-    struct dict *e = dict_new(SEED);
-    ck_assert_uint_eq(dict_scan(e, 0, count_cb, &s), 0);
-    dict_free(e);
-    dict_free(d);
+    struct fieldmap *e = fieldmap_new(SEED);
+    ck_assert_uint_eq(fieldmap_scan(e, 0, count_cb, &s), 0);
+    fieldmap_free(e);
+    fieldmap_free(d);
 }
 END_TEST
 
@@ -225,24 +225,24 @@ START_TEST(test_scan_across_resizes)
 {
     /* keys 0..999 stay for the whole scan; keys >= 1000 are added (growth) and then removed
      * (shrink) while it runs. Every stable key must be seen at least once. */
-    struct dict *d = dict_new(SEED);
+    struct fieldmap *d = fieldmap_new(SEED);
     char k[32];
     for (int i = 0; i < 1000; i++)
-        dict_set(d, k, key_of(i, k), "v", 1, NULL);
+        fieldmap_set(d, k, key_of(i, k), "v", 1, NULL);
     int *count = calloc(NKEYS * 4, sizeof(int));
     struct seen s = { count };
     uint64_t cur = 0;
     int steps = 0, extra = 1000;
     do {
-        cur = dict_scan(d, cur, count_cb, &s);
+        cur = fieldmap_scan(d, cur, count_cb, &s);
         steps++;
         if (steps < 40) {
             for (int j = 0; j < 200; j++, extra++)
-                dict_set(d, k, key_of(extra, k), "v", 1, NULL);
+                fieldmap_set(d, k, key_of(extra, k), "v", 1, NULL);
         } else if (extra > 1000) {
             for (int j = 0; j < 400 && extra > 1000; j++) {
                 extra--;
-                ck_assert(dict_delete(d, k, key_of(extra, k)));
+                ck_assert(fieldmap_delete(d, k, key_of(extra, k)));
             }
         }
         ck_assert_int_lt(steps, 1 << 20);
@@ -250,100 +250,100 @@ START_TEST(test_scan_across_resizes)
     for (int i = 0; i < 1000; i++)
         ck_assert_int_ge(count[i], 1);
     free(count);
-    dict_free(d);
+    fieldmap_free(d);
 }
 END_TEST
 
 START_TEST(test_random)
 {
-    struct dict *d = dict_new(SEED);
+    struct fieldmap *d = fieldmap_new(SEED);
     uint64_t rng = 12345;
-    ck_assert_ptr_null(dict_random(d, &rng));
+    ck_assert_ptr_null(fieldmap_random(d, &rng));
     char k[32];
     for (int i = 0; i < 10; i++)
-        dict_set(d, k, key_of(i, k), "v", 1, NULL);
+        fieldmap_set(d, k, key_of(i, k), "v", 1, NULL);
     int count[10] = { 0 };
     for (int n = 0; n < 2000; n++) {
-        struct dict_entry *e = dict_random(d, &rng);
+        struct fieldmap_entry *e = fieldmap_random(d, &rng);
         ck_assert_ptr_nonnull(e);
-        ck_assert_ptr_eq(dict_find(d, dict_key(e), e->klen), e);
+        ck_assert_ptr_eq(fieldmap_find(d, fieldmap_key(e), e->klen), e);
         count[index_of(e)]++;
     }
     for (int i = 0; i < 10; i++)
         ck_assert_int_gt(count[i], 50);
     /* a sparse big table (after many deletes) still finds its entries */
     for (int i = 10; i < NKEYS; i++)
-        dict_set(d, k, key_of(i, k), "v", 1, NULL);
+        fieldmap_set(d, k, key_of(i, k), "v", 1, NULL);
     for (int i = 1; i < NKEYS; i++)
-        dict_delete(d, k, key_of(i, k));
+        fieldmap_delete(d, k, key_of(i, k));
     rng = 0; /* a zero state is allowed */
     for (int n = 0; n < 100; n++) {
-        struct dict_entry *e = dict_random(d, &rng);
+        struct fieldmap_entry *e = fieldmap_random(d, &rng);
         ck_assert_ptr_nonnull(e);
         ck_assert_int_eq(index_of(e), 0);
     }
-    dict_free(d);
+    fieldmap_free(d);
 }
 END_TEST
 
 START_TEST(test_dup)
 {
-    struct dict *d = dict_new(SEED);
+    struct fieldmap *d = fieldmap_new(SEED);
     char k[32];
     for (int i = 0; i < 300; i++)
-        dict_set(d, k, key_of(i, k), &i, sizeof(i), NULL);
-    struct dict *c = dict_dup(d);
-    ck_assert_uint_eq(dict_len(c), 300);
+        fieldmap_set(d, k, key_of(i, k), &i, sizeof(i), NULL);
+    struct fieldmap *c = fieldmap_dup(d);
+    ck_assert_uint_eq(fieldmap_len(c), 300);
     /* the same allocations (malloc may round a reused chunk differently) */
-    ck_assert_uint_lt(dict_bytes(c), dict_bytes(d) + dict_bytes(d) / 10);
-    ck_assert_uint_gt(dict_bytes(c), dict_bytes(d) - dict_bytes(d) / 10);
-    dict_set(d, "only-d", 6, "1", 1, NULL);
-    dict_delete(d, k, key_of(7, k));
-    dict_free(d);
-    ck_assert_ptr_null(dict_find(c, "only-d", 6));
+    ck_assert_uint_lt(fieldmap_bytes(c), fieldmap_bytes(d) + fieldmap_bytes(d) / 10);
+    ck_assert_uint_gt(fieldmap_bytes(c), fieldmap_bytes(d) - fieldmap_bytes(d) / 10);
+    fieldmap_set(d, "only-d", 6, "1", 1, NULL);
+    fieldmap_delete(d, k, key_of(7, k));
+    fieldmap_free(d);
+    ck_assert_ptr_null(fieldmap_find(c, "only-d", 6));
     for (int i = 0; i < 300; i++) {
-        struct dict_entry *e = dict_find(c, k, key_of(i, k));
+        struct fieldmap_entry *e = fieldmap_find(c, k, key_of(i, k));
         ck_assert_ptr_nonnull(e);
         int v;
-        memcpy(&v, dict_val(e), sizeof(v));
+        memcpy(&v, fieldmap_val(e), sizeof(v));
         ck_assert_int_eq(v, i);
     }
     /* the copy is a working dict on its own */
     for (int i = 0; i < 300; i++)
-        ck_assert(dict_delete(c, k, key_of(i, k)));
-    struct dict *e = dict_new(SEED);
-    ck_assert_uint_eq(dict_bytes(c), dict_bytes(e));
-    struct dict *ce = dict_dup(e);
-    ck_assert_uint_eq(dict_len(ce), 0);
-    dict_free(ce);
-    dict_free(e);
-    dict_free(c);
+        ck_assert(fieldmap_delete(c, k, key_of(i, k)));
+    struct fieldmap *e = fieldmap_new(SEED);
+    ck_assert_uint_eq(fieldmap_bytes(c), fieldmap_bytes(e));
+    struct fieldmap *ce = fieldmap_dup(e);
+    ck_assert_uint_eq(fieldmap_len(ce), 0);
+    fieldmap_free(ce);
+    fieldmap_free(e);
+    fieldmap_free(c);
 }
 END_TEST
 
 START_TEST(test_iterate)
 {
-    struct dict *d = dict_new(SEED);
-    struct dict_iter it = { 0, NULL, NULL };
-    ck_assert_ptr_null(dict_next(d, &it));
-    ck_assert_ptr_null(dict_next(d, &it));
+    struct fieldmap *d = fieldmap_new(SEED);
+    struct fieldmap_iter it = { 0, NULL, NULL };
+    ck_assert_ptr_null(fieldmap_next(d, &it));
+    ck_assert_ptr_null(fieldmap_next(d, &it));
     char k[32];
     for (int i = 0; i < NKEYS; i++)
-        dict_set(d, k, key_of(i, k), "v", 1, NULL);
+        fieldmap_set(d, k, key_of(i, k), "v", 1, NULL);
     int *count = calloc(NKEYS, sizeof(int));
-    it = (struct dict_iter){ 0, NULL, NULL };
-    struct dict_entry *e;
+    it = (struct fieldmap_iter){ 0, NULL, NULL };
+    struct fieldmap_entry *e;
     int n = 0;
-    while ((e = dict_next(d, &it)) != NULL) {
+    while ((e = fieldmap_next(d, &it)) != NULL) {
         count[index_of(e)]++;
         ck_assert_int_le(++n, NKEYS);
     }
     ck_assert_int_eq(n, NKEYS);
-    ck_assert_ptr_null(dict_next(d, &it));
+    ck_assert_ptr_null(fieldmap_next(d, &it));
     for (int i = 0; i < NKEYS; i++)
         ck_assert_int_eq(count[i], 1);
     free(count);
-    dict_free(d);
+    fieldmap_free(d);
 }
 END_TEST
 
@@ -351,16 +351,16 @@ END_TEST
  * every entry must be visited exactly once. */
 static void iterate_deleting(int every)
 {
-    struct dict *d = dict_new(SEED);
-    size_t empty = dict_bytes(d);
+    struct fieldmap *d = fieldmap_new(SEED);
+    size_t empty = fieldmap_bytes(d);
     char k[32];
     for (int i = 0; i < NKEYS; i++)
-        dict_set(d, k, key_of(i, k), "v", 1, NULL);
+        fieldmap_set(d, k, key_of(i, k), "v", 1, NULL);
     int *count = calloc(NKEYS, sizeof(int));
-    struct dict_iter it = { 0, NULL, NULL };
-    struct dict_entry *e;
+    struct fieldmap_iter it = { 0, NULL, NULL };
+    struct fieldmap_entry *e;
     int n = 0, kept = 0;
-    while ((e = dict_next(d, &it)) != NULL) {
+    while ((e = fieldmap_next(d, &it)) != NULL) {
         int i = index_of(e);
         count[i]++;
         ck_assert_int_le(++n, NKEYS);
@@ -369,21 +369,21 @@ static void iterate_deleting(int every)
             continue;
         }
         char kb[32];
-        memcpy(kb, dict_key(e), e->klen);
-        ck_assert(dict_delete(d, kb, e->klen));
+        memcpy(kb, fieldmap_key(e), e->klen);
+        ck_assert(fieldmap_delete(d, kb, e->klen));
     }
     ck_assert_int_eq(n, NKEYS);
     for (int i = 0; i < NKEYS; i++)
         ck_assert_int_eq(count[i], 1);
-    ck_assert_uint_eq(dict_len(d), (size_t)kept);
+    ck_assert_uint_eq(fieldmap_len(d), (size_t)kept);
     for (int i = 0; i < NKEYS; i++) {
-        bool present = dict_find(d, k, key_of(i, k)) != NULL;
+        bool present = fieldmap_find(d, k, key_of(i, k)) != NULL;
         ck_assert(present == (every && i % every == 0));
     }
     if (!every)
-        ck_assert_uint_eq(dict_bytes(d), empty);
+        ck_assert_uint_eq(fieldmap_bytes(d), empty);
     free(count);
-    dict_free(d);
+    fieldmap_free(d);
 }
 
 START_TEST(test_iterate_delete_all) { iterate_deleting(0); }
