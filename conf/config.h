@@ -55,6 +55,7 @@ struct config {
     long long proto_max_bulk_len;    /* bytes */
     long long client_query_buffer_limit;  /* bytes */
     long long client_output_buffer_limit; /* bytes; a client over it is disconnected */
+    long long pubsub_output_buffer_limit; /* bytes; the same for a subscribed client */
     /* [cache] */
     long long max_memory;            /* bytes; 0 = unbounded */
     int maxmemory_policy;            /* enum maxmemory_policy */

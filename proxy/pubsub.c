@@ -376,7 +376,7 @@ static void deliver(struct client *r, struct pubsub_msg *m)
     const struct strbuf *enc = msg_encoding(m, r->resp);
     strbuf_append(client_out(r), enc->data, enc->len);
     client_want_write(r);
-    if (client_output_bytes(r) > (size_t)srv->cfg.client_output_buffer_limit) {
+    if (client_output_bytes(r) > (size_t)srv->cfg.pubsub_output_buffer_limit) {
         log_warn(&srv->log, "Client id=%llu addr=%s closed for overcoming of output buffer "
                  "limits.", (unsigned long long)r->id, r->addr);
         client_close(r);

@@ -288,7 +288,7 @@ CONFIG_SECTIONS = {
     "maxclients": "server", "timeout": "server", "requirepass": "server",
     "databases": "server", "hz": "server", "tcp_keepalive": "server",
     "proto_max_bulk_len": "server", "client_query_buffer_limit": "server",
-    "client_output_buffer_limit": "server",
+    "client_output_buffer_limit": "server", "pubsub_output_buffer_limit": "server",
     "max_memory": "cache", "maxmemory_policy": "cache", "maxmemory_samples": "cache",
     "level": "log",
 }

@@ -504,7 +504,7 @@ class TestPubSub(SharedServerTest):
 
 class TestSlowSubscriber(unittest.TestCase):
     def test_subscriber_that_never_reads_is_disconnected(self):
-        config = {} if REDIS_MODE else {"client_output_buffer_limit": "1mb"}
+        config = {} if REDIS_MODE else {"pubsub_output_buffer_limit": "1mb"}
         with new_server(config) as srv:
             r = client(srv)
             if REDIS_MODE:
