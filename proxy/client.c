@@ -4,6 +4,7 @@
 
 #include "cache/store.h"
 #include "conf/xmalloc.h"
+#include "proxy/blocking.h"
 #include "proxy/dispatch.h"
 #include "proxy/multi.h"
 #include "proxy/pubsub.h"
@@ -99,6 +100,7 @@ void client_free(struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nclients--;
+    blocking_client_free(c);
     multi_client_free(c);
     pubsub_client_free(c);
     while (c->slot_head) {
@@ -136,6 +138,7 @@ void client_close(struct client *c)
 {
     c->flags |= CLIENT_CLOSE_ASAP;
     ev_io_stop(c->srv->loop, &c->rio);
+    blocking_client_free(c); /* a closing client is never served */
     client_want_write(c);
 }
 
@@ -223,7 +226,9 @@ void client_process_input(struct client *c)
 {
     struct server *srv = c->srv;
     size_t done = 0; /* bytes of qbuf belonging to requests already handled */
-    while (!(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_READ_PAUSED))) {
+    const unsigned stop = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_READ_PAUSED |
+                          CLIENT_BLOCKED;
+    while (!(c->flags & stop)) {
         struct resp_limits lim = {
             .max_bulk_len = srv->cfg.proto_max_bulk_len,
             .unauthenticated = !c->authenticated,

@@ -8,7 +8,10 @@
  * opens a slot, so its replies go straight to c->out.
  * Lifetime: clients are freed only from the server's flush path (deferred free), never while a
  * command of theirs is running; client_close() marks and queues. Freeing a client also ends its
- * transaction, its WATCHes and its subscriptions (multi.c, pubsub.c own that state). */
+ * transaction, its WATCHes and its subscriptions (multi.c, pubsub.c own that state).
+ * Blocked (CLIENT_BLOCKED, blocking.c): the client's command waits for a key; its socket is
+ * still read (a disconnect is seen) but its query buffer is not run until it is answered;
+ * closing it takes it off every wait queue at once. */
 #ifndef PROXY_CLIENT_H
 #define PROXY_CLIENT_H
 
@@ -24,6 +27,7 @@ struct command;
 struct multi_state;
 struct watch_rec;
 struct pubsub_client;
+struct blocking_state;
 
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_NAME_MAX 256
@@ -42,6 +46,9 @@ struct pubsub_client;
 #define CLIENT_DIRTY_CAS 0x400u        /* a WATCHed key was touched: EXEC replies a null array */
 #define CLIENT_DIRTY_EXEC 0x800u       /* a command was refused while queueing: EXECABORT */
 #define CLIENT_PUBSUB 0x1000u          /* subscribed to a channel or pattern */
+#define CLIENT_BLOCKED 0x2000u         /* a blocking command waits for a key (blocking.c) */
+#define CLIENT_UNBLOCKED 0x4000u       /* answered after blocking: its pending input runs from
+                                          the flush path (blocking.c's resume queue) */
 
 struct reply_slot {
     struct reply_slot *next;
@@ -78,6 +85,10 @@ struct client {
     struct multi_state *mstate;        /* commands queued since MULTI, or NULL (multi.c) */
     struct watch_rec *watched;         /* the keys this client WATCHes, or NULL (multi.c) */
     struct pubsub_client *pubsub;      /* channels and patterns subscribed, or NULL (pubsub.c) */
+    struct blocking_state *bstate;     /* keys waited for while CLIENT_BLOCKED (blocking.c) */
+    ev_timer btimer;                   /* the blocked command's timeout; active only while
+                                          blocked with one (blocking.c) */
+    struct client *unblocked_next;     /* blocking.c's resume queue (CLIENT_UNBLOCKED) */
 
     struct client *prev, *next;        /* server's client list */
     struct client *pending_next;       /* server's pending-write list */

@@ -67,8 +67,9 @@ static bool arg_equals(const struct resp_arg *a, const char *s)
 static void client_flags_str(const struct client *cl, char *buf)
 {
     static const struct { unsigned flag; char letter; } letters[] = {
-        { CLIENT_PUBSUB, 'P' },    { CLIENT_MULTI, 'x' },      { CLIENT_DIRTY_CAS, 'd' },
-        { CLIENT_CLOSE_AFTER_REPLY, 'c' }, { CLIENT_CLOSE_ASAP, 'A' }, { CLIENT_UNIX_SOCKET, 'U' },
+        { CLIENT_PUBSUB, 'P' },    { CLIENT_MULTI, 'x' },     { CLIENT_BLOCKED, 'b' },
+        { CLIENT_DIRTY_CAS, 'd' }, { CLIENT_CLOSE_AFTER_REPLY, 'c' }, { CLIENT_UNBLOCKED, 'u' },
+        { CLIENT_CLOSE_ASAP, 'A' }, { CLIENT_UNIX_SOCKET, 'U' },
     };
     char *p = buf;
     for (size_t i = 0; i < sizeof(letters) / sizeof(letters[0]); i++)

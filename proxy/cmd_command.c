@@ -26,8 +26,8 @@ static const struct {
     const char *name;
 } command_flag_names[] = {
     { CMD_WRITE, "write" }, { CMD_READ, "readonly" }, { CMD_DENYOOM, "denyoom" },
-    { CMD_ADMIN, "admin" }, { CMD_FAST, "fast" },     { CMD_NOAUTH, "no_auth" },
-    { CMD_MOVABLEKEYS, "movablekeys" },
+    { CMD_ADMIN, "admin" }, { CMD_BLOCKING, "blocking" }, { CMD_FAST, "fast" },
+    { CMD_NOAUTH, "no_auth" }, { CMD_MOVABLEKEYS, "movablekeys" },
 };
 
 /* ACL categories, in Redis's order. A row is in a category when it has `flag`, lacks
@@ -45,7 +45,7 @@ static const struct acl_category {
     { "geo", 0, 0, "geo" },           { "stream", 0, 0, "stream" },
     { "pubsub", 0, 0, "pubsub" },     { "admin", CMD_ADMIN, 0, NULL },
     { "fast", CMD_FAST, 0, NULL },    { "slow", 0, CMD_FAST, NULL },
-    { "dangerous", CMD_ADMIN, 0, NULL }, { "connection", 0, 0, "connection" },
+    { "blocking", CMD_BLOCKING, 0, NULL }, { "dangerous", CMD_ADMIN, 0, NULL }, { "connection", 0, 0, "connection" },
     { "transaction", 0, 0, "transactions" }, { "scripting", 0, 0, "scripting" },
 };
 

@@ -148,8 +148,9 @@ static void info_clients(struct server *srv, struct strbuf *b)
     }
     strbuf_printf(b, "connected_clients:%zu\r\ncluster_connections:0\r\nmaxclients:%lld\r\n"
                 "client_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu\r\n"
-                "blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
-             srv->nclients, srv->cfg.maxclients, max_in, max_out);
+                "blocked_clients:%zu\r\ntracking_clients:0\r\nclients_in_timeout_table:%zu\r\n",
+             srv->nclients, srv->cfg.maxclients, max_in, max_out, srv->blocked_clients,
+             srv->blocked_clients_timeout);
 }
 
 static void info_memory(struct server *srv, struct strbuf *b)

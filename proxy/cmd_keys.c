@@ -10,6 +10,7 @@
 #include "conf/glob.h"
 #include "conf/xmalloc.h"
 #include "proxy/args.h"
+#include "proxy/blocking.h"
 #include "proxy/command.h"
 #include "proxy/numbers.h"
 #include "proxy/reply.h"
@@ -307,6 +308,8 @@ void cmd_copy(struct client *c)
     const struct store_entry *src = lookup(c, c->db, 1, STORE_NOTOUCH);
     store_copy(c->srv->store, src, dst_db, c->argv[2].ptr, c->argv[2].len,
                server_now_ms(c->srv));
+    /* The dispatcher signals the keys of the current db; DB n needs its own signal. */
+    blocking_signal_key(c->srv, dst_db, c->argv[2].ptr, c->argv[2].len);
     reply_int(c, 1);
 }
 

@@ -8,14 +8,18 @@
  * list_create_key(). Reads that Redis counts as keyspace hits/misses (lookupKeyRead) use
  * STORE_READ; writes look up with flags 0 (lookupKeyWrite).
  *
- * For the blocking commands (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP, added elsewhere) the
- * building blocks are public: list_lookup_write(), list_pop_and_reply(), list_push_elements(),
- * list_move_and_reply() (see their comments). */
+ * The blocking commands BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP are here too, on the generic
+ * mechanism of blocking.h: with an element available they behave as LPOP/RPOP/LMOVE/LMPOP
+ * (Redis's replies); otherwise the client blocks (never inside MULTI/EXEC, where they answer
+ * the timeout null at once) until one of its keys is signalled (list_create_key(), or the
+ * dispatcher after any write naming it), then list_serve_pop() / list_serve_move() answer it. The building blocks are public for other callers:
+ * list_lookup_write(), list_pop_and_reply(), list_push_elements(), list_move_and_reply(). */
 #include "proxy/cmd_list.h"
 
 #include "cache/list.h"
 #include "cache/store.h"
 #include "proxy/args.h"
+#include "proxy/blocking.h"
 #include "proxy/command.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
@@ -66,8 +70,10 @@ static struct list *entry_list(const struct store_entry *e) { return store_value
 static struct store_entry *list_create_key(struct client *c, const char *key, size_t klen,
                                            struct list *l)
 {
-    return store_add_value(list_store(c), c->db, key, klen, STORE_LIST, l,
-                           server_now_ms(c->srv));
+    struct store_entry *e = store_add_value(list_store(c), c->db, key, klen, STORE_LIST, l,
+                                            server_now_ms(c->srv));
+    blocking_signal_key(c->srv, c->db, key, klen);
+    return e;
 }
 
 static void reply_element(void *ctx, const char *p, size_t n)
@@ -471,22 +477,131 @@ void cmd_rpoplpush(struct client *c)
                         c->argv[2].len, LIST_HEAD);
 }
 
-/* LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty list. */
-void cmd_lmpop(struct client *c)
+/* ---- blocking: BLPOP BRPOP BLMPOP BLMOVE BRPOPLPUSH ---- */
+
+/* Serves a blocked BLPOP/BRPOP (count -1) or BLMPOP from the non-empty list e. */
+static bool list_serve_pop(struct client *c, struct store_entry *e, const struct blocking_args *a)
+{
+    if (a->count < 0)
+        list_pop_and_reply(c, e, (enum list_where)a->where, 1, LIST_POP_KEY_ELEMENT);
+    else
+        list_pop_and_reply(c, e, (enum list_where)a->where, (size_t)a->count,
+                           LIST_POP_KEY_ARRAY);
+    return true;
+}
+
+/* Serves a blocked BLMOVE/BRPOPLPUSH: as LMOVE from e's key (a WRONGTYPE destination is its
+ * answer, the source left as it was, as Redis 7.0 does). */
+static bool list_serve_move(struct client *c, struct store_entry *e,
+                            const struct blocking_args *a)
+{
+    list_move_and_reply(c, store_entry_key(e), store_entry_klen(e), (enum list_where)a->where,
+                        a->target, a->target_len, (enum list_where)a->whereto);
+    return true;
+}
+
+/* Redis 7.0 answers every list blocking command's timeout with a null array (also BLMOVE). */
+static const struct blocking_ops list_pop_block_ops = { STORE_LIST, list_serve_pop, NULL };
+static const struct blocking_ops list_move_block_ops = { STORE_LIST, list_serve_move, NULL };
+
+/* Redis's blockingPopGenericCommand: keys[0..nkeys), timeout argument timeout_idx; count -1
+ * pops one element replied [key, element], else up to count replied [key, [elements]]. */
+static void blocking_pop_generic(struct client *c, const struct resp_arg *keys, size_t nkeys,
+                                 enum list_where w, size_t timeout_idx, long long count)
+{
+    int64_t deadline;
+    if (!blocking_timeout_or_reply(c, timeout_idx, &deadline))
+        return;
+    for (size_t k = 0; k < nkeys; k++) {
+        struct store_entry *e;
+        if (!list_lookup_write(c, keys[k].ptr, keys[k].len, &e))
+            return;
+        if (!e)
+            continue;
+        if (count < 0)
+            list_pop_and_reply(c, e, w, 1, LIST_POP_KEY_ELEMENT);
+        else
+            list_pop_and_reply(c, e, w, (size_t)count, LIST_POP_KEY_ARRAY);
+        return;
+    }
+    if (!blocking_allowed(c)) {
+        reply_null_array(c);
+        return;
+    }
+    struct blocking_args a = { .where = (int)w, .count = count };
+    blocking_block(c, keys, nkeys, deadline, &list_pop_block_ops, &a);
+}
+
+void cmd_blpop(struct client *c)
+{
+    blocking_pop_generic(c, c->argv + 1, c->argc - 2, LIST_HEAD, c->argc - 1, -1);
+}
+
+void cmd_brpop(struct client *c)
+{
+    blocking_pop_generic(c, c->argv + 1, c->argc - 2, LIST_TAIL, c->argc - 1, -1);
+}
+
+/* Redis's blmoveGenericCommand: src (argv[1]) missing blocks; otherwise LMOVE. */
+static void blmove_generic(struct client *c, enum list_where from, enum list_where to,
+                           int64_t deadline)
+{
+    struct store_entry *e;
+    if (!list_lookup_write(c, c->argv[1].ptr, c->argv[1].len, &e))
+        return;
+    if (e) {
+        list_move_and_reply(c, c->argv[1].ptr, c->argv[1].len, from, c->argv[2].ptr,
+                            c->argv[2].len, to);
+        return;
+    }
+    if (!blocking_allowed(c)) {
+        reply_null(c); /* inside MULTI: a null bulk, as Redis 7.0 */
+        return;
+    }
+    struct blocking_args a = {
+        .where = (int)from, .whereto = (int)to, .count = -1,
+        .target = c->argv[2].ptr, .target_len = c->argv[2].len,
+    };
+    blocking_block(c, c->argv + 1, 1, deadline, &list_move_block_ops, &a);
+}
+
+void cmd_blmove(struct client *c)
+{
+    enum list_where from, to;
+    int64_t deadline;
+    if (!arg_where_or_reply(c, 3, &from) || !arg_where_or_reply(c, 4, &to) ||
+        !blocking_timeout_or_reply(c, 5, &deadline))
+        return;
+    blmove_generic(c, from, to, deadline);
+}
+
+void cmd_brpoplpush(struct client *c)
+{
+    int64_t deadline;
+    if (blocking_timeout_or_reply(c, 3, &deadline))
+        blmove_generic(c, LIST_TAIL, LIST_HEAD, deadline);
+}
+
+/* ---- LMPOP BLMPOP ---- */
+
+/* Redis's lmpopGenericCommand: [timeout] numkeys key [key ...] LEFT|RIGHT [COUNT count], numkeys
+ * at numkeys_idx (the timeout, for BLMPOP, at 1: parsed after the rest). Pops from the first
+ * non-empty list. */
+static void lmpop_generic(struct client *c, size_t numkeys_idx, bool is_block)
 {
     long long numkeys;
-    if (!arg_ll_or_reply(c, 1, &numkeys, ERR_NUMKEYS))
+    if (!arg_ll_or_reply(c, numkeys_idx, &numkeys, ERR_NUMKEYS))
         return;
     if (numkeys < 1) {
         reply_error(c, ERR_NUMKEYS);
         return;
     }
     /* LEFT|RIGHT comes right after the keys. */
-    if ((unsigned long long)numkeys >= c->argc - 2) {
+    if ((unsigned long long)numkeys >= c->argc - numkeys_idx - 1) {
         reply_error(c, ERR_SYNTAX);
         return;
     }
-    size_t where_arg = 2 + (size_t)numkeys;
+    size_t where_arg = numkeys_idx + 1 + (size_t)numkeys;
     enum list_where w;
     if (!arg_where_or_reply(c, where_arg, &w))
         return;
@@ -506,7 +621,11 @@ void cmd_lmpop(struct client *c)
     }
     if (count == -1)
         count = 1;
-    for (size_t k = 2; k < where_arg; k++) {
+    if (is_block) {
+        blocking_pop_generic(c, c->argv + numkeys_idx + 1, (size_t)numkeys, w, 1, count);
+        return;
+    }
+    for (size_t k = numkeys_idx + 1; k < where_arg; k++) {
         struct store_entry *e;
         if (!list_lookup_write(c, c->argv[k].ptr, c->argv[k].len, &e))
             return;
@@ -518,6 +637,9 @@ void cmd_lmpop(struct client *c)
     reply_null_array(c);
 }
 
+void cmd_lmpop(struct client *c) { lmpop_generic(c, 1, false); }
+void cmd_blmpop(struct client *c) { lmpop_generic(c, 2, true); }
+
 /* ---- the table ---- */
 
 #define R CMD_READ
@@ -526,6 +648,7 @@ void cmd_lmpop(struct client *c)
 #define M CMD_DENYOOM
 #define F CMD_FAST
 #define K CMD_KEYSPACE
+#define S (CMD_STATEFUL | CMD_BLOCKING)
 
 const struct command list_commands[] = {
     { "lpush", cmd_lpush, -3, W | M | F | K, 1, 1, 1, "list", "Prepend one or multiple elements to a list", NULL },
@@ -545,5 +668,10 @@ const struct command list_commands[] = {
     { "lmove", cmd_lmove, 5, W | M | K, 1, 2, 1, "list", "Pop an element from a list, push it to another list and return it", NULL },
     { "rpoplpush", cmd_rpoplpush, 3, W | M | K, 1, 2, 1, "list", "Remove the last element in a list, prepend it to another list and return it", NULL },
     { "lmpop", cmd_lmpop, -4, W | K | CMD_MOVABLEKEYS, 0, 0, 0, "list", "Pop elements from a list", NULL },
+    { "blpop", cmd_blpop, -3, W | S | K, 1, -2, 1, "list", "Remove and get the first element in a list, or block until one is available", NULL },
+    { "brpop", cmd_brpop, -3, W | S | K, 1, -2, 1, "list", "Remove and get the last element in a list, or block until one is available", NULL },
+    { "brpoplpush", cmd_brpoplpush, 4, W | M | S | K, 1, 2, 1, "list", "Pop an element from a list, push it to another list and return it; or block until one is available", NULL },
+    { "blmove", cmd_blmove, 6, W | M | S | K, 1, 2, 1, "list", "Pop an element from a list, push it to another list and return it; or block until one is available", NULL },
+    { "blmpop", cmd_blmpop, -5, W | S | K | CMD_MOVABLEKEYS, 0, 0, 0, "list", "Pop elements from a list, or block until one is available", NULL },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };

@@ -1,6 +1,7 @@
 /* The list commands' building blocks that the blocking commands (BLPOP BRPOP BLMOVE BRPOPLPUSH
- * BLMPOP) reuse: lookup for write, pop-and-reply, push, move-and-reply. They work on the
- * client's selected database and take keys as (pointer, length). See proxy/cmd_list.c. */
+ * BLMPOP, in cmd_list.c on blocking.h) reuse: lookup for write, pop-and-reply, push,
+ * move-and-reply. They work on the client's selected database and take keys as (pointer,
+ * length). See proxy/cmd_list.c. */
 #ifndef PROXY_CMD_LIST_H
 #define PROXY_CMD_LIST_H
 

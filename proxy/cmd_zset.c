@@ -22,6 +22,7 @@
 #include "conf/glob.h"
 #include "conf/xmalloc.h"
 #include "proxy/args.h"
+#include "proxy/blocking.h"
 #include "proxy/cmd_zset.h"
 #include "proxy/command.h"
 #include "proxy/numbers.h"
@@ -57,7 +58,7 @@ command_proc cmd_zadd, cmd_zincrby, cmd_zscore, cmd_zmscore, cmd_zcard, cmd_zcou
     cmd_zrevrangebyscore, cmd_zrangebylex, cmd_zrevrangebylex, cmd_zrangestore, cmd_zrem,
     cmd_zremrangebyscore, cmd_zremrangebyrank, cmd_zremrangebylex, cmd_zpopmin, cmd_zpopmax,
     cmd_zmpop, cmd_zunionstore, cmd_zinterstore, cmd_zdiffstore, cmd_zunion, cmd_zinter,
-    cmd_zdiff, cmd_zintercard, cmd_zscan;
+    cmd_zdiff, cmd_zintercard, cmd_zscan, cmd_bzpopmin, cmd_bzpopmax;
 
 /* ---- helpers ---- */
 
@@ -781,6 +782,44 @@ void cmd_zpopmin(struct client *c) { zpop_command(c, false); }
 
 void cmd_zpopmax(struct client *c) { zpop_command(c, true); }
 
+/* ---- BZPOPMIN BZPOPMAX: the blocking pops (proxy/blocking.h) ---- */
+
+static bool zset_serve_pop(struct client *c, struct store_entry *e, const struct blocking_args *a)
+{
+    zset_pop_and_reply(c, e, a->where != 0, 1, ZSET_POP_KEY_FLAT);
+    return true;
+}
+
+static const struct blocking_ops zset_pop_block_ops = { STORE_ZSET, zset_serve_pop, NULL };
+
+/* BZPOPMIN|BZPOPMAX key [key ...] timeout, as Redis 7.0: the timeout is checked first, then
+ * the first non-empty key is popped at once; else the client blocks (never inside MULTI,
+ * where the timeout answer, a null array, comes at once). */
+static void bzpop_command(struct client *c, bool max)
+{
+    int64_t deadline;
+    if (!blocking_timeout_or_reply(c, c->argc - 1, &deadline))
+        return;
+    for (size_t k = 1; k < c->argc - 1; k++) {
+        struct store_entry *e;
+        if (!zset_lookup_write(c, c->argv[k].ptr, c->argv[k].len, &e))
+            return;
+        if (e) {
+            zset_pop_and_reply(c, e, max, 1, ZSET_POP_KEY_FLAT);
+            return;
+        }
+    }
+    if (!blocking_allowed(c)) {
+        reply_null_array(c);
+        return;
+    }
+    struct blocking_args a = { .where = max, .count = -1 };
+    blocking_block(c, c->argv + 1, c->argc - 2, deadline, &zset_pop_block_ops, &a);
+}
+
+void cmd_bzpopmin(struct client *c) { bzpop_command(c, false); }
+void cmd_bzpopmax(struct client *c) { bzpop_command(c, true); }
+
 /* ZMPOP numkeys key [key ...] MIN|MAX [COUNT count], as Redis 7.0's zmpopGenericCommand: pops
  * from the first key that exists; [key, [[m, s], ...]], or a null array when none does. */
 void cmd_zmpop(struct client *c)
@@ -1285,6 +1324,8 @@ const struct command zset_commands[] = {
     { "zremrangebylex", cmd_zremrangebylex, 4, W | K, 1, 1, 1, "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", NULL },
     { "zpopmin", cmd_zpopmin, -2, W | F | K, 1, 1, 1, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", NULL },
     { "zpopmax", cmd_zpopmax, -2, W | F | K, 1, 1, 1, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", NULL },
+    { "bzpopmin", cmd_bzpopmin, -3, W | F | K | CMD_STATEFUL | CMD_BLOCKING, 1, -2, 1, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", NULL },
+    { "bzpopmax", cmd_bzpopmax, -3, W | F | K | CMD_STATEFUL | CMD_BLOCKING, 1, -2, 1, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", NULL },
     { "zmpop", cmd_zmpop, -4, W | K | CMD_MOVABLEKEYS, 0, 0, 0, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", NULL },
     { "zunionstore", cmd_zunionstore, -4, W | M | K | CMD_MOVABLEKEYS, 1, 1, 1, "sorted-set", "Stores the union of multiple sorted sets in a key.", NULL },
     { "zinterstore", cmd_zinterstore, -4, W | M | K | CMD_MOVABLEKEYS, 1, 1, 1, "sorted-set", "Stores the intersect of multiple sorted sets in a key.", NULL },

@@ -22,6 +22,7 @@ struct client;
 #define CMD_NOAUTH 0x0100u     /* allowed before AUTH */
 #define CMD_KEYSPACE 0x0200u   /* works on keys of the selected database */
 #define CMD_MOVABLEKEYS 0x0400u /* key positions come from the arguments (numkeys) */
+#define CMD_BLOCKING 0x0800u   /* may block the client (BLPOP ...) */
 
 typedef void command_proc(struct client *c);
 

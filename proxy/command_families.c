@@ -9,11 +9,14 @@
 
 #include <stddef.h>
 
-extern const struct command hash_commands[], list_commands[], multi_commands[], pubsub_commands[], set_commands[], zset_commands[];
-extern const struct store_value_ops hash_value_ops, list_value_ops, set_value_ops, zset_value_ops;
+extern const struct command hash_commands[], list_commands[], set_commands[], zset_commands[],
+    multi_commands[], pubsub_commands[];
+extern const struct store_value_ops hash_value_ops, list_value_ops, set_value_ops,
+    zset_value_ops;
 
 const struct command *const command_families[] = {
-    core_commands, hash_commands, list_commands, multi_commands, pubsub_commands, set_commands, zset_commands, NULL,
+    core_commands, hash_commands,  list_commands,   set_commands,
+    zset_commands, multi_commands, pubsub_commands, NULL,
 };
 
 void server_register_types(struct store *s)

@@ -3,10 +3,15 @@
  * command is queued (+QUEUED), else the handler runs with c->cmd set (dispatch_call, which
  * EXEC also uses for each queued command).
  * Every refusal goes through dispatch_reject: inside MULTI it flags the transaction, and a
- * refused EXEC ends it with -EXECABORT, as Redis's rejectCommand. */
+ * refused EXEC ends it with -EXECABORT, as Redis's rejectCommand.
+ * Blocking commands: while clients are blocked, the keys of every write command that ran are
+ * signalled to the blocking registry (dispatch_call); after each request (after a whole EXEC)
+ * the ready keys are served. A request that blocked gets its reply rules applied
+ * (dispatch_request_done) when it is answered, not when it returns. */
 #include "proxy/dispatch.h"
 
 #include "cache/store.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/command.h"
 #include "proxy/multi.h"
@@ -97,6 +102,20 @@ static bool dispatch_refused_on_oom(const struct client *c, const struct command
     return (c->flags & CLIENT_MULTI) && !multi_allowed_when_oom(cmd);
 }
 
+/* A write command ran while clients are blocked: each key it names (its fixed key positions)
+ * may now hold what they wait for (RENAME and COPY destinations included). */
+static void dispatch_signal_keys(struct client *c, const struct command *cmd)
+{
+    if (cmd->first_key <= 0 || cmd->key_step <= 0)
+        return;
+    long argc = (long)c->argc;
+    long last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
+    if (last > argc - 1)
+        last = argc - 1;
+    for (long i = cmd->first_key; i <= last; i += cmd->key_step)
+        blocking_signal_key(c->srv, c->db, c->argv[i].ptr, c->argv[i].len);
+}
+
 void dispatch_call(struct client *c, const struct command *cmd)
 {
     unsigned in_command = c->flags & CLIENT_IN_COMMAND; /* set when EXEC runs its queue */
@@ -104,7 +123,11 @@ void dispatch_call(struct client *c, const struct command *cmd)
     c->flags |= CLIENT_IN_COMMAND;
     cmd->proc(c);
     c->flags = (c->flags & ~CLIENT_IN_COMMAND) | in_command;
+    if (c->flags & CLIENT_BLOCKED)
+        return; /* counted when it is answered, as Redis does; it changed nothing */
     c->srv->stats.commands_processed++;
+    if (c->srv->blocked_clients > 0 && (cmd->flags & CMD_WRITE))
+        dispatch_signal_keys(c, cmd);
 }
 
 static void dispatch_run(struct client *c)
@@ -162,11 +185,19 @@ static void dispatch_run(struct client *c)
 void dispatch_command(struct client *c)
 {
     struct server *srv = c->srv;
-    /* CLIENT REPLY OFF / SKIP: whatever this request answers is cut off again. Only standalone
-     * (immediate) replies exist today; a deferred reply slot will need the same rule. */
     struct strbuf *out = client_out(c);
     size_t mark = out->len;
     dispatch_run(c);
+    if (!(c->flags & CLIENT_BLOCKED)) /* else when it is answered (blocking.c) */
+        dispatch_request_done(c, out, mark);
+    blocking_serve_ready(srv);
+}
+
+void dispatch_request_done(struct client *c, struct strbuf *out, size_t mark)
+{
+    struct server *srv = c->srv;
+    /* CLIENT REPLY OFF / SKIP: whatever this request answers is cut off again. Only standalone
+     * (immediate) replies exist today; a deferred reply slot will need the same rule. */
     if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP))
         out->len = mark;
     c->flags &= ~CLIENT_REPLY_SKIP;

@@ -4,6 +4,7 @@
 
 #include "cache/store.h"
 #include "conf/xmalloc.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/listener.h"
 #include "proxy/multi.h"
@@ -33,14 +34,26 @@ static void random_bytes(void *buf, size_t n)
 
 /* ---- the flush path: before every sleep ---- */
 
+static void server_more_work_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w); /* the prepare watcher runs again before the next poll */
+}
+
 static void server_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct server *srv = w->data;
     (void)loop;
     (void)revents;
-    /* Flushing may run buffered requests of a resumed client, which queues more output:
-     * repeat until the list stays empty (each pass writes until the sockets are full). */
-    for (int pass = 0; srv->pending_writes && pass < 16; pass++) {
+    /* Each pass serves the ready keys of blocked clients, runs the pending input of the clients
+     * answered since, then writes. Flushing may run buffered requests of a resumed client,
+     * which queues more output: repeat until nothing is left (each pass writes until the
+     * sockets are full). */
+    for (int pass = 0; pass < SERVER_FLUSH_PASSES; pass++) {
+        blocking_serve_ready(srv);
+        blocking_resume_clients(srv);
+        if (!srv->pending_writes)
+            break;
         struct client *list = srv->pending_writes;
         srv->pending_writes = NULL;
         while (list) {
@@ -50,6 +63,8 @@ static void server_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
             client_flush(c);
         }
     }
+    if (srv->pending_writes || blocking_work_pending(srv))
+        ev_idle_start(srv->loop, &srv->more_work);
     if (srv->shutting_down) {
         bool busy = false;
         for (struct client *c = srv->clients; c; c = c->next)
@@ -82,9 +97,9 @@ static void server_close_idle_clients(struct server *srv, int64_t now_ms)
         return;
     int64_t limit = (int64_t)srv->cfg.timeout * 1000;
     for (struct client *c = srv->clients; c; c = c->next) {
-        /* Subscribers only listen: Redis never times them out. */
+        /* Subscribers only listen and blocked clients wait: Redis never times them out. */
         if (now_ms - c->last_active_ms > limit &&
-            !(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_PUBSUB))) {
+            !(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_PUBSUB | CLIENT_BLOCKED))) {
             log_write(&srv->log, LOG_VERBOSE, "Closing idle client id=%llu",
                       (unsigned long long)c->id);
             client_close(c);
@@ -186,6 +201,8 @@ int server_init(struct server *srv)
     srv->watches = multi_watches_create(srv->store, seed);
     random_bytes(seed, sizeof(seed));
     srv->pubsub = pubsub_create(seed);
+    random_bytes(seed, sizeof(seed));
+    srv->blocking = blocking_create(seed);
 
     if (listener_open_all(srv) < 0)
         return -1;
@@ -193,6 +210,7 @@ int server_init(struct server *srv)
     ev_prepare_init(&srv->flush_watcher, server_flush_cb);
     srv->flush_watcher.data = srv;
     ev_prepare_start(srv->loop, &srv->flush_watcher);
+    ev_idle_init(&srv->more_work, server_more_work_cb);
     ev_timer_init(&srv->cron, server_cron_cb, 0.0, 1.0 / (double)srv->cfg.hz);
     srv->cron.data = srv;
     ev_timer_again(srv->loop, &srv->cron);
@@ -223,6 +241,7 @@ void server_free(struct server *srv)
     listener_close_all(srv);
     if (srv->loop) {
         ev_prepare_stop(srv->loop, &srv->flush_watcher);
+        ev_idle_stop(srv->loop, &srv->more_work);
         ev_timer_stop(srv->loop, &srv->cron);
         ev_signal_stop(srv->loop, &srv->sigterm);
         ev_signal_stop(srv->loop, &srv->sigint);
@@ -233,6 +252,8 @@ void server_free(struct server *srv)
     srv->watches = NULL;
     pubsub_destroy(srv->pubsub);
     srv->pubsub = NULL;
+    blocking_destroy(srv->blocking); /* after the clients: they leave its queues when freed */
+    srv->blocking = NULL;
     store_destroy(srv->store);
     srv->store = NULL;
     if (srv->log.out && srv->log.out != stderr)

@@ -1,7 +1,7 @@
 /* The server root: the one mutable object of the process. It owns the event loop, the
  * configuration, the logger, the store, the listeners, every client, the command index, the
- * WATCH and pub/sub registries and the counters INFO reports. Everything else receives a
- * struct server * explicitly. */
+ * WATCH, pub/sub and blocked-client registries and the counters INFO reports. Everything else
+ * receives a struct server * explicitly. */
 #ifndef PROXY_SERVER_H
 #define PROXY_SERVER_H
 
@@ -17,6 +17,7 @@ struct store;
 struct client;
 struct multi_watches;
 struct pubsub;
+struct blocking;
 
 #define SERVER_VERSION "7.0.15"      /* the Redis version whose behaviour we follow */
 #define SIDECAR_VERSION "0.1.0"
@@ -27,6 +28,8 @@ struct pubsub;
 /* Active expiry: entries looked at per cron tick, and the time share of a tick it may use. */
 #define SERVER_EXPIRE_VISITS 1000
 #define SERVER_EXPIRE_BUDGET_PCT 25
+/* Rounds of the flush path per loop iteration (serve, resume, write). */
+#define SERVER_FLUSH_PASSES 16
 /* After SIGTERM, how long clients that do not read may hold the exit back. */
 #define SERVER_SHUTDOWN_GRACE_MS 5000
 
@@ -55,6 +58,9 @@ struct server {
     struct command_index commands;
     struct multi_watches *watches;   /* WATCHed keys -> their clients (multi.c) */
     struct pubsub *pubsub;           /* channels and patterns -> subscribers (pubsub.c) */
+    struct blocking *blocking;       /* blocked clients by (db, key), ready keys (blocking.c) */
+    size_t blocked_clients;          /* clients with CLIENT_BLOCKED (INFO blocked_clients) */
+    size_t blocked_clients_timeout;  /* of them, with a timeout (clients_in_timeout_table) */
 
     struct listener listeners[SERVER_MAX_LISTENERS];
     size_t nlisteners;
@@ -66,6 +72,8 @@ struct server {
     uint64_t next_client_id;
 
     ev_prepare flush_watcher;
+    ev_idle more_work;               /* keeps the loop from sleeping while the flush path
+                                        left work queued */
     ev_timer cron;
     ev_signal sigterm, sigint;
     bool shutting_down;
