@@ -6,6 +6,7 @@
 #include "proxy/server.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -66,4 +67,32 @@ done:
 invalid:
     reply_error(c, ERR_INVALID_CURSOR);
     return false;
+}
+
+long long scan_max_steps(long long count)
+{
+    return count > LLONG_MAX / 10 ? LLONG_MAX : count * 10;
+}
+
+bool arg_scan_options_or_reply(struct client *c, size_t first, long long *count,
+                               const struct resp_arg **pat)
+{
+    for (size_t i = first; i < c->argc; i += 2) {
+        bool has_value = i + 1 < c->argc;
+        if (arg_is(&c->argv[i], "count") && has_value) {
+            if (!arg_ll_or_reply(c, i + 1, count, NULL))
+                return false;
+            if (*count < 1) {
+                reply_error(c, ERR_SYNTAX);
+                return false;
+            }
+        } else if (arg_is(&c->argv[i], "match") && has_value) {
+            const struct resp_arg *p = &c->argv[i + 1];
+            *pat = (p->len == 1 && p->ptr[0] == '*') ? NULL : p;
+        } else {
+            reply_error(c, ERR_SYNTAX);
+            return false;
+        }
+    }
+    return true;
 }

@@ -25,6 +25,14 @@ bool arg_ld_or_reply(struct client *c, size_t i, long double *out);
 /* A SCAN-family cursor (Redis's parseScanCursorOrReply: strtoul up to the first NUL, a sign
  * accepted, "" is 0), or false after replying "ERR invalid cursor". */
 bool arg_cursor_or_reply(struct client *c, size_t i, uint64_t *out);
+/* The SCAN family's COUNT default, and Redis's cap of table steps per call (count * 10). */
+#define SCAN_COUNT_DEFAULT 10
+long long scan_max_steps(long long count);
+/* HSCAN/SSCAN/ZSCAN's [MATCH pattern] [COUNT count] from argument `first` on, as Redis 7.0's
+ * scanGenericCommand: COUNT < 1 and anything else (TYPE too) is "ERR syntax error"; "MATCH *"
+ * leaves *pat NULL. *count keeps its value when there is no COUNT. */
+bool arg_scan_options_or_reply(struct client *c, size_t first, long long *count,
+                               const struct resp_arg **pat);
 /* The selected database index from argument i, or false after replying. */
 bool arg_db_or_reply(struct client *c, size_t i, int *db);
 

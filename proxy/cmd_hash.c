@@ -26,8 +26,6 @@
 #define ERR_HASH_NOT_INTEGER "ERR hash value is not an integer"
 #define ERR_HASH_NOT_FLOAT "ERR hash value is not a float"
 #define ERR_OUT_OF_RANGE "ERR value is out of range"
-#define HSCAN_DEFAULT_COUNT 10
-#define HSCAN_ITERATIONS_PER_COUNT 10 /* Redis: at most count*10 dict steps per call */
 #define EMPTY_SCAN "*2\r\n$1\r\n0\r\n*0\r\n"
 
 command_proc cmd_hset, cmd_hsetnx, cmd_hget, cmd_hmget, cmd_hmset, cmd_hgetall, cmd_hdel,
@@ -461,34 +459,16 @@ void cmd_hscan(struct client *c)
         reply_raw(c, EMPTY_SCAN, strlen(EMPTY_SCAN));
         return;
     }
-    long long count = HSCAN_DEFAULT_COUNT;
+    long long count = SCAN_COUNT_DEFAULT;
     const struct resp_arg *pat = NULL;
-    for (size_t i = 3; i < c->argc; i += 2) {
-        bool has_value = i + 1 < c->argc;
-        if (arg_is(&c->argv[i], "count") && has_value) {
-            if (!arg_ll_or_reply(c, i + 1, &count, NULL))
-                return;
-            if (count < 1) {
-                reply_error(c, ERR_SYNTAX);
-                return;
-            }
-        } else if (arg_is(&c->argv[i], "match") && has_value) {
-            pat = &c->argv[i + 1];
-            if (pat->len == 1 && pat->ptr[0] == '*')
-                pat = NULL;
-        } else {
-            reply_error(c, ERR_SYNTAX);
-            return;
-        }
-    }
+    if (!arg_scan_options_or_reply(c, 3, &count, &pat))
+        return;
 
     struct hscan_walk w = { pat, 0, 0, { NULL, 0, 0 } };
     if (hash_is_compact(h)) {
         cursor = hash_scan(h, 0, hscan_walk_cb, &w); /* the whole hash; 0 */
     } else {
-        long long iterations = count > LLONG_MAX / HSCAN_ITERATIONS_PER_COUNT
-                                   ? LLONG_MAX
-                                   : count * HSCAN_ITERATIONS_PER_COUNT;
+        long long iterations = scan_max_steps(count);
         do {
             cursor = hash_scan(h, cursor, hscan_walk_cb, &w);
         } while (cursor != 0 && iterations-- && w.found < (unsigned long long)count);

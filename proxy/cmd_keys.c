@@ -24,8 +24,6 @@
 
 #define ERR_SAME_OBJECT "ERR source and destination objects are the same"
 #define ERR_INT_RANGE "ERR value is out of range, value must between -2147483648 and 2147483647"
-#define SCAN_DEFAULT_COUNT 10
-#define SCAN_ITERATIONS_PER_COUNT 10 /* Redis: at most count*10 table steps per call */
 
 /* TYPE names by enum store_type; a missing key is "none". */
 static const char *const type_names[STORE_TYPE_COUNT] = {
@@ -383,7 +381,7 @@ static void scan_walk_cb(void *ctx, const struct store_entry *e)
 void cmd_scan(struct client *c)
 {
     uint64_t cursor;
-    long long count = SCAN_DEFAULT_COUNT;
+    long long count = SCAN_COUNT_DEFAULT;
     const struct resp_arg *pat = NULL, *type = NULL;
     if (!arg_cursor_or_reply(c, 1, &cursor))
         return;
@@ -414,9 +412,7 @@ void cmd_scan(struct client *c)
     if (store_count(s, c->db) == 0) {
         cursor = 0; /* Redis's dictScan of an empty dict */
     } else {
-        long long iterations = count > LLONG_MAX / SCAN_ITERATIONS_PER_COUNT
-                                   ? LLONG_MAX
-                                   : count * SCAN_ITERATIONS_PER_COUNT;
+        long long iterations = scan_max_steps(count);
         do {
             cursor = store_scan(s, c->db, cursor, now, scan_walk_cb, &w);
         } while (cursor != 0 && iterations-- && w.found < (unsigned long long)count);

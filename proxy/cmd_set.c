@@ -33,8 +33,6 @@
 #define ERR_NUMKEYS "ERR numkeys should be greater than 0"
 #define ERR_NUMKEYS_ARGS "ERR Number of keys can't be greater than number of args"
 #define ERR_LIMIT "ERR LIMIT can't be negative"
-#define SSCAN_DEFAULT_COUNT 10
-#define SSCAN_ITERATIONS_PER_COUNT 10 /* Redis: at most count*10 dict steps per call */
 #define EMPTY_SCAN "*2\r\n$1\r\n0\r\n*0\r\n"
 /* SDIFF: Redis's algorithm choice gives the member-by-member walk this advantage. */
 #define SDIFF_WALK_ADVANTAGE 2
@@ -648,31 +646,13 @@ void cmd_sscan(struct client *c)
         reply_raw(c, EMPTY_SCAN, strlen(EMPTY_SCAN));
         return;
     }
-    long long count = SSCAN_DEFAULT_COUNT;
+    long long count = SCAN_COUNT_DEFAULT;
     const struct resp_arg *pat = NULL;
-    for (size_t i = 3; i < c->argc; i += 2) {
-        bool has_value = i + 1 < c->argc;
-        if (arg_is(&c->argv[i], "count") && has_value) {
-            if (!arg_ll_or_reply(c, i + 1, &count, NULL))
-                return;
-            if (count < 1) {
-                reply_error(c, ERR_SYNTAX);
-                return;
-            }
-        } else if (arg_is(&c->argv[i], "match") && has_value) {
-            pat = &c->argv[i + 1];
-            if (pat->len == 1 && pat->ptr[0] == '*')
-                pat = NULL;
-        } else {
-            reply_error(c, ERR_SYNTAX);
-            return;
-        }
-    }
+    if (!arg_scan_options_or_reply(c, 3, &count, &pat))
+        return;
 
     struct sscan_walk w = { pat, 0, { NULL, 0, 0 } };
-    long long iterations = count > LLONG_MAX / SSCAN_ITERATIONS_PER_COUNT
-                               ? LLONG_MAX
-                               : count * SSCAN_ITERATIONS_PER_COUNT;
+    long long iterations = scan_max_steps(count);
     do {
         cursor = set_scan(s, cursor, sscan_walk_cb, &w);
     } while (cursor != 0 && iterations-- && w.found < (unsigned long long)count);

@@ -49,8 +49,6 @@
 #define ERR_NUMKEYS "ERR numkeys should be greater than 0"
 #define ERR_COUNT_POSITIVE "ERR count should be greater than 0"
 #define EMPTY_SCAN "*2\r\n$1\r\n0\r\n*0\r\n"
-#define ZSCAN_DEFAULT_COUNT 10
-#define ZSCAN_ITERATIONS_PER_COUNT 10 /* Redis: at most count*10 dict steps per call */
 #define SCORE_ARG_STACK 128           /* range bounds up to this long parse without malloc */
 
 command_proc cmd_zadd, cmd_zincrby, cmd_zscore, cmd_zmscore, cmd_zcard, cmd_zcount,
@@ -1241,26 +1239,10 @@ void cmd_zscan(struct client *c)
         reply_raw(c, EMPTY_SCAN, strlen(EMPTY_SCAN));
         return;
     }
-    long long count = ZSCAN_DEFAULT_COUNT;
+    long long count = SCAN_COUNT_DEFAULT;
     const struct resp_arg *pat = NULL;
-    for (size_t i = 3; i < c->argc; i += 2) {
-        bool has_value = i + 1 < c->argc;
-        if (arg_is(&c->argv[i], "count") && has_value) {
-            if (!arg_ll_or_reply(c, i + 1, &count, NULL))
-                return;
-            if (count < 1) {
-                reply_error(c, ERR_SYNTAX);
-                return;
-            }
-        } else if (arg_is(&c->argv[i], "match") && has_value) {
-            pat = &c->argv[i + 1];
-            if (pat->len == 1 && pat->ptr[0] == '*')
-                pat = NULL;
-        } else {
-            reply_error(c, ERR_SYNTAX);
-            return;
-        }
-    }
+    if (!arg_scan_options_or_reply(c, 3, &count, &pat))
+        return;
 
     struct zset *z = entry_zset(e);
     struct zscan_walk w = { pat, 0, 0, { NULL, 0, 0 } };
@@ -1270,9 +1252,7 @@ void cmd_zscan(struct client *c)
             zscan_walk_cb(&w, zset_node_member(n), zset_node_mlen(n), zset_node_score(n));
         cursor = 0;
     } else {
-        long long iterations = count > LLONG_MAX / ZSCAN_ITERATIONS_PER_COUNT
-                                   ? LLONG_MAX
-                                   : count * ZSCAN_ITERATIONS_PER_COUNT;
+        long long iterations = scan_max_steps(count);
         do {
             cursor = zset_scan(z, cursor, zscan_walk_cb, &w);
         } while (cursor != 0 && iterations-- && w.found < (unsigned long long)count);
