@@ -22,4 +22,15 @@ bool zset_lookup_write(struct client *c, const char *key, size_t klen, struct st
 void zset_pop_and_reply(struct client *c, struct store_entry *e, bool max, size_t count,
                         enum zset_pop_form form);
 
+/* Shared with cmd_zset_algebra.c. */
+struct zset;
+struct zset_node;
+struct resp_arg;
+/* A new empty sorted set keyed with the store's seed. */
+struct zset *zset_create(struct client *c);
+/* Replaces key dst with result (handed to the store), or deletes dst when result is empty. */
+void zset_store_result(struct client *c, const struct resp_arg *dst, struct zset *result);
+/* One member (and its score with WITHSCORES handled by the caller) as a bulk. */
+void reply_member(struct client *c, const struct zset_node *n);
+
 #endif
