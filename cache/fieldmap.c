@@ -24,8 +24,6 @@
 #define DICT_MIN 4
 #define DICT_LOAD_MAX 2
 #define DICT_SHRINK_RATIO 8
-/* Random bucket draws before fieldmap_random falls back to a walk from a random bucket. */
-#define DICT_RANDOM_TRIES 64
 /* glibc keeps one size_t before each chunk. */
 #define CHUNK_OVERHEAD sizeof(size_t)
 
@@ -285,32 +283,48 @@ static uint64_t rng_next(uint64_t *rng)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-static struct fieldmap_entry *chain_pick(struct fieldmap_entry *head, uint64_t *rng)
+/* A uniform pick (rejection sampling): a random bucket whose chain has k entries is kept with
+ * probability k / FAIR_CHAIN, then one of its entries uniformly, so every entry has the same
+ * chance (entries of the rare chains longer than FAIR_CHAIN slightly less). A bare
+ * bucket-then-chain pick favours entries alone in their bucket several times over those in
+ * long chains. At most FAIR_TRIES buckets are drawn (expected FAIR_CHAIN / load; the table
+ * keeps its load >= 1/8); past that, a walk from a random bucket. Tables of at most
+ * FAIR_SMALL entries are picked from by position, exactly. */
+#define FAIR_CHAIN 8
+#define FAIR_TRIES 1024
+#define FAIR_SMALL 16
+
+static struct fieldmap_entry *chain_at(struct fieldmap_entry *e, size_t k)
 {
-    size_t n = 0;
-    for (struct fieldmap_entry *e = head; e; e = e->next)
-        n++;
-    size_t pick = (size_t)(rng_next(rng) % n);
-    while (pick--)
-        head = head->next;
-    return head;
+    while (e && k--)
+        e = e->next;
+    return e;
 }
 
 struct fieldmap_entry *fieldmap_random(const struct fieldmap *d, uint64_t *rng)
 {
     if (d->len == 0)
         return NULL;
+    if (d->len <= FAIR_SMALL) {
+        struct fieldmap_iter it = { 0, NULL, NULL };
+        size_t k = (size_t)(rng_next(rng) % d->len);
+        struct fieldmap_entry *e = fieldmap_next(d, &it);
+        while (k-- && e)
+            e = fieldmap_next(d, &it);
+        return e;
+    }
     size_t mask = d->size - 1;
-    for (int i = 0; i < DICT_RANDOM_TRIES; i++) {
-        struct fieldmap_entry *head = d->b[rng_next(rng) & mask];
-        if (head)
-            return chain_pick(head, rng);
+    for (int i = 0; i < FAIR_TRIES; i++) {
+        struct fieldmap_entry *e = chain_at(d->b[rng_next(rng) & mask],
+                                            (size_t)(rng_next(rng) % FAIR_CHAIN));
+        if (e)
+            return e;
     }
     size_t start = (size_t)(rng_next(rng) & mask);
     for (size_t i = 0; i < d->size; i++) {
         struct fieldmap_entry *head = d->b[(start + i) & mask];
         if (head)
-            return chain_pick(head, rng);
+            return head;
     }
     return NULL; /* unreachable: len > 0 */
 }

@@ -45,7 +45,8 @@ size_t fieldmap_bytes(const struct fieldmap *d);
  * cursor, 0 when done. fn must not modify the dict. */
 uint64_t fieldmap_scan(const struct fieldmap *d, uint64_t cursor,
                    void (*fn)(void *ctx, const struct fieldmap_entry *e), void *ctx);
-/* A random entry (NULL when empty); rng is the caller's xorshift state. */
+/* A random entry, every entry with the same chance (NULL when empty); rng is the caller's
+ * xorshift state. */
 struct fieldmap_entry *fieldmap_random(const struct fieldmap *d, uint64_t *rng);
 
 /* Full iteration: set it->bucket = 0, it->entry = NULL, then call until NULL. The dict must

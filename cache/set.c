@@ -8,7 +8,7 @@
  * usable size + one chunk header). Random picks are uniform over the members (see fair_pick).
  * Random sampling never copies the set: a large sample is a selection walk (Knuth's algorithm
  * S), a small one collects its picks in a temporary dict of at most `count` members. Every loop
- * is bounded by the set's length, by `count`, or by SET_FAIR_TRIES and
+ * is bounded by the set's length, by `count`, or by fieldmap_random's tries and
  * SET_RANDOM_DRAWS_PER_PICK draws. */
 #include "cache/set.h"
 
@@ -20,14 +20,6 @@
  * SRANDMEMBER_SUB_STRATEGY_MUL); draws per wanted member before the rest is filled by a walk. */
 #define SET_SAMPLE_WALK_MUL 3
 #define SET_RANDOM_DRAWS_PER_PICK 64
-/* A uniform pick (rejection sampling): a random bucket with a chain of k members is kept with
- * probability k / SET_FAIR_CHAIN, then one of its members uniformly, so every member has the
- * same chance (members of the rare chains longer than SET_FAIR_CHAIN slightly less). A bare
- * bucket-then-chain pick favours members alone in their bucket several times over those in
- * long chains. At most SET_FAIR_TRIES buckets are drawn (expected: SET_FAIR_CHAIN / load, the
- * dict keeping its load >= 1/8); past that, the dict's own pick. */
-#define SET_FAIR_CHAIN 8
-#define SET_FAIR_TRIES 1024
 /* Sets of at most this many members are picked from by position (a walk of the few members),
  * which is exact and avoids the rejections of a sparse table. */
 #define SET_SMALL 16
@@ -165,19 +157,6 @@ uint64_t set_scan(const struct set_value *s, uint64_t cursor, set_member_fn *fn,
 
 /* ---- random members ---- */
 
-struct fair_bucket {
-    const struct fieldmap_entry *e[SET_FAIR_CHAIN];
-    size_t n; /* the chain's length (only the first SET_FAIR_CHAIN are kept) */
-};
-
-static void fair_bucket_cb(void *ctx, const struct fieldmap_entry *e)
-{
-    struct fair_bucket *fb = ctx;
-    if (fb->n < SET_FAIR_CHAIN)
-        fb->e[fb->n] = e;
-    fb->n++;
-}
-
 /* Fills all[] with the entries of a set of at most SET_SMALL members; returns how many. */
 static size_t small_entries(const struct fieldmap *d, const struct fieldmap_entry *all[SET_SMALL])
 {
@@ -189,25 +168,9 @@ static size_t small_entries(const struct fieldmap *d, const struct fieldmap_entr
     return n;
 }
 
-/* A random entry, each with the same probability (NULL when empty). */
+/* A random entry, each with the same probability (NULL when empty): fieldmap's fair pick. */
 static const struct fieldmap_entry *fair_pick(const struct fieldmap *d, uint64_t *rng)
 {
-    size_t len = fieldmap_len(d);
-    if (len == 0)
-        return NULL;
-    if (len <= SET_SMALL) {
-        const struct fieldmap_entry *all[SET_SMALL];
-        size_t n = small_entries(d, all);
-        return all[rng_below(rng, n)];
-    }
-    for (int i = 0; i < SET_FAIR_TRIES; i++) {
-        struct fair_bucket fb = { { NULL }, 0 };
-        fieldmap_scan(d, rng_next(rng), fair_bucket_cb, &fb); /* the bucket the cursor names */
-        if (fb.n == 0 || rng_below(rng, SET_FAIR_CHAIN) >= fb.n)
-            continue;
-        size_t kept = fb.n < SET_FAIR_CHAIN ? fb.n : SET_FAIR_CHAIN;
-        return fb.e[rng_below(rng, kept)];
-    }
     return fieldmap_random(d, rng);
 }
 

@@ -286,6 +286,37 @@ START_TEST(test_random)
 }
 END_TEST
 
+/* fieldmap_random is fair: with 1000 entries (chains of 1 to several) and 200000 draws, every
+ * entry is drawn within 5 standard deviations of 200 (a bucket-then-chain pick is not: entries
+ * alone in their bucket come up several times as often as those sharing one). Small maps too. */
+START_TEST(test_random_is_uniform)
+{
+    for (size_t n = 10; n <= 1000; n += 990) {
+        struct fieldmap *d = fieldmap_new(SEED);
+        char k[16];
+        for (size_t i = 0; i < n; i++) {
+            int len = snprintf(k, sizeof(k), "m%zu", i);
+            fieldmap_set(d, k, (size_t)len, &i, sizeof(i), NULL);
+        }
+        static unsigned hits[1000];
+        memset(hits, 0, sizeof(hits));
+        uint64_t rng = 42;
+        size_t draws = n * 200;
+        for (size_t i = 0; i < draws; i++) {
+            const struct fieldmap_entry *e = fieldmap_random(d, &rng);
+            ck_assert_ptr_nonnull(e);
+            size_t idx;
+            memcpy(&idx, fieldmap_val(e), sizeof(idx));
+            hits[idx]++;
+        }
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(hits[i] >= 130 && hits[i] <= 270, "n=%zu entry %zu drawn %u times", n, i,
+                          hits[i]);
+        fieldmap_free(d);
+    }
+}
+END_TEST
+
 START_TEST(test_dup)
 {
     struct fieldmap *d = fieldmap_new(SEED);
@@ -406,6 +437,7 @@ int main(void)
     tcase_add_test(tc, test_scan_stable_exactly_once);
     tcase_add_test(tc, test_scan_across_resizes);
     tcase_add_test(tc, test_random);
+    tcase_add_test(tc, test_random_is_uniform);
     tcase_add_test(tc, test_dup);
     tcase_add_test(tc, test_iterate);
     tcase_add_test(tc, test_iterate_delete_all);
