@@ -1,0 +1,758 @@
+/* One upstream connection (see link.h): the hiredis async context, the DOWN -> CONNECTING ->
+ * HANDSHAKE -> UP state machine, backoff, deadlines, health checks, fast failures, counters.
+ *
+ * Invariants:
+ *  - link->ac is non-NULL exactly while the state is CONNECTING, HANDSHAKE or UP, and then
+ *    ac->data == link. Dropping a connection first detaches it (link->ac = NULL, ac->data =
+ *    NULL), so whatever hiredis calls afterwards for that context (pending reply callbacks with
+ *    NULL, the disconnect callback) sees a detached request or context and only frees.
+ *  - Every request hiredis holds is in link->fifo, in the order it was written, until hiredis
+ *    answers it (it is then the head) or the connection is dropped (it is then settled and
+ *    detached: req->link == NULL, and hiredis frees it when it gives it back).
+ *  - hiredis 0.14 quirks handled here: after a failed connect it frees the context without the
+ *    disconnect callback (the connect callback gets REDIS_ERR and every pending callback runs
+ *    with NULL); freeing a context is only safe outside hiredis or from inside a reply callback
+ *    (hiredis defers it), never from the connect or disconnect callback: no caller code runs
+ *    while a context is attached inside those two, and the only redisAsyncFree() calls are from
+ *    our timers, from reply callbacks, or from caller code outside hiredis.
+ *  - Caller callbacks never run inside upstream_link_send*(); link->depth counts the caller
+ *    callbacks running, and destroy refuses to run inside one.
+ *  - Every command handed to hiredis is followed by one readable byte: hiredis 0.14 reads one
+ *    byte past a one-argument command (our formatted buffers end with a '\0'; a caller's
+ *    one-argument command is copied into scratch first).
+ *  - Watchers (timer, fifo.timer, fail_idle) are embedded here and stopped before the free. */
+#include "upstream/link.h"
+
+#include "conf/xmalloc.h"
+
+#include <hiredis/adapters/libev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <ev.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What an internal request was sent for (struct upstream_req.kind). */
+enum link_kind {
+    KIND_USER = 0,
+    KIND_AUTH,
+    KIND_SELECT,
+    KIND_EXTRA,
+    KIND_HANDSHAKE_PING,
+    KIND_HEALTH_PING,
+};
+
+/* Why a caller's request sits on the fail queue (its kind). */
+enum fail_why {
+    FAIL_NOT_UP = 0,
+    FAIL_FULL,
+};
+
+/* How a connection is being dropped. */
+enum drop_how {
+    DROP_LOST,    /* hiredis is freeing the context itself: do not free it */
+    DROP_RECYCLE, /* we close it */
+    DROP_TIMEOUT, /* we close it because the FIFO's head passed its deadline */
+};
+
+struct upstream_link {
+    struct ev_loop *loop;
+    const struct logger *log;
+    char *name;
+    char *address;                  /* "host:port" or the socket path, for logs and INFO */
+    char *host;                     /* NULL when unixsocket is set */
+    char *unixsocket;               /* NULL for TCP */
+    int port;
+    long long db;
+    ev_tstamp connect_timeout;      /* seconds */
+    long long op_timeout_ms;
+    long long reconnect_min_ms, reconnect_max_ms;
+    ev_tstamp health_interval;      /* seconds; 0 = off */
+
+    struct upstream_buf hs_auth;    /* formatted handshake commands; len 0 = not sent */
+    struct upstream_buf hs_select;
+    struct upstream_buf hs_extra;
+    struct upstream_buf hs_ping;
+    struct upstream_buf scratch;    /* send_argv's formatting; one-argument commands' copies */
+
+    redisAsyncContext *ac;          /* NULL while DOWN */
+    redisReplyObjectFunctions reply_fns; /* hiredis's, with our nil: outlives every context */
+    bool reply_fns_ready;
+    enum upstream_state state;
+    struct upstream_fifo fifo;      /* requests written to ac, oldest first */
+    struct upstream_req_list failq; /* callers' requests waiting for their ERR_DOWN */
+    ev_idle fail_idle;              /* active (and fed) while failq is not empty */
+    ev_timer timer;                 /* DOWN: next attempt; CONNECTING/HANDSHAKE: connect
+                                       deadline; UP: health check (repeating) */
+    long long backoff_ms;           /* the next failure's delay, before jitter */
+    uint64_t rng;                   /* jitter; xorshift64 state, never 0 */
+    bool attempted;                 /* a connection was started before */
+    int depth;                      /* caller callbacks running */
+    void (*state_cb)(void *arg, struct upstream_link *link, enum upstream_state state);
+    void *state_arg;
+    struct upstream_stats stats;
+    char last_error[UPSTREAM_LINK_ERROR_MAX];
+};
+
+static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata);
+
+const char *upstream_state_name(enum upstream_state st)
+{
+    switch (st) {
+    case UPSTREAM_DOWN:
+        return "down";
+    case UPSTREAM_CONNECTING:
+        return "connecting";
+    case UPSTREAM_HANDSHAKE:
+        return "handshake";
+    case UPSTREAM_UP:
+        return "up";
+    }
+    return "unknown";
+}
+
+static void link_log(const struct upstream_link *link, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void link_log(const struct upstream_link *link, int level, const char *fmt, ...)
+{
+    if (!link->log || level < link->log->level)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_write(link->log, level, "upstream %s (%s): %s", link->name, link->address, msg);
+}
+
+/* Records why the last attempt or connection failed. Logged as a warning when the text changes
+ * (a refused upstream retried every few seconds logs once, then at verbose level). */
+static void link_set_error(struct upstream_link *link, const char *why)
+{
+    int level = strcmp(link->last_error, why) != 0 ? LOG_WARNING : LOG_VERBOSE;
+    snprintf(link->last_error, sizeof(link->last_error), "%s", why);
+    link_log(link, level, "%s", why);
+}
+
+static uint64_t link_random(struct upstream_link *link)
+{
+    uint64_t x = link->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    link->rng = x;
+    return x;
+}
+
+/* Arms the timer for the next attempt: a delay in [backoff/2, backoff], then doubles the
+ * backoff up to the cap. */
+static void link_schedule(struct upstream_link *link)
+{
+    long long d = link->backoff_ms;
+    long long lo = d / 2;
+    long long delay = lo + (long long)(link_random(link) % (uint64_t)(d - lo + 1));
+    link->backoff_ms = d > link->reconnect_max_ms / 2 ? link->reconnect_max_ms : d * 2;
+    ev_timer_stop(link->loop, &link->timer);
+    ev_timer_set(&link->timer, (ev_tstamp)delay / 1000.0, 0.);
+    ev_timer_start(link->loop, &link->timer);
+}
+
+static void link_call_state(struct upstream_link *link, enum upstream_state st)
+{
+    if (!link->state_cb)
+        return;
+    link->depth++;
+    link->state_cb(link->state_arg, link, st);
+    link->depth--;
+}
+
+/* Settles req with r: counts it and calls its owner's callback unless it was cancelled (then
+ * its outcome is swallowed) or is the link's own. Does not free it. */
+static void req_settle(struct upstream_link *link, struct upstream_req *req,
+                       const struct upstream_reply *r)
+{
+    unsigned flags = req->flags;
+    req->flags |= UPSTREAM_REQ_SETTLED;
+    if (flags & UPSTREAM_REQ_SETTLED) {
+        if (flags & UPSTREAM_REQ_CANCELLED)
+            link->stats.swallowed++;
+        return;
+    }
+    if (flags & UPSTREAM_REQ_INTERNAL)
+        return;
+    switch (r->status) {
+    case UPSTREAM_OK:
+        link->stats.replies++;
+        if (upstream_value_type(r->value) == UPSTREAM_VALUE_ERROR)
+            link->stats.reply_errors++;
+        break;
+    case UPSTREAM_ERR_DOWN:
+        link->stats.failed_down++;
+        break;
+    case UPSTREAM_ERR_TIMEOUT:
+        link->stats.timeouts++;
+        break;
+    case UPSTREAM_ERR_DISCONNECTED:
+        link->stats.disconnected++;
+        break;
+    }
+    link->depth++;
+    req->cb(req->owner, r);
+    link->depth--;
+}
+
+/* Takes the link DOWN: detaches the context, settles every request in flight (TIMEOUT for
+ * those past their deadline when how is DROP_TIMEOUT, DISCONNECTED otherwise), closes the
+ * context unless hiredis is already freeing it, schedules the next attempt, and tells the state
+ * callback when an UP link was lost. Requests hiredis still holds are freed when it gives them
+ * back. Does nothing when already DOWN. */
+static void link_drop(struct upstream_link *link, enum drop_how how, const char *reason)
+{
+    enum upstream_state was = link->state;
+    if (was == UPSTREAM_DOWN)
+        return;
+    redisAsyncContext *ac = link->ac;
+    link->ac = NULL;
+    if (ac)
+        ac->data = NULL;
+    link->state = UPSTREAM_DOWN;
+    ev_timer_stop(link->loop, &link->timer);
+    upstream_fifo_stop(link->loop, &link->fifo);
+    if (was == UPSTREAM_UP) {
+        link->stats.disconnects++;
+        if (how == DROP_TIMEOUT)
+            link->stats.recycles++;
+    } else {
+        link->stats.connect_failures++;
+    }
+    link_set_error(link, reason);
+    char why[UPSTREAM_LINK_ERROR_MAX];
+    snprintf(why, sizeof(why), "%s", link->last_error);
+
+    ev_tstamp now = ev_now(link->loop);
+    struct upstream_req_list inflight = upstream_req_list_take(&link->fifo.reqs);
+    struct upstream_req *next;
+    for (struct upstream_req *req = inflight.head; req; req = next) {
+        next = req->next;
+        req->next = NULL;
+        req->link = NULL;
+        struct upstream_reply r = {
+            .status = how == DROP_TIMEOUT && req->deadline <= now ? UPSTREAM_ERR_TIMEOUT
+                                                                   : UPSTREAM_ERR_DISCONNECTED,
+            .value = NULL,
+            .reason = why,
+        };
+        req_settle(link, req, &r);
+    }
+    if (ac && how != DROP_LOST)
+        redisAsyncFree(ac); /* deferred by hiredis when we are inside its reply callback */
+    link_schedule(link);
+    if (was == UPSTREAM_UP)
+        link_call_state(link, UPSTREAM_DOWN);
+}
+
+static void link_up(struct upstream_link *link)
+{
+    link->state = UPSTREAM_UP;
+    link->backoff_ms = link->reconnect_min_ms;
+    link->stats.connects++;
+    ev_timer_stop(link->loop, &link->timer);
+    if (link->health_interval > 0.) {
+        ev_timer_set(&link->timer, link->health_interval, link->health_interval);
+        ev_timer_start(link->loop, &link->timer);
+    }
+    link_log(link, LOG_NOTICE, "up (db %lld)", link->db);
+    link_call_state(link, UPSTREAM_UP);
+}
+
+/* Writes one of the link's own commands. False when hiredis refused it (the context is
+ * closing: cannot happen while it is attached). */
+static bool link_send_internal(struct upstream_link *link, int kind, const struct upstream_buf *cmd)
+{
+    struct upstream_req *req = xcalloc(1, sizeof(*req));
+    req->flags = UPSTREAM_REQ_INTERNAL;
+    req->kind = kind;
+    req->link = link;
+    if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, cmd->data, cmd->len) !=
+        REDIS_OK) {
+        free(req);
+        return false;
+    }
+    req->flags |= UPSTREAM_REQ_IN_HIREDIS;
+    upstream_fifo_push(link->loop, &link->fifo, req);
+    return true;
+}
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case KIND_AUTH:
+        return "AUTH";
+    case KIND_SELECT:
+        return "SELECT";
+    case KIND_EXTRA:
+        return "handshake command";
+    case KIND_HANDSHAKE_PING:
+    case KIND_HEALTH_PING:
+        return "PING";
+    }
+    return "request";
+}
+
+/* A reply to one of the link's own commands (from inside hiredis's reply callback). */
+static void link_internal_reply(struct upstream_link *link, int kind, const redisReply *reply)
+{
+    bool error = reply->type == REDIS_REPLY_ERROR;
+    if (kind == KIND_HEALTH_PING) {
+        if (error)
+            link_log(link, LOG_WARNING, "health check: %s", reply->str);
+        return;
+    }
+    if (link->state != UPSTREAM_HANDSHAKE)
+        return;
+    if (error) {
+        char why[UPSTREAM_LINK_ERROR_MAX];
+        snprintf(why, sizeof(why), "%s failed: %s", kind_name(kind), reply->str);
+        link_drop(link, DROP_RECYCLE, why);
+        return;
+    }
+    if (kind == KIND_HANDSHAKE_PING)
+        link_up(link);
+}
+
+/* hiredis's callback for every request we write. privdata is the request. */
+static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct upstream_req *req = privdata;
+    struct upstream_link *link = req->link;
+    req->flags &= ~UPSTREAM_REQ_IN_HIREDIS;
+    if (!link) {
+        /* Settled when its connection was dropped or its link destroyed. */
+        free(req);
+        return;
+    }
+    if (!reply) {
+        /* hiredis is freeing this connection on its own (EOF, I/O or protocol error). */
+        if (link->ac != ac)
+            abort(); /* an attached request always belongs to the link's current context */
+        char why[UPSTREAM_LINK_ERROR_MAX];
+        snprintf(why, sizeof(why), "closed: %s",
+                 ac->c.errstr[0] ? ac->c.errstr : "connection lost");
+        link_drop(link, DROP_LOST, why); /* settles req with the others */
+        free(req);
+        return;
+    }
+    if (link->fifo.reqs.head != req)
+        abort(); /* replies come in request order */
+    upstream_fifo_pop(&link->fifo);
+    req->link = NULL;
+    if ((req->flags & (UPSTREAM_REQ_INTERNAL | UPSTREAM_REQ_SETTLED)) == UPSTREAM_REQ_INTERNAL) {
+        req->flags |= UPSTREAM_REQ_SETTLED;
+        link_internal_reply(link, req->kind, reply);
+    } else {
+        struct upstream_reply r = {
+            .status = UPSTREAM_OK,
+            .value = (const struct upstream_value *)reply,
+            .reason = NULL,
+        };
+        req_settle(link, req, &r);
+    }
+    free(req);
+}
+
+static void upstream_connect_cb(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct upstream_link *link = ac->data;
+    if (!link)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context when this returns, without the disconnect callback. */
+        char why[UPSTREAM_LINK_ERROR_MAX];
+        snprintf(why, sizeof(why), "connect: %s",
+                 ac->c.errstr[0] ? ac->c.errstr : "connection failed");
+        link_drop(link, DROP_LOST, why);
+        return;
+    }
+    link->state = UPSTREAM_HANDSHAKE;
+    bool ok = true;
+    if (link->hs_auth.len)
+        ok = ok && link_send_internal(link, KIND_AUTH, &link->hs_auth);
+    if (link->hs_select.len)
+        ok = ok && link_send_internal(link, KIND_SELECT, &link->hs_select);
+    if (link->hs_extra.len)
+        ok = ok && link_send_internal(link, KIND_EXTRA, &link->hs_extra);
+    ok = ok && link_send_internal(link, KIND_HANDSHAKE_PING, &link->hs_ping);
+    if (!ok)
+        abort(); /* hiredis refuses commands only on a closing context */
+}
+
+static void upstream_disconnect_cb(const redisAsyncContext *cac, int status)
+{
+    (void)status;
+    const redisAsyncContext *ac = cac;
+    struct upstream_link *link = ac->data;
+    if (!link)
+        return; /* we dropped it first */
+    char why[UPSTREAM_LINK_ERROR_MAX];
+    snprintf(why, sizeof(why), "closed: %s",
+             ac->c.errstr[0] ? ac->c.errstr : "connection closed");
+    link_drop(link, DROP_LOST, why);
+}
+
+static void link_install_reader(struct upstream_link *link, redisAsyncContext *ac)
+{
+    if (!link->reply_fns_ready) {
+        link->reply_fns = *ac->c.reader->fn;
+        link->reply_fns.createNil = upstream_resp_create_nil;
+        link->reply_fns_ready = true;
+    }
+    ac->c.reader->fn = &link->reply_fns;
+}
+
+/* Starts a connection attempt (from DOWN). */
+static void link_connect(struct upstream_link *link)
+{
+    link->stats.connect_attempts++;
+    if (link->attempted)
+        link->stats.reconnect_attempts++;
+    link->attempted = true;
+    redisAsyncContext *ac = link->unixsocket ? redisAsyncConnectUnix(link->unixsocket)
+                                             : redisAsyncConnect(link->host, link->port);
+    if (!ac || ac->err) {
+        char why[UPSTREAM_LINK_ERROR_MAX];
+        snprintf(why, sizeof(why), "connect: %s", ac ? ac->c.errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        link->stats.connect_failures++;
+        link_set_error(link, why);
+        link_schedule(link);
+        return;
+    }
+    link_install_reader(link, ac);
+    ac->data = link;
+    if (redisLibevAttach(link->loop, ac) != REDIS_OK)
+        abort(); /* only fails when already attached */
+    link->ac = ac;
+    link->state = UPSTREAM_CONNECTING;
+    redisAsyncSetConnectCallback(ac, upstream_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, upstream_disconnect_cb);
+    ev_timer_stop(link->loop, &link->timer);
+    ev_timer_set(&link->timer, link->connect_timeout, 0.);
+    ev_timer_start(link->loop, &link->timer);
+}
+
+static void upstream_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct upstream_link *link = w->data;
+    char why[UPSTREAM_LINK_ERROR_MAX];
+    switch (link->state) {
+    case UPSTREAM_DOWN:
+        link_connect(link);
+        break;
+    case UPSTREAM_CONNECTING:
+    case UPSTREAM_HANDSHAKE:
+        snprintf(why, sizeof(why), "connect timeout (%.0f ms, %s)",
+                 link->connect_timeout * 1000.0, upstream_state_name(link->state));
+        link_drop(link, DROP_RECYCLE, why);
+        break;
+    case UPSTREAM_UP:
+        if (link->fifo.reqs.count == 0) {
+            link->stats.health_checks++;
+            link_send_internal(link, KIND_HEALTH_PING, &link->hs_ping);
+        }
+        break;
+    }
+}
+
+static void upstream_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct upstream_link *link = w->data;
+    if (!upstream_fifo_expired(loop, &link->fifo))
+        return;
+    char why[UPSTREAM_LINK_ERROR_MAX];
+    snprintf(why, sizeof(why), "timeout: no reply within %lld ms", link->op_timeout_ms);
+    link_drop(link, DROP_TIMEOUT, why);
+}
+
+static const char *link_down_reason(const struct upstream_link *link)
+{
+    if (link->last_error[0])
+        return link->last_error;
+    return link->state == UPSTREAM_DOWN ? "not connected" : "connecting";
+}
+
+/* Completes the fail queue's requests with UPSTREAM_ERR_DOWN (a snapshot: requests failed by
+ * these callbacks are fed again and completed in the same loop iteration). */
+static void upstream_fail_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    struct upstream_link *link = w->data;
+    ev_idle_stop(loop, w);
+    struct upstream_req_list failed = upstream_req_list_take(&link->failq);
+    char why[UPSTREAM_LINK_ERROR_MAX];
+    snprintf(why, sizeof(why), "%s", link_down_reason(link));
+    struct upstream_req *next;
+    for (struct upstream_req *req = failed.head; req; req = next) {
+        next = req->next;
+        req->next = NULL;
+        req->link = NULL;
+        struct upstream_reply r = {
+            .status = UPSTREAM_ERR_DOWN,
+            .value = NULL,
+            .reason = req->kind == FAIL_FULL ? "too many requests in flight" : why,
+        };
+        req_settle(link, req, &r);
+        free(req);
+    }
+}
+
+static void link_fail_later(struct upstream_link *link, struct upstream_req *req, int why)
+{
+    req->flags |= UPSTREAM_REQ_FAILQ;
+    req->kind = why;
+    upstream_req_list_push(&link->failq, req);
+    if (!ev_is_active(&link->fail_idle))
+        ev_idle_start(link->loop, &link->fail_idle);
+    ev_feed_event(link->loop, &link->fail_idle, EV_IDLE);
+}
+
+static struct upstream_req *link_submit(struct upstream_link *link, const char *cmd, size_t len,
+                                        void (*cb)(void *owner, const struct upstream_reply *r),
+                                        void *owner)
+{
+    struct upstream_req *req = xcalloc(1, sizeof(*req));
+    req->cb = cb;
+    req->owner = owner;
+    req->link = link;
+    if (link->state != UPSTREAM_UP) {
+        link_fail_later(link, req, FAIL_NOT_UP);
+        return req;
+    }
+    if (link->fifo.reqs.count >= UPSTREAM_LINK_INFLIGHT_MAX) {
+        link_fail_later(link, req, FAIL_FULL);
+        return req;
+    }
+    if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, cmd, len) != REDIS_OK) {
+        link_fail_later(link, req, FAIL_NOT_UP);
+        return req;
+    }
+    req->flags |= UPSTREAM_REQ_IN_HIREDIS;
+    upstream_fifo_push(link->loop, &link->fifo, req);
+    link->stats.requests++;
+    return req;
+}
+
+struct upstream_req *upstream_link_send(struct upstream_link *link, const char *cmd, size_t len,
+                                        void (*cb)(void *owner, const struct upstream_reply *r),
+                                        void *owner)
+{
+    size_t argc = cb ? upstream_command_argc(cmd, len) : 0;
+    if (argc == 0)
+        return NULL;
+    if (argc == 1 && cmd != link->scratch.data) {
+        /* hiredis 0.14 reads the byte after a one-argument command (looking for a second
+         * argument): hand it a copy that has one. */
+        link->scratch.len = 0;
+        upstream_buf_reserve(&link->scratch, len + 1);
+        memcpy(link->scratch.data, cmd, len);
+        link->scratch.data[len] = '\0';
+        link->scratch.len = len;
+        cmd = link->scratch.data;
+    }
+    return link_submit(link, cmd, len, cb, owner);
+}
+
+struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int argc,
+                                             const char *const *argv, const size_t *argvlen,
+                                             void (*cb)(void *owner,
+                                                        const struct upstream_reply *r),
+                                             void *owner)
+{
+    if (argc < 1)
+        return NULL;
+    link->scratch.len = 0;
+    upstream_command_format(&link->scratch, argc, argv, argvlen);
+    return upstream_link_send(link, link->scratch.data, link->scratch.len, cb, owner);
+}
+
+void upstream_link_reset(struct upstream_link *link, const char *reason)
+{
+    if (link->state == UPSTREAM_DOWN)
+        return;
+    char why[UPSTREAM_LINK_ERROR_MAX];
+    snprintf(why, sizeof(why), "reset: %s", reason ? reason : "requested");
+    link_drop(link, DROP_RECYCLE, why);
+}
+
+static void format_strs(struct upstream_buf *b, int argc, const char *const *argv)
+{
+    size_t lens[3];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    b->len = 0;
+    upstream_command_format(b, argc, argv, lens);
+}
+
+static char *str_or_null(const char *s)
+{
+    return s && s[0] ? xstrdup(s) : NULL;
+}
+
+struct upstream_link *upstream_link_create(struct ev_loop *loop, const struct config_upstream *cfg,
+                                           const struct logger *log, const char *name)
+{
+    struct upstream_link *link = xcalloc(1, sizeof(*link));
+    link->loop = loop;
+    link->log = log;
+    link->name = xstrdup(name ? name : "link");
+    link->unixsocket = str_or_null(cfg->unixsocket);
+    link->host = link->unixsocket ? NULL : xstrdup(cfg->host && cfg->host[0] ? cfg->host
+                                                                              : "127.0.0.1");
+    link->port = (int)cfg->port;
+    if (link->unixsocket) {
+        link->address = xstrdup(link->unixsocket);
+    } else {
+        size_t n = strlen(link->host) + 16;
+        link->address = xmalloc(n);
+        snprintf(link->address, n, "%s:%d", link->host, link->port);
+    }
+    link->db = cfg->db;
+    link->connect_timeout = (ev_tstamp)cfg->connect_timeout_ms / 1000.0;
+    link->op_timeout_ms = cfg->op_timeout_ms;
+    link->reconnect_min_ms = cfg->reconnect_min_ms > 0 ? cfg->reconnect_min_ms : 1;
+    link->reconnect_max_ms = cfg->reconnect_max_ms > link->reconnect_min_ms
+                                 ? cfg->reconnect_max_ms
+                                 : link->reconnect_min_ms;
+    link->backoff_ms = link->reconnect_min_ms;
+    link->health_interval = (ev_tstamp)cfg->health_check_interval_ms / 1000.0;
+
+    const char *user = cfg->username ? cfg->username : "";
+    const char *pass = cfg->password ? cfg->password : "";
+    if (user[0]) {
+        const char *argv[] = { "AUTH", user, pass };
+        format_strs(&link->hs_auth, 3, argv);
+    } else if (pass[0]) {
+        const char *argv[] = { "AUTH", pass };
+        format_strs(&link->hs_auth, 2, argv);
+    }
+    if (cfg->db != 0) {
+        char db[32];
+        snprintf(db, sizeof(db), "%lld", cfg->db);
+        const char *argv[] = { "SELECT", db };
+        format_strs(&link->hs_select, 2, argv);
+    }
+    const char *ping[] = { "PING" };
+    format_strs(&link->hs_ping, 1, ping);
+
+    upstream_fifo_init(&link->fifo, (ev_tstamp)cfg->op_timeout_ms / 1000.0, upstream_deadline_cb,
+                       link);
+    ev_idle_init(&link->fail_idle, upstream_fail_cb);
+    link->fail_idle.data = link;
+    ev_timer_init(&link->timer, upstream_timer_cb, 0., 0.);
+    link->timer.data = link;
+    link->rng = ((uint64_t)(uintptr_t)link ^ (uint64_t)(ev_time() * 1e6)) | 1u;
+
+    link_connect(link);
+    return link;
+}
+
+void upstream_link_destroy(struct upstream_link *link)
+{
+    if (!link)
+        return;
+    redisAsyncContext *ac = link->ac;
+    if (link->depth || (ac && (ac->c.flags & REDIS_IN_CALLBACK)))
+        abort(); /* destroy from inside a callback of this link: see link.h */
+    ev_timer_stop(link->loop, &link->timer);
+    upstream_fifo_stop(link->loop, &link->fifo);
+    ev_idle_stop(link->loop, &link->fail_idle);
+
+    /* Release pending requests without callbacks: hiredis frees those it holds (below). */
+    struct upstream_req_list inflight = upstream_req_list_take(&link->fifo.reqs);
+    for (struct upstream_req *req = inflight.head; req; req = req->next) {
+        req->link = NULL;
+        req->flags |= UPSTREAM_REQ_SETTLED;
+    }
+    struct upstream_req_list failed = upstream_req_list_take(&link->failq);
+    struct upstream_req *next;
+    for (struct upstream_req *req = failed.head; req; req = next) {
+        next = req->next;
+        free(req);
+    }
+    link->ac = NULL;
+    if (ac) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    upstream_buf_free(&link->hs_auth);
+    upstream_buf_free(&link->hs_select);
+    upstream_buf_free(&link->hs_extra);
+    upstream_buf_free(&link->hs_ping);
+    upstream_buf_free(&link->scratch);
+    free(link->name);
+    free(link->address);
+    free(link->host);
+    free(link->unixsocket);
+    free(link);
+}
+
+void upstream_link_set_handshake(struct upstream_link *link, int argc, const char *const *argv,
+                                 const size_t *argvlen)
+{
+    link->hs_extra.len = 0;
+    if (argc > 0)
+        upstream_command_format(&link->hs_extra, argc, argv, argvlen);
+}
+
+void upstream_link_set_state_cb(struct upstream_link *link,
+                                void (*cb)(void *arg, struct upstream_link *link,
+                                           enum upstream_state state),
+                                void *arg)
+{
+    link->state_cb = cb;
+    link->state_arg = arg;
+}
+
+enum upstream_state upstream_link_state(const struct upstream_link *link)
+{
+    return link->state;
+}
+
+const struct upstream_stats *upstream_link_stats(const struct upstream_link *link)
+{
+    return &link->stats;
+}
+
+size_t upstream_link_in_flight(const struct upstream_link *link)
+{
+    return link->fifo.reqs.count;
+}
+
+const char *upstream_link_last_error(const struct upstream_link *link)
+{
+    return link->last_error;
+}
+
+long long upstream_link_backoff_ms(const struct upstream_link *link)
+{
+    return link->backoff_ms;
+}
+
+const char *upstream_link_name(const struct upstream_link *link)
+{
+    return link->name;
+}
+
+const char *upstream_link_address(const struct upstream_link *link)
+{
+    return link->address;
+}
