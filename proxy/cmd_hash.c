@@ -26,7 +26,6 @@
 #define ERR_HASH_NOT_INTEGER "ERR hash value is not an integer"
 #define ERR_HASH_NOT_FLOAT "ERR hash value is not a float"
 #define ERR_OUT_OF_RANGE "ERR value is out of range"
-#define EMPTY_SCAN "*2\r\n$1\r\n0\r\n*0\r\n"
 
 command_proc cmd_hset, cmd_hsetnx, cmd_hget, cmd_hmget, cmd_hmset, cmd_hgetall, cmd_hdel,
     cmd_hexists, cmd_hlen, cmd_hstrlen, cmd_hkeys, cmd_hvals, cmd_hincrby, cmd_hincrbyfloat,

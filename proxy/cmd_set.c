@@ -33,7 +33,6 @@
 #define ERR_NUMKEYS "ERR numkeys should be greater than 0"
 #define ERR_NUMKEYS_ARGS "ERR Number of keys can't be greater than number of args"
 #define ERR_LIMIT "ERR LIMIT can't be negative"
-#define EMPTY_SCAN "*2\r\n$1\r\n0\r\n*0\r\n"
 /* SDIFF: Redis's algorithm choice gives the member-by-member walk this advantage. */
 #define SDIFF_WALK_ADVANTAGE 2
 /* Negative SRANDMEMBER count: how many members are written between output-limit checks. */

@@ -46,7 +46,6 @@
 #define ERR_WITHSCORES_LEX "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
 #define ERR_NUMKEYS "ERR numkeys should be greater than 0"
 #define ERR_COUNT_POSITIVE "ERR count should be greater than 0"
-#define EMPTY_SCAN "*2\r\n$1\r\n0\r\n*0\r\n"
 #define SCORE_ARG_STACK 128           /* range bounds up to this long parse without malloc */
 
 command_proc cmd_zadd, cmd_zincrby, cmd_zscore, cmd_zmscore, cmd_zcard, cmd_zcount,

@@ -20,6 +20,8 @@
 #define ERR_NOAUTH "NOAUTH Authentication required."
 #define ERR_STRING_SIZE "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 #define ERR_INVALID_CURSOR "ERR invalid cursor"
+/* HSCAN/SSCAN/ZSCAN of a missing key: cursor 0, no elements. */
+#define EMPTY_SCAN "*2\r\n$1\r\n0\r\n*0\r\n"
 
 void reply_raw(struct client *c, const char *p, size_t n);
 void reply_ok(struct client *c);

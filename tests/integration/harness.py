@@ -345,6 +345,15 @@ class SidecarServer(Server):
         return e
 
 
+def redis_client(server, **kw):
+    """A redis-py client (Debian's python3-redis) for server, with bounded socket timeouts.
+    Imported here, not at the top, so the harness itself needs only the standard library."""
+    import redis
+    kw.setdefault("socket_timeout", 10)
+    kw.setdefault("socket_connect_timeout", 5)
+    return redis.Redis(host=HOST, port=server.port, **kw)
+
+
 def is_redis_binary(path):
     return os.path.basename(path).startswith("redis-server")
 

@@ -52,8 +52,7 @@ def new_server(config=None, name=None):
 
 def client(server, **kw):
     kw.setdefault("socket_timeout", WAIT)
-    kw.setdefault("socket_connect_timeout", 5)
-    return redis.Redis(host=harness.HOST, port=server.port, **kw)
+    return harness.redis_client(server, **kw)
 
 
 def bulk(b):

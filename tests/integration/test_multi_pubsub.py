@@ -46,10 +46,7 @@ def new_server(config=None, name=None):
     return harness.make_server(SIDECAR_BIN, config=config, name=name)
 
 
-def client(server, **kw):
-    kw.setdefault("socket_timeout", 10)
-    kw.setdefault("socket_connect_timeout", 5)
-    return redis.Redis(host=harness.HOST, port=server.port, **kw)
+client = harness.redis_client
 
 
 SHARED = None
