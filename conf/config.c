@@ -37,6 +37,8 @@ enum opt_type {
     OPT_LISTEN,   /* char *listen[CONFIG_MAX_LISTEN] + nlisten */
     OPT_POLICY,   /* int, enum maxmemory_policy */
     OPT_LOGLEVEL, /* int, enum log_level */
+    OPT_BOOL,     /* int, 0/1 written no/yes */
+    OPT_INVALIDATION, /* int, enum cache_invalidation */
     OPT_CONST,    /* compatibility row: always its default text, no field */
     OPT_BIND,     /* compatibility row: the hosts of the listen addresses */
     OPT_PORT,     /* compatibility row: the port of the first listen address, 0 if none */
@@ -96,6 +98,21 @@ static const struct config_option config_options[] = {
         "volatile-ttl or noeviction"),
     ROW("cache", "maxmemory_samples", "maxmemory-samples", OPT_INT, maxmemory_samples, 1, 64, true,
         "5", "keys sampled per eviction by the sampling policies"),
+    ROW("cache", "invalidation", NULL, OPT_INVALIDATION, invalidation, 0, 0, false, "tracking",
+        "near-cache coherence: tracking (Redis invalidates the keys read), bcast (every write under "
+        "bcast_prefixes) or ttl (no invalidation: entries live max_ttl_ms)"),
+    ROW("cache", "bcast_prefixes", NULL, OPT_STRING, bcast_prefixes, 0, 0, false, "",
+        "key prefixes for invalidation = bcast, separated by spaces (\"\" = every key); only "
+        "keys under one of them are cached"),
+    ROW("cache", "max_ttl_ms", NULL, OPT_INT, max_ttl_ms, 1, LLONG_MAX, true, "60000",
+        "longest a near-cache entry lives; its TTL is min(max_ttl_ms, the upstream's PTTL)"),
+    ROW("cache", "negative_ttl_ms", NULL, OPT_INT, negative_ttl_ms, 0, LLONG_MAX, true, "0",
+        "keep replies about keys that do not exist upstream this long (0 = never cache them)"),
+    ROW("cache", "write_through", NULL, OPT_BOOL, write_through, 0, 0, true, "yes",
+        "after the upstream accepts SET, SETEX, PSETEX, SETNX or MSET, keep the new value "
+        "locally (no = only drop the local copy)"),
+    ROW("cache", "serve_stale_ms", NULL, OPT_INT, serve_stale_ms, 0, LLONG_MAX, true, "0",
+        "while the upstream is down, serve entries up to this long past their TTL (0 = never)"),
     ROW("upstream", "host", NULL, OPT_STRING, upstream.host, 0, 0, false, "",
         "upstream Redis host (\"\" with no unixsocket = standalone cache)"),
     ROW("upstream", "port", NULL, OPT_INT, upstream.port, 1, 65535, false, "6379",
@@ -145,6 +162,45 @@ static const char *const policy_names[] = {
 };
 #define POLICY_COUNT ((int)(sizeof(policy_names) / sizeof(policy_names[0])))
 
+static const char *const bool_names[] = { "no", "yes" };
+static const char *const invalidation_names[] = {
+    [INVALIDATION_TRACKING] = "tracking",
+    [INVALIDATION_BCAST] = "bcast",
+    [INVALIDATION_TTL] = "ttl",
+};
+#define NAMES_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* The name of value i of an enum-typed option, NULL when out of range. */
+static const char *opt_enum_name(enum opt_type t, int i)
+{
+    switch (t) {
+    case OPT_POLICY:
+        return i >= 0 && i < POLICY_COUNT ? policy_names[i] : NULL;
+    case OPT_LOGLEVEL:
+        return log_level_name(i);
+    case OPT_BOOL:
+        return i >= 0 && i < NAMES_COUNT(bool_names) ? bool_names[i] : NULL;
+    case OPT_INVALIDATION:
+        return i >= 0 && i < NAMES_COUNT(invalidation_names) ? invalidation_names[i] : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* The value of name (case-insensitive) for an enum-typed option, -1 when unknown. */
+static int opt_enum_parse(enum opt_type t, const char *name)
+{
+    int lo = t == OPT_LOGLEVEL ? LOG_DEBUG : 0;
+    for (int i = lo; i < lo + 64; i++) {
+        const char *n = opt_enum_name(t, i);
+        if (!n)
+            break;
+        if (strcasecmp(name, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
 /* ---- error codes and their two wordings (file/env, and Redis's CONFIG SET) ---- */
 
 enum opt_err {
@@ -163,12 +219,14 @@ enum opt_err {
 static void opt_format_choices(const struct config_option *o, char *buf, size_t size)
 {
     size_t used = 0;
-    int count = o->type == OPT_POLICY ? POLICY_COUNT : LOG_WARNING + 1;
+    int lo = o->type == OPT_LOGLEVEL ? LOG_DEBUG : 0;
 
     buf[0] = '\0';
-    for (int i = 0; i < count && used < size; i++) {
-        const char *name = o->type == OPT_POLICY ? policy_names[i] : log_level_name(i);
-        int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", name);
+    for (int i = lo; used < size; i++) {
+        const char *name = opt_enum_name(o->type, i);
+        if (!name)
+            break;
+        int n = snprintf(buf + used, size - used, "%s%s", i > lo ? ", " : "", name);
         if (n < 0)
             break;
         used += (size_t)n;
@@ -491,10 +549,10 @@ static enum opt_err opt_parse(const struct config_option *o, const char *text, s
             opt_value_free(v);
         return e;
     case OPT_POLICY:
-        v->num = config_policy_parse(text);
-        return v->num < 0 ? OPT_ERR_ENUM : OPT_OK;
     case OPT_LOGLEVEL:
-        v->num = log_level_parse(text);
+    case OPT_BOOL:
+    case OPT_INVALIDATION:
+        v->num = opt_enum_parse(o->type, text);
         return v->num < 0 ? OPT_ERR_ENUM : OPT_OK;
     default:
         return OPT_ERR_READONLY;
@@ -522,6 +580,8 @@ static void opt_commit(struct config *cfg, const struct config_option *o, struct
         break;
     case OPT_POLICY:
     case OPT_LOGLEVEL:
+    case OPT_BOOL:
+    case OPT_INVALIDATION:
         *(int *)opt_field(cfg, o) = (int)v->num;
         break;
     case OPT_STRING:
@@ -620,10 +680,10 @@ static const char *opt_format(const struct config *cfg, const struct config_opti
     case OPT_ADDR:
         return str_or_empty(*(char *const *)opt_field(cfg, o));
     case OPT_POLICY:
-        name = config_policy_name(*(const int *)opt_field(cfg, o));
-        return name ? name : "";
     case OPT_LOGLEVEL:
-        name = log_level_name(*(const int *)opt_field(cfg, o));
+    case OPT_BOOL:
+    case OPT_INVALIDATION:
+        name = opt_enum_name(o->type, *(const int *)opt_field(cfg, o));
         return name ? name : "";
     case OPT_LISTEN:
         opt_format_list(cfg, buf, size);
@@ -981,8 +1041,10 @@ static int validate_ranges(const struct config *cfg, char *err, size_t errlen)
             return -1;
         }
     }
-    if (!config_policy_name(cfg->maxmemory_policy) || !log_level_name(cfg->log_level)) {
-        config_errf(err, errlen, "[cache] maxmemory_policy or [log] level is not a known name");
+    if (!config_policy_name(cfg->maxmemory_policy) || !log_level_name(cfg->log_level) ||
+        !opt_enum_name(OPT_INVALIDATION, cfg->invalidation)) {
+        config_errf(err, errlen,
+                    "[cache] maxmemory_policy or invalidation, or [log] level, is not a known name");
         return -1;
     }
     return 0;

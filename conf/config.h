@@ -20,6 +20,12 @@ enum maxmemory_policy {
     POLICY_NOEVICTION,
 };
 
+enum cache_invalidation {
+    INVALIDATION_TRACKING = 0, /* CLIENT TRACKING: Redis invalidates the keys we read */
+    INVALIDATION_BCAST,        /* CLIENT TRACKING BCAST: every write under the prefixes */
+    INVALIDATION_TTL,          /* none: entries live at most max_ttl_ms */
+};
+
 /* "allkeys-lru" ... ; NULL for an unknown value / -1 for an unknown name. */
 const char *config_policy_name(int policy);
 int config_policy_parse(const char *name);
@@ -60,6 +66,12 @@ struct config {
     long long max_memory;            /* bytes; 0 = unbounded */
     int maxmemory_policy;            /* enum maxmemory_policy */
     long long maxmemory_samples;
+    int invalidation;                /* enum cache_invalidation (near-cache only) */
+    char *bcast_prefixes;            /* "" = every key (bcast) */
+    long long max_ttl_ms;            /* > 0: cap of a near-cache entry's TTL */
+    long long negative_ttl_ms;       /* 0 = replies about missing keys are not cached */
+    int write_through;               /* bool: SET-family writes store the new value */
+    long long serve_stale_ms;        /* 0 = never serve past the TTL */
     /* [upstream] */
     struct config_upstream upstream;
     /* [admin] */

@@ -221,7 +221,7 @@ START_TEST(test_sidecar_ini_documents_every_key)
 {
     static char help[64][96], ini[64][96];
     size_t nh = collect_help_keys(help, 64), ni = collect_ini_keys("sidecar.ini", ini, 64);
-    ck_assert_uint_eq(nh, 32);
+    ck_assert_uint_eq(nh, 38);
     ck_assert_uint_eq(ni, nh);
     for (size_t i = 0; i < nh; i++)
         ck_assert_str_eq(ini[i], help[i]); /* same keys, same order */
@@ -630,6 +630,21 @@ START_TEST(test_set_names)
     ck_assert_str_eq(cfg.requirepass, "second");
     expect_set_ok("requirepass", "");
     ck_assert_str_eq(cfg.requirepass, "");
+    expect_set_ok("cache.write_through", "NO");
+    ck_assert_int_eq(cfg.write_through, 0);
+    expect_set_ok("write_through", "yes");
+    ck_assert_int_eq(cfg.write_through, 1);
+    expect_set_ok("cache.max_ttl_ms", "250");
+    ck_assert_int_eq(cfg.max_ttl_ms, 250);
+    expect_set_error("cache.write_through", "maybe",
+                     "CONFIG SET failed (possibly related to argument 'cache.write_through') - "
+                     "argument(s) must be one of the following: no, yes");
+    expect_set_error("cache.max_ttl_ms", "0",
+                     "CONFIG SET failed (possibly related to argument 'cache.max_ttl_ms') - "
+                     "argument must be between 1 and 9223372036854775807 inclusive");
+    expect_set_error("cache.invalidation", "bcast",
+                     "CONFIG SET failed (possibly related to argument 'cache.invalidation') - "
+                     "can't set immutable config");
 }
 END_TEST
 
@@ -758,15 +773,20 @@ START_TEST(test_get_patterns)
     ck_assert_str_eq(p.name[1], "maxmemory-policy");
     ck_assert_str_eq(p.name[2], "maxmemory-samples");
     ck_assert_uint_eq(get_names("upstream.*", &p), 12);
-    ck_assert_uint_eq(get_names("cache.*", &p), 3); /* matched by section.key, shown as Redis */
+    ck_assert_uint_eq(get_names("cache.*", &p), 9); /* matched by section.key, shown as Redis */
     ck_assert_str_eq(p.name[0], "maxmemory");
-    ck_assert_uint_eq(get_names("*", &p), 36);     /* 32 options + save appendonly bind port */
+    ck_assert_str_eq(p.name[3], "cache.invalidation");
+    ck_assert_str_eq(p.value[3], "tracking");
+    ck_assert_str_eq(p.name[7], "cache.write_through");
+    ck_assert_str_eq(p.value[7], "yes");
+    ck_assert_uint_eq(get_names("*", &p), 42);     /* 38 options + save appendonly bind port */
     for (size_t i = 0; i < p.n; i++)              /* each row once */
         for (size_t j = 0; j < i; j++)
             ck_assert_str_ne(p.name[i], p.name[j]);
     /* maxclients proto-max-bulk-len maxmemory maxmemory-policy maxmemory-samples
-     * upstream.reconnect_max_ms: maxmemory's row matches twice (cache.max_memory), shown once */
-    ck_assert_uint_eq(get_names("*max*", &p), 6);
+     * cache.max_ttl_ms upstream.reconnect_max_ms: maxmemory's row matches twice
+     * (cache.max_memory), shown once */
+    ck_assert_uint_eq(get_names("*max*", &p), 7);
     ck_assert_uint_eq(get_names("nope*", &p), 0);
     ck_assert_uint_eq(get_names("[ab]*", &p), 3);  /* admin.listen appendonly bind */
     ck_assert_uint_eq(get_names("port", &p), 1);
