@@ -37,7 +37,7 @@ UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 all: sidecar
 
 sidecar: $(BUILD)/sidecar
-	@if [ "$(BUILD)" = build ]; then cp $< $@; fi
+	@if [ "$(BUILD)" = build ]; then cp $< $@.tmp && mv -f $@.tmp $@; fi
 
 $(BUILD)/sidecar: $(BUILD)/proxy/main.o $(ARCHIVES)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -26,6 +26,7 @@ enum store_type {
     STORE_LIST,
     STORE_SET,
     STORE_ZSET,
+    STORE_REPLIES, /* near-cache: a key's cached upstream replies (cache/replyset.h) */
     STORE_TYPE_COUNT,
 };
 

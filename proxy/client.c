@@ -6,7 +6,9 @@
 #include "conf/xmalloc.h"
 #include "proxy/blocking.h"
 #include "proxy/dispatch.h"
+#include "proxy/forward.h"
 #include "proxy/multi.h"
+#include "proxy/pinned.h"
 #include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
@@ -103,6 +105,8 @@ void client_free(struct client *c)
     blocking_client_free(c);
     multi_client_free(c);
     pubsub_client_free(c);
+    fwd_client_gone(c);
+    pin_client_gone(c);
     while (c->slot_head) {
         struct reply_slot *s = c->slot_head;
         c->slot_head = s->next;
@@ -244,14 +248,18 @@ void client_process_input(struct client *c)
             done = c->qbuf.len;
             break;
         }
+        size_t start = done;
         done = c->parser.pos;
         if (c->parser.argc > 0) {
             client_load_args(c);
+            bool multibulk = c->qbuf.data[start] == '*';
+            c->req_ptr = multibulk ? c->qbuf.data + start : NULL;
+            c->req_len = multibulk ? done - start : 0;
             dispatch_command(c);
             c->argc = 0;
         }
         resp_parser_next(&c->parser);
-        if (client_output_bytes(c) > SERVER_OUTPUT_SOFT_LIMIT)
+        if (client_output_bytes(c) > SERVER_OUTPUT_SOFT_LIMIT || c->slots >= CLIENT_SLOTS_MAX)
             client_pause_reading(c);
     }
     if (done) {
@@ -347,7 +355,7 @@ void client_flush(struct client *c)
         return;
     }
     if ((c->flags & CLIENT_READ_PAUSED) &&
-        client_output_bytes(c) < SERVER_OUTPUT_SOFT_LIMIT / 2) {
+        client_output_bytes(c) < SERVER_OUTPUT_SOFT_LIMIT / 2 && c->slots < CLIENT_SLOTS_MAX / 2) {
         client_resume_reading(c);
         client_process_input(c);
     }

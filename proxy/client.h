@@ -28,9 +28,13 @@ struct multi_state;
 struct watch_rec;
 struct pubsub_client;
 struct blocking_state;
+struct fwd;
+struct pin;
 
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_NAME_MAX 256
+/* Replies awaited at once (pending slots) before the client's input is no longer read. */
+#define CLIENT_SLOTS_MAX 4096
 
 /* Client flags. */
 #define CLIENT_CLOSE_AFTER_REPLY 0x01u /* QUIT, protocol error: flush, then close */
@@ -89,6 +93,12 @@ struct client {
     ev_timer btimer;                   /* the blocked command's timeout; active only while
                                           blocked with one (blocking.c) */
     struct client *unblocked_next;     /* blocking.c's resume queue (CLIENT_UNBLOCKED) */
+
+    const char *req_ptr;               /* the current request's own bytes when it came as a
+                                          multibulk (into qbuf), for forwarding verbatim */
+    size_t req_len;                    /* 0: an inline request */
+    struct fwd *fwd_head, *fwd_tail;   /* replies awaited from the upstream (forward.c) */
+    struct pin *pin;                   /* private upstream connection, or NULL (pinned.c) */
 
     struct client *prev, *next;        /* server's client list */
     struct client *pending_next;       /* server's pending-write list */

@@ -104,7 +104,9 @@ void cmd_hello(struct client *c)
     if (c->argc >= 2) {
         if (!arg_ll_or_reply(c, 1, &ver, "ERR Protocol version is not an integer or out of range"))
             return;
-        if (ver < 2 || ver > 3) {
+        /* RESP3 is refused in front of an upstream: hiredis 0.14 speaks RESP2 only, and
+         * forwarded replies are passed on as the upstream sent them. */
+        if (ver < 2 || ver > 3 || (ver == 3 && c->srv->nc)) {
             reply_error(c, "NOPROTO unsupported protocol version");
             return;
         }

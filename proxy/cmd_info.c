@@ -7,6 +7,7 @@
  * those report Redis's idle values). Bulk string in RESP2, verbatim string in RESP3. */
 #include "proxy/args.h"
 #include "proxy/command.h"
+#include "proxy/nearcache.h"
 #include "proxy/reply.h"
 #include "proxy/pubsub.h"
 #include "proxy/server.h"
@@ -256,7 +257,7 @@ static void info_keyspace(struct server *srv, struct strbuf *b)
     }
 }
 
-/* Redis 7.0's order. Commandstats, Errorstats and Latencystats are not kept, so not listed. */
+/* Redis 7.0's order, then ours. Commandstats, Errorstats and Latencystats are not kept, so not listed. */
 static const struct info_section {
     const char *name;  /* as INFO takes it (case-insensitive) */
     const char *title; /* the "# Title" line */
@@ -273,6 +274,8 @@ static const struct info_section {
     { "modules", "Modules", info_modules, true },
     { "cluster", "Cluster", info_cluster, true },
     { "keyspace", "Keyspace", info_keyspace, true },
+    { "upstream", "Upstream", nearcache_info_upstream, true },
+    { "cache", "Cache", nearcache_info_cache, true },
 };
 #define INFO_NSECTIONS (sizeof(info_sections) / sizeof(info_sections[0]))
 

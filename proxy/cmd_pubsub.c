@@ -45,6 +45,13 @@ bool pubsub_allowed_when_subscribed(const struct command *cmd)
            p == cmd_punsubscribe || p == cmd_ping || p == cmd_quit || p == cmd_reset;
 }
 
+bool pubsub_is_subscription(const struct command *cmd)
+{
+    command_proc *p = cmd->proc;
+    return p == cmd_subscribe || p == cmd_unsubscribe || p == cmd_psubscribe ||
+           p == cmd_punsubscribe;
+}
+
 bool pubsub_reply_ping(struct client *c)
 {
     if (!(c->flags & CLIENT_PUBSUB) || c->resp != 2)

@@ -5,6 +5,7 @@
 #include "proxy/command.h"
 #include "proxy/server.h"
 
+#include "cache/replyset.h"
 #include "cache/store.h"
 
 #include <stddef.h>
@@ -25,4 +26,5 @@ void server_register_types(struct store *s)
     store_register_type(s, STORE_LIST, &list_value_ops);
     store_register_type(s, STORE_SET, &set_value_ops);
     store_register_type(s, STORE_ZSET, &zset_value_ops);
+    store_register_type(s, STORE_REPLIES, &replyset_ops);
 }

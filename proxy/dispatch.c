@@ -17,6 +17,7 @@
 #include "proxy/multi.h"
 #include "proxy/pubsub.h"
 #include "proxy/reply.h"
+#include "proxy/route.h"
 #include "proxy/server.h"
 
 #include <ctype.h>
@@ -134,6 +135,15 @@ static void dispatch_run(struct client *c)
 {
     struct server *srv = c->srv;
     const struct command *cmd = command_lookup(&srv->commands, c->argv[0].ptr, c->argv[0].len);
+    if (!cmd && srv->nc) { /* not ours: the upstream may know it */
+        if (!c->authenticated)
+            dispatch_reject(c, NULL, ERR_NOAUTH);
+        else if (c->flags & CLIENT_PUBSUB)
+            reject_unknown_command(c);
+        else
+            route_unknown(c);
+        return;
+    }
     if (!cmd) {
         reject_unknown_command(c);
         return;
@@ -159,7 +169,7 @@ static void dispatch_run(struct client *c)
         dispatch_reject(c, cmd, ERR_NOAUTH);
         return;
     }
-    if (store_over_budget(srv->store)) {
+    if (!srv->nc && store_over_budget(srv->store)) { /* a near-cache evicts when it stores */
         int rc = store_evict(srv->store, server_now_ms(srv));
         if (rc < 0 && dispatch_refused_on_oom(c, cmd)) {
             dispatch_reject(c, cmd, ERR_OOM);
@@ -174,6 +184,8 @@ static void dispatch_run(struct client *c)
                          fullname);
         return;
     }
+    if (srv->nc && route_command(c, cmd))
+        return;
     if ((c->flags & CLIENT_MULTI) && !multi_runs_now(cmd)) {
         multi_queue(c, cmd);
         reply_status(c, "QUEUED");
@@ -196,8 +208,8 @@ void dispatch_command(struct client *c)
 void dispatch_request_done(struct client *c, struct strbuf *out, size_t mark)
 {
     struct server *srv = c->srv;
-    /* CLIENT REPLY OFF / SKIP: whatever this request answers is cut off again. Only standalone
-     * (immediate) replies exist today; a deferred reply slot will need the same rule. */
+    /* CLIENT REPLY OFF / SKIP: whatever this request answered at once is cut off again (a
+     * forwarded request's slot drops its reply itself: FWD_DISCARD). */
     if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP))
         out->len = mark;
     c->flags &= ~CLIENT_REPLY_SKIP;

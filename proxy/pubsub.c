@@ -58,7 +58,15 @@ struct pubsub {
     struct pubsub_table channels, patterns;
     size_t bytes;
     uint8_t seed[16];
+    pubsub_names_fn *hook;                /* a name entered or left a table, or NULL */
+    void *hook_ctx;
 };
+
+void pubsub_set_names_hook(struct pubsub *ps, pubsub_names_fn *fn, void *ctx)
+{
+    ps->hook = fn;
+    ps->hook_ctx = ctx;
+}
 
 static size_t alloc_bytes(const void *p)
 {
@@ -144,6 +152,8 @@ static struct pubsub_chan *table_add(struct pubsub *ps, struct pubsub_table *t, 
     t->b[idx] = n;
     t->used++;
     ps->bytes += alloc_bytes(n);
+    if (ps->hook)
+        ps->hook(ps->hook_ctx, t == &ps->patterns, name, len, true);
     return n;
 }
 
@@ -155,6 +165,8 @@ static void table_remove(struct pubsub *ps, struct pubsub_table *t, struct pubsu
     *pp = n->hnext;
     t->used--;
     ps->bytes -= alloc_bytes(n);
+    if (ps->hook)
+        ps->hook(ps->hook_ctx, t == &ps->patterns, n->name, n->len, false);
     free(n);
     if (t->size > PUBSUB_TABLE_MIN && t->used < t->size / 8)
         table_resize(ps, t, t->size / 2);
@@ -406,6 +418,27 @@ long long pubsub_publish(struct client *publisher, const char *channel, size_t c
                 deliver(s->c, &m);
                 receivers++;
             }
+        }
+    }
+    strbuf_free(&m.enc[0]);
+    strbuf_free(&m.enc[1]);
+    return receivers;
+}
+
+long long pubsub_deliver(struct pubsub *ps, const char *pattern, size_t patlen,
+                         const char *channel, size_t clen, const char *msg, size_t mlen)
+{
+    struct pubsub_msg m = { NULL, channel, msg, clen, mlen, { { NULL, 0, 0 }, { NULL, 0, 0 } } };
+    const struct pubsub_table *t = pattern ? &ps->patterns : &ps->channels;
+    const char *name = pattern ? pattern : channel;
+    size_t len = pattern ? patlen : clen;
+    struct pubsub_chan *n = table_find(t, name, len, siphash13(name, len, ps->seed));
+    long long receivers = 0;
+    if (n) {
+        msg_reset(&m, pattern ? n : NULL);
+        for (struct pubsub_sub *s = n->head; s; s = s->snext) {
+            deliver(s->c, &m);
+            receivers++;
         }
     }
     strbuf_free(&m.enc[0]);

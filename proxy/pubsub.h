@@ -34,6 +34,8 @@ command_proc cmd_subscribe, cmd_unsubscribe, cmd_psubscribe, cmd_punsubscribe, c
 /* True for what a RESP2 subscriber may still send: (P)SUBSCRIBE (P)UNSUBSCRIBE PING QUIT RESET
  * (cmd_pubsub.c). */
 bool pubsub_allowed_when_subscribed(const struct command *cmd);
+/* SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE. */
+bool pubsub_is_subscription(const struct command *cmd);
 /* PING of a RESP2 subscriber: replies ["pong", message or ""] and returns true; false (nothing
  * replied) for everyone else. */
 bool pubsub_reply_ping(struct client *c);
@@ -57,6 +59,17 @@ void pubsub_unsubscribe_all(struct client *c, bool pattern, bool notify);
  * how many received it (Redis's PUBLISH reply). */
 long long pubsub_publish(struct client *publisher, const char *channel, size_t clen,
                          const char *msg, size_t mlen);
+
+/* Delivers a message that arrived from the upstream (near-cache mode) to the subscribers of
+ * exactly that channel (pattern NULL), or of exactly that pattern: the upstream already did
+ * the matching, so nothing is delivered twice. Returns how many received it. */
+long long pubsub_deliver(struct pubsub *ps, const char *pattern, size_t patlen,
+                         const char *channel, size_t clen, const char *msg, size_t mlen);
+
+/* Called when a channel (pattern false) or pattern gets its first subscriber (added true) or
+ * loses its last one; the pub/sub relay keeps the upstream subscribed to exactly these. */
+typedef void pubsub_names_fn(void *ctx, bool pattern, const char *name, size_t len, bool added);
+void pubsub_set_names_hook(struct pubsub *ps, pubsub_names_fn *fn, void *ctx);
 
 /* PUBSUB CHANNELS [pattern] (pattern NULL: all), PUBSUB NUMSUB, PUBSUB NUMPAT. */
 void pubsub_reply_channels(struct client *c, const char *pat, size_t plen);

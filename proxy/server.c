@@ -8,6 +8,7 @@
 #include "proxy/client.h"
 #include "proxy/listener.h"
 #include "proxy/multi.h"
+#include "proxy/nearcache.h"
 #include "proxy/pubsub.h"
 
 #include <fcntl.h>
@@ -68,7 +69,7 @@ static void server_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     if (srv->shutting_down) {
         bool busy = false;
         for (struct client *c = srv->clients; c; c = c->next)
-            if (c->out.len > c->out_sent)
+            if (c->out.len > c->out_sent || c->slot_head)
                 busy = true;
         if (!busy)
             ev_break(srv->loop, EVBREAK_ALL);
@@ -174,6 +175,12 @@ static int server_open_log(struct server *srv)
     return 0;
 }
 
+bool server_has_upstream(const struct server *srv)
+{
+    const struct config_upstream *u = &srv->cfg.upstream;
+    return (u->host && u->host[0]) || (u->unixsocket && u->unixsocket[0]);
+}
+
 int server_init(struct server *srv)
 {
     if (server_open_log(srv) < 0)
@@ -204,6 +211,8 @@ int server_init(struct server *srv)
     random_bytes(seed, sizeof(seed));
     srv->blocking = blocking_create(seed);
 
+    if (server_has_upstream(srv))
+        srv->nc = nearcache_create(srv);
     if (listener_open_all(srv) < 0)
         return -1;
 
@@ -220,9 +229,16 @@ int server_init(struct server *srv)
     ev_signal_init(&srv->sigint, server_signal_cb, SIGINT);
     srv->sigint.data = srv;
     ev_signal_start(srv->loop, &srv->sigint);
-    log_info(&srv->log, "sidecar %s started, pid=%d, standalone, max_memory=%lld, policy=%s",
-             SIDECAR_VERSION, (int)getpid(), srv->cfg.max_memory,
-             config_policy_name(srv->cfg.maxmemory_policy));
+    if (srv->nc)
+        log_info(&srv->log, "sidecar %s started, pid=%d, near-cache in front of %s, "
+                 "invalidation=%s, max_memory=%lld, policy=%s", SIDECAR_VERSION, (int)getpid(),
+                 upstream_link_address(nearcache_link(srv->nc, 0)),
+                 coherence_mode_name(srv->nc),
+                 srv->cfg.max_memory, config_policy_name(srv->cfg.maxmemory_policy));
+    else
+        log_info(&srv->log, "sidecar %s started, pid=%d, standalone, max_memory=%lld, policy=%s",
+                 SIDECAR_VERSION, (int)getpid(), srv->cfg.max_memory,
+                 config_policy_name(srv->cfg.maxmemory_policy));
     return 0;
 }
 
@@ -239,6 +255,8 @@ void server_free(struct server *srv)
         client_free(srv->clients);
     srv->pending_writes = NULL;
     listener_close_all(srv);
+    nearcache_destroy(srv->nc); /* after the clients: their forwards are cancelled */
+    srv->nc = NULL;
     if (srv->loop) {
         ev_prepare_stop(srv->loop, &srv->flush_watcher);
         ev_idle_stop(srv->loop, &srv->more_work);

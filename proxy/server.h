@@ -18,6 +18,7 @@ struct client;
 struct multi_watches;
 struct pubsub;
 struct blocking;
+struct nearcache;
 
 #define SERVER_VERSION "7.0.15"      /* the Redis version whose behaviour we follow */
 #define SIDECAR_VERSION "0.1.0"
@@ -61,6 +62,8 @@ struct server {
     struct blocking *blocking;       /* blocked clients by (db, key), ready keys (blocking.c) */
     size_t blocked_clients;          /* clients with CLIENT_BLOCKED (INFO blocked_clients) */
     size_t blocked_clients_timeout;  /* of them, with a timeout (clients_in_timeout_table) */
+    struct nearcache *nc;            /* the upstream and near-cache; NULL when standalone */
+    size_t pinned_clients;           /* clients with a private upstream connection */
 
     struct listener listeners[SERVER_MAX_LISTENERS];
     size_t nlisteners;
@@ -89,6 +92,9 @@ static inline int64_t server_now_ms(const struct server *srv)
 {
     return (int64_t)(ev_now(srv->loop) * 1000.0);
 }
+
+/* Whether [upstream] names an upstream (host or unixsocket): near-cache mode. */
+bool server_has_upstream(const struct server *srv);
 
 /* Sets up the store, listeners, signals and timers from srv->cfg. -1 (logged) on failure. */
 int server_init(struct server *srv);

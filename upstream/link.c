@@ -1,5 +1,7 @@
 /* One upstream connection (see link.h): the hiredis async context, the DOWN -> CONNECTING ->
- * HANDSHAKE -> UP state machine, backoff, deadlines, health checks, fast failures, counters.
+ * HANDSHAKE -> UP state machine, backoff, deadlines, health checks, fast failures, held
+ * requests, counters. The subscriber handshake and pub/sub messages are in subscriber.c; the
+ * struct is in link_internal.h.
  *
  * Invariants:
  *  - link->ac is non-NULL exactly while the state is CONNECTING, HANDSHAKE or UP, and then
@@ -8,7 +10,12 @@
  *    NULL, the disconnect callback) sees a detached request or context and only frees.
  *  - Every request hiredis holds is in link->fifo, in the order it was written, until hiredis
  *    answers it (it is then the head) or the connection is dropped (it is then settled and
- *    detached: req->link == NULL, and hiredis frees it when it gives it back).
+ *    detached: req->link == NULL, and hiredis frees it when it gives it back). (A subscriber's
+ *    [P]SUBSCRIBE callbacks are not requests: see subscriber.c.)
+ *  - link->held is empty unless hold is on and the state is CONNECTING or HANDSHAKE, or the
+ *    link has just gone UP and the state callback is running; held requests are not in hiredis
+ *    (they own a copy of their command) and are written in order after that callback, or
+ *    completed with UPSTREAM_ERR_DOWN when the attempt fails.
  *  - hiredis 0.14 quirks handled here: after a failed connect it frees the context without the
  *    disconnect callback (the connect callback gets REDIS_ERR and every pending callback runs
  *    with NULL); freeing a context is only safe outside hiredis or from inside a reply callback
@@ -22,6 +29,7 @@
  *    one-argument command is copied into scratch first).
  *  - Watchers (timer, fifo.timer, fail_idle) are embedded here and stopped before the free. */
 #include "upstream/link.h"
+#include "upstream/link_internal.h"
 
 #include "conf/xmalloc.h"
 
@@ -36,69 +44,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What an internal request was sent for (struct upstream_req.kind). */
-enum link_kind {
-    KIND_USER = 0,
-    KIND_AUTH,
-    KIND_SELECT,
-    KIND_EXTRA,
-    KIND_HANDSHAKE_PING,
-    KIND_HEALTH_PING,
-};
-
 /* Why a caller's request sits on the fail queue (its kind). */
 enum fail_why {
     FAIL_NOT_UP = 0,
     FAIL_FULL,
 };
 
-/* How a connection is being dropped. */
-enum drop_how {
-    DROP_LOST,    /* hiredis is freeing the context itself: do not free it */
-    DROP_RECYCLE, /* we close it */
-    DROP_TIMEOUT, /* we close it because the FIFO's head passed its deadline */
-};
-
-struct upstream_link {
-    struct ev_loop *loop;
-    const struct logger *log;
-    char *name;
-    char *address;                  /* "host:port" or the socket path, for logs and INFO */
-    char *host;                     /* NULL when unixsocket is set */
-    char *unixsocket;               /* NULL for TCP */
-    int port;
-    long long db;
-    ev_tstamp connect_timeout;      /* seconds */
-    long long op_timeout_ms;
-    long long reconnect_min_ms, reconnect_max_ms;
-    ev_tstamp health_interval;      /* seconds; 0 = off */
-
-    struct upstream_buf hs_auth;    /* formatted handshake commands; len 0 = not sent */
-    struct upstream_buf hs_select;
-    struct upstream_buf hs_extra;
-    struct upstream_buf hs_ping;
-    struct upstream_buf scratch;    /* send_argv's formatting; one-argument commands' copies */
-
-    redisAsyncContext *ac;          /* NULL while DOWN */
-    redisReplyObjectFunctions reply_fns; /* hiredis's, with our nil: outlives every context */
-    bool reply_fns_ready;
-    enum upstream_state state;
-    struct upstream_fifo fifo;      /* requests written to ac, oldest first */
-    struct upstream_req_list failq; /* callers' requests waiting for their ERR_DOWN */
-    ev_idle fail_idle;              /* active (and fed) while failq is not empty */
-    ev_timer timer;                 /* DOWN: next attempt; CONNECTING/HANDSHAKE: connect
-                                       deadline; UP: health check (repeating) */
-    long long backoff_ms;           /* the next failure's delay, before jitter */
-    uint64_t rng;                   /* jitter; xorshift64 state, never 0 */
-    bool attempted;                 /* a connection was started before */
-    int depth;                      /* caller callbacks running */
-    void (*state_cb)(void *arg, struct upstream_link *link, enum upstream_state state);
-    void *state_arg;
-    struct upstream_stats stats;
-    char last_error[UPSTREAM_LINK_ERROR_MAX];
-};
-
 static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata);
+static void link_write_held(struct upstream_link *link);
 
 const char *upstream_state_name(enum upstream_state st)
 {
@@ -115,10 +68,7 @@ const char *upstream_state_name(enum upstream_state st)
     return "unknown";
 }
 
-static void link_log(const struct upstream_link *link, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void link_log(const struct upstream_link *link, int level, const char *fmt, ...)
+void upstream_link_log(const struct upstream_link *link, int level, const char *fmt, ...)
 {
     if (!link->log || level < link->log->level)
         return;
@@ -136,7 +86,7 @@ static void link_set_error(struct upstream_link *link, const char *why)
 {
     int level = strcmp(link->last_error, why) != 0 ? LOG_WARNING : LOG_VERBOSE;
     snprintf(link->last_error, sizeof(link->last_error), "%s", why);
-    link_log(link, level, "%s", why);
+    upstream_link_log(link, level, "%s", why);
 }
 
 static uint64_t link_random(struct upstream_link *link)
@@ -207,11 +157,12 @@ static void req_settle(struct upstream_link *link, struct upstream_req *req,
 }
 
 /* Takes the link DOWN: detaches the context, settles every request in flight (TIMEOUT for
- * those past their deadline when how is DROP_TIMEOUT, DISCONNECTED otherwise), closes the
- * context unless hiredis is already freeing it, schedules the next attempt, and tells the state
- * callback when an UP link was lost. Requests hiredis still holds are freed when it gives them
- * back. Does nothing when already DOWN. */
-static void link_drop(struct upstream_link *link, enum drop_how how, const char *reason)
+ * those past their deadline when how is UPSTREAM_DROP_TIMEOUT, DISCONNECTED otherwise) and then
+ * every held request (DOWN, with the same reason), closes the context unless hiredis is already
+ * freeing it, schedules the next attempt, and tells the state callback when an UP link was lost.
+ * Requests hiredis still holds are freed when it gives them back. Does nothing when already
+ * DOWN. Never called from inside upstream_link_send*(). */
+void upstream_link_drop(struct upstream_link *link, enum upstream_drop_how how, const char *reason)
 {
     enum upstream_state was = link->state;
     if (was == UPSTREAM_DOWN)
@@ -225,7 +176,7 @@ static void link_drop(struct upstream_link *link, enum drop_how how, const char 
     upstream_fifo_stop(link->loop, &link->fifo);
     if (was == UPSTREAM_UP) {
         link->stats.disconnects++;
-        if (how == DROP_TIMEOUT)
+        if (how == UPSTREAM_DROP_TIMEOUT)
             link->stats.recycles++;
     } else {
         link->stats.connect_failures++;
@@ -235,6 +186,7 @@ static void link_drop(struct upstream_link *link, enum drop_how how, const char 
     snprintf(why, sizeof(why), "%s", link->last_error);
 
     ev_tstamp now = ev_now(link->loop);
+    struct upstream_req_list held = upstream_req_list_take(&link->held);
     struct upstream_req_list inflight = upstream_req_list_take(&link->fifo.reqs);
     struct upstream_req *next;
     for (struct upstream_req *req = inflight.head; req; req = next) {
@@ -242,37 +194,52 @@ static void link_drop(struct upstream_link *link, enum drop_how how, const char 
         req->next = NULL;
         req->link = NULL;
         struct upstream_reply r = {
-            .status = how == DROP_TIMEOUT && req->deadline <= now ? UPSTREAM_ERR_TIMEOUT
+            .status = how == UPSTREAM_DROP_TIMEOUT && req->deadline <= now ? UPSTREAM_ERR_TIMEOUT
                                                                    : UPSTREAM_ERR_DISCONNECTED,
             .value = NULL,
             .reason = why,
         };
         req_settle(link, req, &r);
     }
-    if (ac && how != DROP_LOST)
+    for (struct upstream_req *req = held.head; req; req = next) {
+        next = req->next;
+        req->next = NULL;
+        req->link = NULL;
+        struct upstream_reply r = { .status = UPSTREAM_ERR_DOWN, .value = NULL, .reason = why };
+        req_settle(link, req, &r);
+        free(req);
+    }
+    if (ac && how != UPSTREAM_DROP_LOST)
         redisAsyncFree(ac); /* deferred by hiredis when we are inside its reply callback */
     link_schedule(link);
     if (was == UPSTREAM_UP)
         link_call_state(link, UPSTREAM_DOWN);
 }
 
-static void link_up(struct upstream_link *link)
+void upstream_link_go_up(struct upstream_link *link)
 {
     link->state = UPSTREAM_UP;
     link->backoff_ms = link->reconnect_min_ms;
     link->stats.connects++;
     ev_timer_stop(link->loop, &link->timer);
-    if (link->health_interval > 0.) {
+    if (link->health_interval > 0. && !link->sub) {
+        /* never on a subscriber: see upstream_link_create_subscriber in link.h */
         ev_timer_set(&link->timer, link->health_interval, link->health_interval);
         ev_timer_start(link->loop, &link->timer);
     }
-    link_log(link, LOG_NOTICE, "up (db %lld)", link->db);
+    if (link->sub)
+        upstream_link_log(link, LOG_NOTICE, "up (subscriber, client id %lld)",
+                          link->sub->client_id);
+    else
+        upstream_link_log(link, LOG_NOTICE, "up (db %lld)", link->db);
     link_call_state(link, UPSTREAM_UP);
+    if (link->state == UPSTREAM_UP) /* the state callback may have reset it */
+        link_write_held(link);
 }
 
 /* Writes one of the link's own commands. False when hiredis refused it (the context is
  * closing: cannot happen while it is attached). */
-static bool link_send_internal(struct upstream_link *link, int kind, const struct upstream_buf *cmd)
+bool upstream_link_send_own(struct upstream_link *link, int kind, const struct upstream_buf *cmd)
 {
     struct upstream_req *req = xcalloc(1, sizeof(*req));
     req->flags = UPSTREAM_REQ_INTERNAL;
@@ -291,15 +258,17 @@ static bool link_send_internal(struct upstream_link *link, int kind, const struc
 static const char *kind_name(int kind)
 {
     switch (kind) {
-    case KIND_AUTH:
+    case UPSTREAM_KIND_AUTH:
         return "AUTH";
-    case KIND_SELECT:
+    case UPSTREAM_KIND_SELECT:
         return "SELECT";
-    case KIND_EXTRA:
+    case UPSTREAM_KIND_EXTRA:
         return "handshake command";
-    case KIND_HANDSHAKE_PING:
-    case KIND_HEALTH_PING:
+    case UPSTREAM_KIND_HANDSHAKE_PING:
+    case UPSTREAM_KIND_HEALTH_PING:
         return "PING";
+    case UPSTREAM_KIND_CLIENT_ID:
+        return "CLIENT ID";
     }
     return "request";
 }
@@ -308,9 +277,9 @@ static const char *kind_name(int kind)
 static void link_internal_reply(struct upstream_link *link, int kind, const redisReply *reply)
 {
     bool error = reply->type == REDIS_REPLY_ERROR;
-    if (kind == KIND_HEALTH_PING) {
+    if (kind == UPSTREAM_KIND_HEALTH_PING) {
         if (error)
-            link_log(link, LOG_WARNING, "health check: %s", reply->str);
+            upstream_link_log(link, LOG_WARNING, "health check: %s", reply->str);
         return;
     }
     if (link->state != UPSTREAM_HANDSHAKE)
@@ -318,11 +287,13 @@ static void link_internal_reply(struct upstream_link *link, int kind, const redi
     if (error) {
         char why[UPSTREAM_LINK_ERROR_MAX];
         snprintf(why, sizeof(why), "%s failed: %s", kind_name(kind), reply->str);
-        link_drop(link, DROP_RECYCLE, why);
+        upstream_link_drop(link, UPSTREAM_DROP_RECYCLE, why);
         return;
     }
-    if (kind == KIND_HANDSHAKE_PING)
-        link_up(link);
+    if (kind == UPSTREAM_KIND_HANDSHAKE_PING)
+        upstream_link_go_up(link);
+    else if (kind == UPSTREAM_KIND_CLIENT_ID)
+        upstream_sub_client_id_reply(link, reply);
 }
 
 /* hiredis's callback for every request we write. privdata is the request. */
@@ -343,13 +314,13 @@ static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata
         char why[UPSTREAM_LINK_ERROR_MAX];
         snprintf(why, sizeof(why), "closed: %s",
                  ac->c.errstr[0] ? ac->c.errstr : "connection lost");
-        link_drop(link, DROP_LOST, why); /* settles req with the others */
+        upstream_link_drop(link, UPSTREAM_DROP_LOST, why); /* settles req with the others */
         free(req);
         return;
     }
     if (link->fifo.reqs.head != req)
         abort(); /* replies come in request order */
-    upstream_fifo_pop(&link->fifo);
+    upstream_fifo_shift(link->loop, &link->fifo);
     req->link = NULL;
     if ((req->flags & (UPSTREAM_REQ_INTERNAL | UPSTREAM_REQ_SETTLED)) == UPSTREAM_REQ_INTERNAL) {
         req->flags |= UPSTREAM_REQ_SETTLED;
@@ -376,18 +347,22 @@ static void upstream_connect_cb(const redisAsyncContext *cac, int status)
         char why[UPSTREAM_LINK_ERROR_MAX];
         snprintf(why, sizeof(why), "connect: %s",
                  ac->c.errstr[0] ? ac->c.errstr : "connection failed");
-        link_drop(link, DROP_LOST, why);
+        upstream_link_drop(link, UPSTREAM_DROP_LOST, why);
         return;
     }
     link->state = UPSTREAM_HANDSHAKE;
+    if (link->sub) {
+        upstream_sub_handshake(link);
+        return;
+    }
     bool ok = true;
     if (link->hs_auth.len)
-        ok = ok && link_send_internal(link, KIND_AUTH, &link->hs_auth);
+        ok = ok && upstream_link_send_own(link, UPSTREAM_KIND_AUTH, &link->hs_auth);
     if (link->hs_select.len)
-        ok = ok && link_send_internal(link, KIND_SELECT, &link->hs_select);
+        ok = ok && upstream_link_send_own(link, UPSTREAM_KIND_SELECT, &link->hs_select);
     if (link->hs_extra.len)
-        ok = ok && link_send_internal(link, KIND_EXTRA, &link->hs_extra);
-    ok = ok && link_send_internal(link, KIND_HANDSHAKE_PING, &link->hs_ping);
+        ok = ok && upstream_link_send_own(link, UPSTREAM_KIND_EXTRA, &link->hs_extra);
+    ok = ok && upstream_link_send_own(link, UPSTREAM_KIND_HANDSHAKE_PING, &link->hs_ping);
     if (!ok)
         abort(); /* hiredis refuses commands only on a closing context */
 }
@@ -402,7 +377,7 @@ static void upstream_disconnect_cb(const redisAsyncContext *cac, int status)
     char why[UPSTREAM_LINK_ERROR_MAX];
     snprintf(why, sizeof(why), "closed: %s",
              ac->c.errstr[0] ? ac->c.errstr : "connection closed");
-    link_drop(link, DROP_LOST, why);
+    upstream_link_drop(link, UPSTREAM_DROP_LOST, why);
 }
 
 static void link_install_reader(struct upstream_link *link, redisAsyncContext *ac)
@@ -461,12 +436,12 @@ static void upstream_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     case UPSTREAM_HANDSHAKE:
         snprintf(why, sizeof(why), "connect timeout (%.0f ms, %s)",
                  link->connect_timeout * 1000.0, upstream_state_name(link->state));
-        link_drop(link, DROP_RECYCLE, why);
+        upstream_link_drop(link, UPSTREAM_DROP_RECYCLE, why);
         break;
     case UPSTREAM_UP:
         if (link->fifo.reqs.count == 0) {
             link->stats.health_checks++;
-            link_send_internal(link, KIND_HEALTH_PING, &link->hs_ping);
+            upstream_link_send_own(link, UPSTREAM_KIND_HEALTH_PING, &link->hs_ping);
         }
         break;
     }
@@ -479,8 +454,9 @@ static void upstream_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (!upstream_fifo_expired(loop, &link->fifo))
         return;
     char why[UPSTREAM_LINK_ERROR_MAX];
-    snprintf(why, sizeof(why), "timeout: no reply within %lld ms", link->op_timeout_ms);
-    link_drop(link, DROP_TIMEOUT, why);
+    snprintf(why, sizeof(why), "timeout: no reply within %.0f ms",
+             link->fifo.reqs.head->timeout * 1000.0);
+    upstream_link_drop(link, UPSTREAM_DROP_TIMEOUT, why);
 }
 
 static const char *link_down_reason(const struct upstream_link *link)
@@ -525,19 +501,42 @@ static void link_fail_later(struct upstream_link *link, struct upstream_req *req
     ev_feed_event(link->loop, &link->fail_idle, EV_IDLE);
 }
 
+/* A request held until the link is UP: allocated with a copy of its command (and the '\0'
+ * hiredis may read past a one-argument command). */
+static struct upstream_req *link_hold(struct upstream_link *link, const char *cmd, size_t len)
+{
+    struct upstream_req *req = xcalloc(1, sizeof(*req) + len + 1);
+    char *copy = (char *)(req + 1);
+    memcpy(copy, cmd, len);
+    copy[len] = '\0';
+    req->cmd = copy;
+    req->cmd_len = len;
+    req->flags = UPSTREAM_REQ_HELD;
+    upstream_req_list_push(&link->held, req);
+    return req;
+}
+
+/* timeout: seconds, 0 = no deadline. */
 static struct upstream_req *link_submit(struct upstream_link *link, const char *cmd, size_t len,
+                                        ev_tstamp timeout,
                                         void (*cb)(void *owner, const struct upstream_reply *r),
                                         void *owner)
 {
-    struct upstream_req *req = xcalloc(1, sizeof(*req));
+    bool full = link->fifo.reqs.count + link->held.count >= UPSTREAM_LINK_INFLIGHT_MAX;
+    bool attempt = link->state == UPSTREAM_CONNECTING || link->state == UPSTREAM_HANDSHAKE;
+    struct upstream_req *req = link->hold && attempt && !full ? link_hold(link, cmd, len)
+                                                              : xcalloc(1, sizeof(*req));
     req->cb = cb;
     req->owner = owner;
     req->link = link;
+    req->timeout = timeout;
+    if (req->flags & UPSTREAM_REQ_HELD)
+        return req;
     if (link->state != UPSTREAM_UP) {
         link_fail_later(link, req, FAIL_NOT_UP);
         return req;
     }
-    if (link->fifo.reqs.count >= UPSTREAM_LINK_INFLIGHT_MAX) {
+    if (full) {
         link_fail_later(link, req, FAIL_FULL);
         return req;
     }
@@ -546,18 +545,45 @@ static struct upstream_req *link_submit(struct upstream_link *link, const char *
         return req;
     }
     req->flags |= UPSTREAM_REQ_IN_HIREDIS;
-    upstream_fifo_push(link->loop, &link->fifo, req);
+    upstream_fifo_push_timeout(link->loop, &link->fifo, req, timeout);
     link->stats.requests++;
     return req;
 }
 
-struct upstream_req *upstream_link_send(struct upstream_link *link, const char *cmd, size_t len,
-                                        void (*cb)(void *owner, const struct upstream_reply *r),
-                                        void *owner)
+/* Writes the held requests in send order (the link just went UP and its state callback ran).
+ * One cancelled while held is dropped unsent. */
+static void link_write_held(struct upstream_link *link)
 {
-    size_t argc = cb ? upstream_command_argc(cmd, len) : 0;
-    if (argc == 0)
-        return NULL;
+    struct upstream_req_list held = upstream_req_list_take(&link->held);
+    struct upstream_req *next;
+    for (struct upstream_req *req = held.head; req; req = next) {
+        next = req->next;
+        req->next = NULL;
+        req->flags &= ~UPSTREAM_REQ_HELD;
+        if (req->flags & UPSTREAM_REQ_SETTLED) {
+            link->stats.swallowed++;
+            free(req);
+            continue;
+        }
+        if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, req->cmd,
+                                       req->cmd_len) != REDIS_OK) {
+            link_fail_later(link, req, FAIL_NOT_UP);
+            continue;
+        }
+        req->flags |= UPSTREAM_REQ_IN_HIREDIS;
+        upstream_fifo_push_timeout(link->loop, &link->fifo, req, req->timeout);
+        link->stats.requests++;
+    }
+}
+
+/* cmd must be a valid command (argc its argument count): copies a one-argument command that
+ * ends the caller's buffer, then submits it. */
+static struct upstream_req *link_send_checked(struct upstream_link *link, const char *cmd,
+                                              size_t len, size_t argc, ev_tstamp timeout,
+                                              void (*cb)(void *owner,
+                                                         const struct upstream_reply *r),
+                                              void *owner)
+{
     if (argc == 1 && cmd != link->scratch.data) {
         /* hiredis 0.14 reads the byte after a one-argument command (looking for a second
          * argument): hand it a copy that has one. */
@@ -568,7 +594,29 @@ struct upstream_req *upstream_link_send(struct upstream_link *link, const char *
         link->scratch.len = len;
         cmd = link->scratch.data;
     }
-    return link_submit(link, cmd, len, cb, owner);
+    return link_submit(link, cmd, len, timeout, cb, owner);
+}
+
+struct upstream_req *upstream_link_send(struct upstream_link *link, const char *cmd, size_t len,
+                                        void (*cb)(void *owner, const struct upstream_reply *r),
+                                        void *owner)
+{
+    size_t argc = cb && !link->sub ? upstream_command_argc(cmd, len) : 0;
+    if (argc == 0)
+        return NULL;
+    return link_send_checked(link, cmd, len, argc, link->fifo.timeout, cb, owner);
+}
+
+struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, const char *cmd,
+                                                size_t len, long long timeout_ms,
+                                                void (*cb)(void *owner,
+                                                           const struct upstream_reply *r),
+                                                void *owner)
+{
+    size_t argc = cb && !link->sub && timeout_ms >= 0 ? upstream_command_argc(cmd, len) : 0;
+    if (argc == 0)
+        return NULL;
+    return link_send_checked(link, cmd, len, argc, (ev_tstamp)timeout_ms / 1000.0, cb, owner);
 }
 
 struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int argc,
@@ -577,7 +625,7 @@ struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int arg
                                                         const struct upstream_reply *r),
                                              void *owner)
 {
-    if (argc < 1)
+    if (argc < 1 || link->sub)
         return NULL;
     link->scratch.len = 0;
     upstream_command_format(&link->scratch, argc, argv, argvlen);
@@ -590,7 +638,7 @@ void upstream_link_reset(struct upstream_link *link, const char *reason)
         return;
     char why[UPSTREAM_LINK_ERROR_MAX];
     snprintf(why, sizeof(why), "reset: %s", reason ? reason : "requested");
-    link_drop(link, DROP_RECYCLE, why);
+    upstream_link_drop(link, UPSTREAM_DROP_RECYCLE, why);
 }
 
 static void format_strs(struct upstream_buf *b, int argc, const char *const *argv)
@@ -607,8 +655,8 @@ static char *str_or_null(const char *s)
     return s && s[0] ? xstrdup(s) : NULL;
 }
 
-struct upstream_link *upstream_link_create(struct ev_loop *loop, const struct config_upstream *cfg,
-                                           const struct logger *log, const char *name)
+struct upstream_link *upstream_link_new(struct ev_loop *loop, const struct config_upstream *cfg,
+                                        const struct logger *log, const char *name)
 {
     struct upstream_link *link = xcalloc(1, sizeof(*link));
     link->loop = loop;
@@ -660,7 +708,18 @@ struct upstream_link *upstream_link_create(struct ev_loop *loop, const struct co
     ev_timer_init(&link->timer, upstream_timer_cb, 0., 0.);
     link->timer.data = link;
     link->rng = ((uint64_t)(uintptr_t)link ^ (uint64_t)(ev_time() * 1e6)) | 1u;
+    return link;
+}
 
+void upstream_link_start(struct upstream_link *link)
+{
+    link_connect(link);
+}
+
+struct upstream_link *upstream_link_create(struct ev_loop *loop, const struct config_upstream *cfg,
+                                           const struct logger *log, const char *name)
+{
+    struct upstream_link *link = upstream_link_new(loop, cfg, log, name);
     link_connect(link);
     return link;
 }
@@ -688,6 +747,11 @@ void upstream_link_destroy(struct upstream_link *link)
         next = req->next;
         free(req);
     }
+    struct upstream_req_list held = upstream_req_list_take(&link->held);
+    for (struct upstream_req *req = held.head; req; req = next) {
+        next = req->next;
+        free(req);
+    }
     link->ac = NULL;
     if (ac) {
         ac->data = NULL;
@@ -698,6 +762,7 @@ void upstream_link_destroy(struct upstream_link *link)
     upstream_buf_free(&link->hs_extra);
     upstream_buf_free(&link->hs_ping);
     upstream_buf_free(&link->scratch);
+    upstream_sub_free(link->sub);
     free(link->name);
     free(link->address);
     free(link->host);
@@ -734,7 +799,12 @@ const struct upstream_stats *upstream_link_stats(const struct upstream_link *lin
 
 size_t upstream_link_in_flight(const struct upstream_link *link)
 {
-    return link->fifo.reqs.count;
+    return link->fifo.reqs.count + link->held.count;
+}
+
+void upstream_link_set_hold(struct upstream_link *link, bool hold)
+{
+    link->hold = hold && !link->sub;
 }
 
 const char *upstream_link_last_error(const struct upstream_link *link)

@@ -12,10 +12,20 @@
  * PING goes out every health_check_interval_ms when nothing is in flight (0 = never); it is a
  * request like any other, so a PING that is not answered within op_timeout_ms recycles the link.
  *
- * Requests are only sent while UP; otherwise they fail fast with UPSTREAM_ERR_DOWN. Callbacks
- * are never called from inside upstream_link_send*(): a fast failure is delivered from the loop
- * (an idle watcher fed at once, so within the current loop iteration when sent from a callback,
- * and without the loop sleeping otherwise).
+ * Requests are only sent while UP; otherwise they fail fast with UPSTREAM_ERR_DOWN (unless the
+ * link holds them while connecting: upstream_link_set_hold). Callbacks are never called from
+ * inside upstream_link_send*(): a fast failure is delivered from the loop (an idle watcher fed
+ * at once, so within the current loop iteration when sent from a callback, and without the
+ * loop sleeping otherwise).
+ *
+ * Deadlines: a request gets op_timeout_ms from when it is written (upstream_link_send*), or a
+ * timeout of its own, or none (upstream_link_send_timeout, for blocking commands). Only the
+ * oldest unanswered request's deadline is watched: requests behind a slow or blocked one wait
+ * for it, and one that waited behind a request allowed to take longer than its own deadline
+ * gets its own full timeout again once that request is answered.
+ *
+ * A subscriber link (upstream_link_create_subscriber, below) is the same state machine with
+ * another handshake and no requests of the caller's: it receives pub/sub messages.
  *
  * A link carries commands that get exactly one reply each. upstream_command_valid() refuses
  * [P]SUBSCRIBE/[P]UNSUBSCRIBE/MONITOR; the caller must also keep away commands that change the
@@ -31,6 +41,7 @@
 #include "upstream/resp.h"
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +76,7 @@ struct upstream_stats {
     uint64_t failed_down;         /* requests completed with UPSTREAM_ERR_DOWN */
     uint64_t swallowed;           /* cancelled requests whose outcome was dropped */
     uint64_t health_checks;       /* health-check PINGs sent */
+    uint64_t messages;            /* subscriber links: pub/sub messages handed to on_message */
 };
 
 struct upstream_link;
@@ -91,12 +103,41 @@ struct upstream_req *upstream_link_send(struct upstream_link *link, const char *
                                         void (*cb)(void *owner, const struct upstream_reply *r),
                                         void *owner);
 
+/* The same with a deadline of its own: timeout_ms from when the request is written instead of
+ * op_timeout_ms, or no deadline at all when timeout_ms == 0 (e.g. BLPOP k 0 on a private link:
+ * the request then waits as long as the connection lives). For a blocking command pass its
+ * blocking timeout + op_timeout_ms. Past the deadline the request completes with
+ * UPSTREAM_ERR_TIMEOUT and the link is recycled, as for upstream_link_send. Requests behind it
+ * on the same link wait for it (only the oldest request's deadline is watched). NULL (and cb
+ * never called) when cmd is not valid for a link, when timeout_ms < 0, or on a subscriber
+ * link. Ownership and callbacks as for upstream_link_send. */
+struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, const char *cmd,
+                                                size_t len, long long timeout_ms,
+                                                void (*cb)(void *owner,
+                                                           const struct upstream_reply *r),
+                                                void *owner);
+
 /* The same with an argument vector (copied during the call; argc >= 1). */
 struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int argc,
                                              const char *const *argv, const size_t *argvlen,
                                              void (*cb)(void *owner,
                                                         const struct upstream_reply *r),
                                              void *owner);
+
+/* Hold while connecting (off by default; meant for private per-client links created on demand,
+ * whose first command must wait for the connection instead of failing). When on, a request
+ * sent while a connection attempt is in progress (CONNECTING or HANDSHAKE) is held instead of
+ * failed: the link keeps a copy of its command and writes the held requests, in send order,
+ * right after the link becomes UP, AFTER the state callback for UP has run, so requests the
+ * state callback sends (e.g. a CLIENT TRACKING command) are written before them. The deadline
+ * of a held request starts when it is written. If the attempt fails instead (refused, connect
+ * timeout, handshake error, or a reset, also from the UP state callback), every held request
+ * completes with UPSTREAM_ERR_DOWN and the failure's reason (e.g. "connect: Connection
+ * refused"), from the loop, never inside send. While DOWN waiting for the backoff delay, sends
+ * still fail fast. Held requests count towards UPSTREAM_LINK_INFLIGHT_MAX and in
+ * upstream_link_in_flight; a held request cancelled before it is written is never written.
+ * Turning hold off keeps the requests already held. No effect on a subscriber link. */
+void upstream_link_set_hold(struct upstream_link *link, bool hold);
 
 /* Recycles the connection now: requests in flight complete with UPSTREAM_ERR_DISCONNECTED
  * (reason "reset: <reason>"), and the link reconnects after the backoff delay. Does nothing
@@ -105,7 +146,8 @@ void upstream_link_reset(struct upstream_link *link, const char *reason);
 
 /* One extra command run in every handshake after AUTH/SELECT (e.g. CLIENT TRACKING on
  * REDIRECT <id>): an error reply to it fails the handshake. argc 0 removes it. Takes effect at
- * the next (re)connect (call upstream_link_reset to apply it now). argv is copied. */
+ * the next (re)connect (call upstream_link_reset to apply it now). argv is copied. Not used by
+ * a subscriber link. */
 void upstream_link_set_handshake(struct upstream_link *link, int argc, const char *const *argv,
                                  const size_t *argvlen);
 
@@ -119,7 +161,7 @@ void upstream_link_set_state_cb(struct upstream_link *link,
 
 enum upstream_state upstream_link_state(const struct upstream_link *link);
 const struct upstream_stats *upstream_link_stats(const struct upstream_link *link);
-/* Requests written and not yet answered (cancelled ones included). */
+/* Requests written and not yet answered (cancelled ones included), plus held ones. */
 size_t upstream_link_in_flight(const struct upstream_link *link);
 /* The last failure's text ("" while none), e.g. "connect: Connection refused". */
 const char *upstream_link_last_error(const struct upstream_link *link);
@@ -128,5 +170,76 @@ long long upstream_link_backoff_ms(const struct upstream_link *link);
 const char *upstream_link_name(const struct upstream_link *link);
 /* "host:port" or the unix socket path. */
 const char *upstream_link_address(const struct upstream_link *link);
+
+/* ---- subscriber links ------------------------------------------------------------------- */
+
+/* Names one subscriber link may be subscribed to, per list (channels, patterns). */
+#define UPSTREAM_SUB_NAMES_MAX 65536
+
+/* Creates a subscriber link and starts connecting at once (cfg, log, name: as for
+ * upstream_link_create; db and the extra handshake command are not used). Its handshake is
+ * AUTH (when configured), CLIENT ID (the id is recorded: upstream_link_client_id), then one
+ * SUBSCRIBE with every channel and one PSUBSCRIBE with every pattern of the link's lists; it
+ * goes UP when the confirmations for all of them arrived (or when CLIENT ID answered, when the
+ * lists are empty). channels[0..nchannels) are NUL-terminated names, copied (duplicates
+ * ignored); they start the link's channel list, which upstream_link_[un]subscribe change.
+ *
+ * on_message(arg, link, msg) is called from the loop for every pub/sub message the link
+ * receives while UP, on a channel in its channel list or a pattern in its pattern list (a
+ * message still in flight when its channel was unsubscribed is dropped): msg is the whole RESP2
+ * array, borrowed for the call: ["message", channel, payload] or ["pmessage", pattern,
+ * channel, payload]. Subscription confirmations and anything else are not passed on. It may
+ * call upstream_link_[p][un]subscribe and upstream_link_reset; not destroy.
+ *
+ * What Redis 7 (7.0.15, checked) sends to a RESP2 subscriber of __redis__:invalidate that a
+ * connection running CLIENT TRACKING on REDIRECT <its id> redirects to:
+ *   - a write to a key that connection read: ["message", "__redis__:invalidate", ["k"]]: the
+ *     payload is an array of keys (one key per message in practice, e.g. MSET k k2 sends two
+ *     messages; accept several);
+ *   - FLUSHALL / FLUSHDB: ["message", "__redis__:invalidate", nil] with the nil as a null bulk
+ *     ("$-1", UPSTREAM_VALUE_NIL), not a null array;
+ *   - BCAST PREFIX mode: the same array messages for every key written under the prefixes;
+ *   - when the subscriber connection goes away, a RESP2 tracking connection is told nothing
+ *     ("tracking-redir-broken" is a RESP3 push only) and invalidations are silently lost until
+ *     its tracking is re-armed with the new id: the caller must treat DOWN of the subscriber as
+ *     "flush everything and re-arm tracking with the id reported at the next UP".
+ *
+ * No health-check PING is sent on a subscriber link (health_check_interval_ms is ignored),
+ * because hiredis 0.14 cannot match a PING to its reply in subscribed mode: it queues the
+ * PING's callback apart (sub.invalid) and treats the RESP2 reply ["pong", ""] as a pub/sub
+ * message: the callback only runs, with NULL, when the context is freed, and a pong read in
+ * the same batch as a message is handed to that message's channel callback (both seen with
+ * 0.14.1). A dead subscriber connection is noticed when the kernel reports it (EOF, reset).
+ *
+ * States, backoff, reconnects, stats, the state callback, reset and destroy are as for data
+ * links; each reconnect runs the whole handshake again and so gets a NEW client id: the state
+ * callback with UP is how the caller learns it. upstream_link_send* refuse a subscriber link
+ * (NULL). Never NULL. */
+struct upstream_link *upstream_link_create_subscriber(
+    struct ev_loop *loop, const struct config_upstream *cfg, const struct logger *log,
+    const char *name, const char *const *channels, size_t nchannels,
+    void (*on_message)(void *arg, struct upstream_link *link, const struct upstream_value *msg),
+    void *arg);
+
+/* The CLIENT ID of the subscriber's current connection while the link is UP; 0 otherwise
+ * (also on a data link). */
+long long upstream_link_client_id(const struct upstream_link *link);
+
+/* Adds a channel (len bytes, binary-safe, copied) to a subscriber's channel list and, while a
+ * connection is up or in its handshake, sends SUBSCRIBE for it; every later (re)connect
+ * subscribes it again. Messages on it go to on_message once Redis has processed the SUBSCRIBE.
+ * Returns 0 when added or already there, -1 when link is not a subscriber, len is 0, or the
+ * list holds UPSTREAM_SUB_NAMES_MAX names. Never calls back from inside. */
+int upstream_link_subscribe(struct upstream_link *link, const char *channel, size_t len);
+/* Removes a channel from the list (and sends UNSUBSCRIBE for it while connected): no message
+ * on it is passed to on_message from this call on. Returns 0 when it was in the list, -1
+ * otherwise (or when link is not a subscriber). */
+int upstream_link_unsubscribe(struct upstream_link *link, const char *channel, size_t len);
+/* The same for glob-style patterns (PSUBSCRIBE / PUNSUBSCRIBE): matching messages arrive as
+ * ["pmessage", pattern, channel, payload]. */
+int upstream_link_psubscribe(struct upstream_link *link, const char *pattern, size_t len);
+int upstream_link_punsubscribe(struct upstream_link *link, const char *pattern, size_t len);
+/* The number of channels (patterns false) or patterns (true) in a subscriber's lists. */
+size_t upstream_link_subscriptions(const struct upstream_link *link, bool patterns);
 
 #endif

@@ -738,3 +738,140 @@ def parse_info(text):
         k, v = line.split(":", 1)
         out[k] = v
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# near-cache: a redis-server as the upstream and a sidecar configured in front of it
+#
+# Additive helpers (issue 4); nothing above depends on them. Keys are written section-qualified
+# ("upstream.port", "cache.max_ttl_ms") so that names shared by two sections ([server] unixsocket
+# and [upstream] unixsocket) are never ambiguous.
+
+# near-cache option -> its ini section. make_nearcache() accepts these as keyword arguments.
+NEARCACHE_SECTIONS = {
+    "host": "upstream", "port": "upstream", "unixsocket": "upstream", "username": "upstream",
+    "password": "upstream", "db": "upstream", "connect_timeout_ms": "upstream",
+    "op_timeout_ms": "upstream", "connections": "upstream", "reconnect_min_ms": "upstream",
+    "reconnect_max_ms": "upstream", "health_check_interval_ms": "upstream",
+    "invalidation": "cache", "bcast_prefixes": "cache", "max_ttl_ms": "cache",
+    "negative_ttl_ms": "cache", "write_through": "cache", "serve_stale_ms": "cache",
+}
+
+# What tests run with unless they say otherwise: no health-check PINGs (they would show in the
+# upstream's commandstats; a killed upstream is noticed by its closed socket anyway), and a short
+# reconnect backoff so a restarted upstream is used again quickly.
+NEARCACHE_TEST_DEFAULTS = {
+    "health_check_interval_ms": 0,
+    "connect_timeout_ms": 500,
+    "reconnect_min_ms": 20,
+    "reconnect_max_ms": 200,
+}
+
+NEARCACHE_READY_TIMEOUT = 10.0   # seconds for INFO to show the upstream (and subscriber) up
+
+
+def make_upstream(port=None, config=None, name="upstream"):
+    """A RedisServer (not started) to be a near-cache's upstream, on port (a free one if None).
+    DEBUG is allowed from loopback connections (tests use DEBUG SLEEP to slow it down). Start it
+    with .start(); start it again after a kill with upstream_restart() to keep its port."""
+    cfg = {"enable-debug-command": "local"}
+    cfg.update(config or {})
+    return RedisServer(port=port, config=cfg, name=name)
+
+
+def upstream_restart(server, ready_timeout=READY_TIMEOUT):
+    """Start a stopped or killed upstream again on the same port (no retry on another port: a
+    sidecar is configured with this one). Returns server."""
+    if server.alive():
+        raise ServerError("%s is still running (pid %d)" % (server.name, server.pid))
+    server.start(ready_timeout=ready_timeout, attempts=1)
+    return server
+
+
+def nearcache_config(upstream_port, **opts):
+    """The config dict of a sidecar whose upstream is 127.0.0.1:upstream_port: the test defaults
+    above, then opts. A key of NEARCACHE_SECTIONS goes to its section; any other key is passed
+    through as sidecar_ini() takes it ("section.key" or a CONFIG_SECTIONS name). A value of None
+    leaves the key out (the sidecar's default then applies); True/False become yes/no."""
+    merged = {"host": HOST, "port": upstream_port}
+    merged.update(NEARCACHE_TEST_DEFAULTS)
+    merged.update(opts)
+    cfg = {}
+    for key, value in merged.items():
+        if value is None:
+            continue
+        if value is True or value is False:
+            value = "yes" if value else "no"
+        section = NEARCACHE_SECTIONS.get(key)
+        cfg["%s.%s" % (section, key) if section else key] = value
+    return cfg
+
+
+def make_nearcache(binary, upstream_port, name="nearcache", extra_env=None, **opts):
+    """A SidecarServer (not started) in front of the upstream on upstream_port; opts as in
+    nearcache_config(). After start(), nearcache_wait_ready() says when it may be measured."""
+    return SidecarServer(binary, config=nearcache_config(upstream_port, **opts), name=name,
+                         extra_env=extra_env)
+
+
+def info_dict(server, section=None, timeout=REPLY_TIMEOUT):
+    """INFO [section] of server (one short-lived connection) as a dict of field -> str."""
+    with RespClient(server.port, timeout=timeout) as c:
+        raw = c.call("INFO", section) if section else c.call("INFO")
+    if isinstance(raw, Error):
+        raise ProtocolError("INFO failed on %s: %s" % (getattr(server, "name", server), raw))
+    return parse_info(raw)
+
+
+def nearcache_wait_ready(sidecar, timeout=NEARCACHE_READY_TIMEOUT, subscriber=True):
+    """Wait until the sidecar's INFO shows upstream_state:up and, with subscriber (tracking or
+    bcast mode), upstream_subscriber:up. Returns the last INFO dict; raises ServerError naming the
+    fields seen when the deadline passes (or the sidecar exits)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    info = {}
+    while True:
+        if not sidecar.alive():
+            raise ServerError("%s exited while waiting for its upstream\n--- stderr ---\n%s"
+                              % (sidecar.name, _tail(sidecar.stderr_path)))
+        try:
+            info = info_dict(sidecar, timeout=1.0)
+        except (OSError, ProtocolError):
+            info = {}
+        ok = info.get("upstream_state") == "up"
+        if ok and subscriber:
+            ok = info.get("upstream_subscriber") == "up"
+        if ok:
+            return info
+        # An INFO without the field at all means a sidecar without near-cache support: waiting
+        # the whole timeout in every test would only make the failure slow.
+        no_field = info and "upstream_state" not in info and time.monotonic() - start > 1.0
+        if no_field or time.monotonic() >= deadline:
+            seen = {k: info.get(k) for k in ("upstream_state", "upstream_subscriber",
+                                              "upstream_connections_up", "upstream_last_error")}
+            raise ServerError("%s: upstream not ready after %.1fs (INFO shows %r)\n--- stderr ---\n%s"
+                              % (sidecar.name, time.monotonic() - start, seen,
+                                 _tail(sidecar.stderr_path)))
+        time.sleep(0.02)
+
+
+def commandstats(server, timeout=REPLY_TIMEOUT):
+    """INFO commandstats of a redis-server as {command: calls}, e.g. {"get": 3,
+    "client|setname": 1}. Commands never called since the last CONFIG RESETSTAT are absent."""
+    out = {}
+    for key, value in info_dict(server, "commandstats", timeout=timeout).items():
+        if not key.startswith("cmdstat_"):
+            continue
+        for item in value.split(","):
+            name, _, num = item.partition("=")
+            if name == "calls":
+                out[key[len("cmdstat_"):]] = int(num)
+    return out
+
+
+def reset_commandstats(server, timeout=REPLY_TIMEOUT):
+    """CONFIG RESETSTAT on a redis-server (zeroes commandstats)."""
+    with RespClient(server.port, timeout=timeout) as c:
+        reply = c.call("CONFIG", "RESETSTAT")
+    if reply != "OK":
+        raise ProtocolError("CONFIG RESETSTAT on %s: %r" % (server.name, reply))

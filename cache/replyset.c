@@ -1,0 +1,123 @@
+/* The near-cache reply set (cache/replyset.h): a short list of (signature, reply) items, most
+ * recently put first. Lookups walk at most REPLYSET_ITEMS_MAX items. */
+#include "cache/replyset.h"
+
+#include "conf/xmalloc.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_OVERHEAD sizeof(size_t)
+
+struct replyset_item {
+    struct replyset_item *next;
+    uint32_t siglen;
+    uint32_t rlen;
+    char data[]; /* signature, then reply */
+};
+
+static size_t alloc_size(const void *p)
+{
+    return malloc_usable_size((void *)p) + CHUNK_OVERHEAD;
+}
+
+struct replyset *replyset_create(void)
+{
+    struct replyset *rs = xcalloc(1, sizeof(*rs));
+    rs->bytes = alloc_size(rs);
+    return rs;
+}
+
+static struct replyset_item **replyset_find(struct replyset *rs, const char *sig, size_t siglen)
+{
+    struct replyset_item **pp = &rs->head;
+    for (uint32_t i = 0; *pp && i < REPLYSET_ITEMS_MAX; i++, pp = &(*pp)->next) {
+        const struct replyset_item *it = *pp;
+        if (it->siglen == siglen && memcmp(it->data, sig, siglen) == 0)
+            return pp;
+    }
+    return NULL;
+}
+
+const char *replyset_get(const struct replyset *rs, const char *sig, size_t siglen, size_t *len)
+{
+    struct replyset_item **pp = replyset_find((struct replyset *)rs, sig, siglen);
+    if (!pp)
+        return NULL;
+    *len = (*pp)->rlen;
+    return (*pp)->data + (*pp)->siglen;
+}
+
+static void replyset_unlink(struct replyset *rs, struct replyset_item **pp)
+{
+    struct replyset_item *it = *pp;
+    *pp = it->next;
+    rs->n--;
+    rs->bytes -= alloc_size(it);
+    free(it);
+}
+
+void replyset_put(struct replyset *rs, const char *sig, size_t siglen, const char *reply,
+                  size_t rlen)
+{
+    struct replyset_item **pp = replyset_find(rs, sig, siglen);
+    if (pp)
+        replyset_unlink(rs, pp);
+    if (rs->n >= REPLYSET_ITEMS_MAX) {
+        pp = &rs->head;
+        while ((*pp)->next)
+            pp = &(*pp)->next;
+        replyset_unlink(rs, pp);
+    }
+    struct replyset_item *it = xmalloc(sizeof(*it) + siglen + rlen);
+    it->siglen = (uint32_t)siglen;
+    it->rlen = (uint32_t)rlen;
+    memcpy(it->data, sig, siglen);
+    memcpy(it->data + siglen, reply, rlen);
+    it->next = rs->head;
+    rs->head = it;
+    rs->n++;
+    rs->bytes += alloc_size(it);
+}
+
+static void replyset_free(void *value)
+{
+    struct replyset *rs = value;
+    while (rs->head)
+        replyset_unlink(rs, &rs->head);
+    free(rs);
+}
+
+static void *replyset_dup(const void *value)
+{
+    const struct replyset *src = value;
+    struct replyset *rs = replyset_create();
+    const struct replyset_item *items[REPLYSET_ITEMS_MAX];
+    uint32_t n = 0;
+    for (const struct replyset_item *it = src->head; it && n < REPLYSET_ITEMS_MAX; it = it->next)
+        items[n++] = it;
+    while (n > 0) { /* oldest first, so the copy keeps the order */
+        const struct replyset_item *it = items[--n];
+        replyset_put(rs, it->data, it->siglen, it->data + it->siglen, it->rlen);
+    }
+    rs->fresh_until_ms = src->fresh_until_ms;
+    return rs;
+}
+
+static size_t replyset_bytes(const void *value)
+{
+    return ((const struct replyset *)value)->bytes;
+}
+
+static size_t replyset_len(const void *value)
+{
+    return ((const struct replyset *)value)->n;
+}
+
+const struct store_value_ops replyset_ops = {
+    .free = replyset_free,
+    .dup = replyset_dup,
+    .bytes = replyset_bytes,
+    .len = replyset_len,
+};

@@ -1,0 +1,40 @@
+/* A near-cache entry's value (DESIGN.md section 4): the encoded RESP2 replies of the cacheable
+ * reads seen for one key, each under its request signature (the command name and the arguments
+ * after the key, as near-cache code builds it), so that `GET k`, `HGET k f` and `LRANGE k 0 9`
+ * can each be answered from the same key's entry.
+ *
+ * Invariants: at most REPLYSET_ITEMS_MAX replies (putting one more drops the least recently put
+ * one); signatures are unique; bytes is the real allocation size of the struct and every item
+ * (malloc_usable_size + one chunk header each), as the store charges it. fresh_until_ms is the
+ * owner's (0 = fresh while the store keeps the key). No I/O, no clock. */
+#ifndef CACHE_REPLYSET_H
+#define CACHE_REPLYSET_H
+
+#include "cache/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REPLYSET_ITEMS_MAX 16
+
+struct replyset_item;
+
+struct replyset {
+    struct replyset_item *head; /* most recently put first */
+    uint32_t n;
+    size_t bytes;
+    int64_t fresh_until_ms;     /* serve_stale: fresh until then, stale (store TTL) after */
+};
+
+struct replyset *replyset_create(void);
+/* The reply stored for sig (*len set), or NULL. Borrowed: valid until the set changes. */
+const char *replyset_get(const struct replyset *rs, const char *sig, size_t siglen, size_t *len);
+/* Stores reply under sig (both copied), replacing an earlier reply for sig. */
+void replyset_put(struct replyset *rs, const char *sig, size_t siglen, const char *reply,
+                  size_t rlen);
+
+/* The store's ops for STORE_REPLIES (free, dup, bytes, len). */
+extern const struct store_value_ops replyset_ops;
+
+#endif

@@ -1,0 +1,304 @@
+/* Forwarded requests (see forward.h): opening a reply slot, sending, completing, the
+ * post-processing of writes and MGET merges, and the cancellation when a client leaves. */
+#include "proxy/forward.h"
+
+#include "conf/xmalloc.h"
+#include "proxy/client.h"
+#include "proxy/nearcache.h"
+#include "proxy/numbers.h"
+#include "proxy/pinned.h"
+#include "proxy/server.h"
+#include "upstream/link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fwd *fwd_open(struct client *c)
+{
+    struct fwd *f = xcalloc(1, sizeof(*f));
+    f->c = c;
+    f->slot = client_slot_open(c);
+    if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP))
+        f->flags |= FWD_DISCARD;
+    f->cprev = c->fwd_tail;
+    if (c->fwd_tail)
+        c->fwd_tail->cnext = f;
+    else
+        c->fwd_head = f;
+    c->fwd_tail = f;
+    return f;
+}
+
+static void fwd_unlink(struct fwd *f)
+{
+    struct client *c = f->c;
+    if (!c)
+        return;
+    if (f->cprev)
+        f->cprev->cnext = f->cnext;
+    else
+        c->fwd_head = f->cnext;
+    if (f->cnext)
+        f->cnext->cprev = f->cprev;
+    else
+        c->fwd_tail = f->cprev;
+    f->cprev = f->cnext = NULL;
+}
+
+static void fwd_free(struct fwd *f)
+{
+    for (size_t i = 0; i < f->nkeys; i++)
+        free(f->keys[i]);
+    free(f->keys);
+    free(f->klens);
+    free(f->wt);
+    for (size_t i = 0; i < f->nparts; i++)
+        free(f->parts[i].local);
+    free(f->parts);
+    free(f);
+}
+
+static void fwd_reply_cb(void *owner, const struct upstream_reply *r)
+{
+    struct fwd *f = owner;
+    f->req = NULL;
+    fwd_complete(f, r);
+}
+
+struct upstream_req *fwd_send_client_request(struct client *c, struct upstream_link *link,
+                                             long long timeout_ms,
+                                             void (*cb)(void *owner,
+                                                        const struct upstream_reply *r),
+                                             void *owner)
+{
+    if (c->req_len > 0) {
+        struct upstream_req *req =
+            timeout_ms < 0 ? upstream_link_send(link, c->req_ptr, c->req_len, cb, owner)
+                           : upstream_link_send_timeout(link, c->req_ptr, c->req_len, timeout_ms,
+                                                        cb, owner);
+        if (req)
+            return req;
+    }
+    /* An inline request, or bytes a link refuses as they are: its arguments. */
+    const char *argv[FWD_ARGV_STACK];
+    size_t lens[FWD_ARGV_STACK];
+    const char **pv = c->argc <= FWD_ARGV_STACK ? argv : xmalloc(c->argc * sizeof(*pv));
+    size_t *pl = c->argc <= FWD_ARGV_STACK ? lens : xmalloc(c->argc * sizeof(*pl));
+    for (size_t i = 0; i < c->argc; i++) {
+        pv[i] = c->argv[i].ptr;
+        pl[i] = c->argv[i].len;
+    }
+    struct upstream_req *req = upstream_link_send_argv(link, (int)c->argc, pv, pl, cb, owner);
+    if (pv != argv) {
+        free(pv);
+        free(pl);
+    }
+    return req;
+}
+
+static void fwd_refused(struct fwd *f)
+{
+    struct upstream_reply r = {
+        .status = UPSTREAM_ERR_DOWN,
+        .reason = "this command cannot be forwarded",
+    };
+    fwd_complete(f, &r);
+}
+
+bool fwd_send_request(struct fwd *f, struct upstream_link *link, long long timeout_ms)
+{
+    f->req = fwd_send_client_request(f->c, link, timeout_ms, fwd_reply_cb, f);
+    if (f->req)
+        return true;
+    fwd_refused(f);
+    return false;
+}
+
+bool fwd_send_argv(struct fwd *f, struct upstream_link *link, int argc, const char *const *argv,
+                   const size_t *argvlen)
+{
+    f->req = upstream_link_send_argv(link, argc, argv, argvlen, fwd_reply_cb, f);
+    if (f->req)
+        return true;
+    fwd_refused(f);
+    return false;
+}
+
+void fwd_format_failure(struct strbuf *b, const struct upstream_reply *r)
+{
+    if (r->status == UPSTREAM_ERR_TIMEOUT)
+        strbuf_printf(b, "-ERR upstream timeout\r\n");
+    else
+        strbuf_printf(b, "-ERR upstream unavailable: %s\r\n", r->reason ? r->reason : "down");
+}
+
+static bool reply_is_error(const char *p, size_t n)
+{
+    return n > 0 && p[0] == '-';
+}
+
+static void fwd_count_error(struct fwd *f, const char *p, size_t n)
+{
+    if (f->c && reply_is_error(p, n))
+        f->c->srv->stats.errors_replied++;
+}
+
+/* The slot gets its bytes and becomes ready; the output limit is checked as after any reply. */
+static void fwd_deliver_done(struct fwd *f)
+{
+    struct client *c = f->c;
+    if (!c)
+        return;
+    client_slot_ready(c, f->slot);
+    f->slot = NULL;
+    if (client_output_bytes(c) > (size_t)c->srv->cfg.client_output_buffer_limit) {
+        log_warn(&c->srv->log,
+                 "Client id=%llu addr=%s closed for overcoming of output buffer limits.",
+                 (unsigned long long)c->id, c->addr);
+        client_close(c);
+    }
+}
+
+/* MGET: the hits taken when it was sent, the upstream's elements for the misses, in order. */
+static void fwd_merge_mget(struct fwd *f, const struct upstream_reply *r, struct strbuf *out)
+{
+    const struct upstream_value *v = r->status == UPSTREAM_OK ? r->value : NULL;
+    if (!v || upstream_value_type(v) != UPSTREAM_VALUE_ARRAY) {
+        if (v) {
+            size_t n = upstream_value_encoded_len(v);
+            strbuf_reserve(out, n);
+            out->len = (size_t)(upstream_value_encode(v, out->data + out->len) - out->data);
+        } else {
+            fwd_format_failure(out, r);
+        }
+        return;
+    }
+    size_t next = 0, count = upstream_value_count(v);
+    strbuf_printf(out, "*%zu\r\n", f->nparts);
+    for (size_t i = 0; i < f->nparts; i++) {
+        struct fwd_mget_part *p = &f->parts[i];
+        if (p->local) {
+            strbuf_append(out, p->local, p->len);
+            continue;
+        }
+        if (next >= count) { /* cannot happen with a Redis upstream: keep the shape */
+            strbuf_append(out, "$-1\r\n", 5);
+            continue;
+        }
+        const struct upstream_value *e = upstream_value_at(v, next++);
+        size_t n = upstream_value_encoded_len(e);
+        strbuf_reserve(out, n);
+        char *start = out->data + out->len;
+        out->len = (size_t)(upstream_value_encode(e, start) - out->data);
+        if (p->guard && upstream_value_type(e) == UPSTREAM_VALUE_BULK)
+            nearcache_guard_set_reply(p->guard, start, n);
+    }
+}
+
+static bool fwd_write_succeeded(const struct fwd *f, const struct upstream_reply *r)
+{
+    if (r->status != UPSTREAM_OK)
+        return false;
+    enum upstream_value_type t = upstream_value_type(r->value);
+    if (t == UPSTREAM_VALUE_STATUS)
+        return !(f->flags & FWD_WT_ONE);
+    return t == UPSTREAM_VALUE_INTEGER && upstream_value_integer(r->value) == 1 &&
+           (f->flags & FWD_WT_ONE);
+}
+
+/* After the reply: drop the written keys again, flush, tell write-through guards. */
+static void fwd_post(struct fwd *f, const struct upstream_reply *r, struct nearcache *nc)
+{
+    bool ok = r->status == UPSTREAM_OK && upstream_value_type(r->value) != UPSTREAM_VALUE_ERROR;
+    if (nc && ok) {
+        if (f->flags & FWD_FLUSH_AFTER)
+            nearcache_flush(nc, "a flush or a write of many keys was forwarded");
+        for (size_t i = 0; i < f->nkeys; i++) /* wt[i], when set, is keys[i]'s */
+            nearcache_drop_key_keep(nc, f->keys[i], f->klens[i], i < f->nwt ? f->wt[i] : NULL);
+    }
+    bool wt_ok = fwd_write_succeeded(f, r);
+    for (size_t i = 0; i < f->nwt; i++)
+        if (wt_ok && f->wt[i])
+            nearcache_guard_confirm(f->wt[i]);
+}
+
+void fwd_complete(struct fwd *f, const struct upstream_reply *r)
+{
+    struct client *c = f->c;
+    struct nearcache *nc = c ? c->srv->nc : NULL;
+    if (c && f->slot) {
+        struct strbuf *out = &f->slot->buf;
+        size_t mark = out->len;
+        if (f->parts) {
+            fwd_merge_mget(f, r, out);
+        } else if (r->status == UPSTREAM_OK) {
+            size_t n = upstream_value_encoded_len(r->value);
+            strbuf_reserve(out, n);
+            out->len = (size_t)(upstream_value_encode(r->value, out->data + out->len) - out->data);
+        } else {
+            fwd_format_failure(out, r);
+        }
+        fwd_count_error(f, out->data + mark, out->len - mark);
+        if (f->flags & FWD_DISCARD)
+            out->len = mark;
+    }
+    fwd_post(f, r, nc);
+    if (f->pin)
+        pin_request_done(f->pin, f);
+    fwd_deliver_done(f);
+    fwd_unlink(f);
+    fwd_free(f);
+}
+
+void fwd_complete_bytes(struct fwd *f, const char *p, size_t n)
+{
+    if (f->c && f->slot) {
+        fwd_count_error(f, p, n);
+        if (!(f->flags & FWD_DISCARD))
+            strbuf_append(&f->slot->buf, p, n);
+    }
+    fwd_deliver_done(f);
+    fwd_unlink(f);
+    fwd_free(f);
+}
+
+void fwd_add_key(struct fwd *f, const char *key, size_t klen)
+{
+    if (f->flags & FWD_FLUSH_AFTER)
+        return;
+    if (f->nkeys == FWD_KEYS_MAX) {
+        f->flags |= FWD_FLUSH_AFTER;
+        return;
+    }
+    if ((f->nkeys & (f->nkeys - 1)) == 0) { /* 0, 1, 2, 4...: grow */
+        size_t cap = f->nkeys ? f->nkeys * 2 : 1;
+        f->keys = xrealloc(f->keys, cap * sizeof(*f->keys));
+        f->klens = xrealloc(f->klens, cap * sizeof(*f->klens));
+    }
+    f->keys[f->nkeys] = xmemdup(key, klen);
+    f->klens[f->nkeys] = klen;
+    f->nkeys++;
+}
+
+void fwd_client_gone(struct client *c)
+{
+    struct fwd *f = c->fwd_head;
+    c->fwd_head = c->fwd_tail = NULL;
+    while (f) {
+        struct fwd *next = f->cnext;
+        f->c = NULL;
+        f->slot = NULL; /* freed with the client's slots */
+        f->cprev = f->cnext = NULL;
+        if (f->pin) {
+            f->pin->inflight--;
+            f->pin = NULL;
+        }
+        if (f->req) {
+            upstream_req_cancel(f->req);
+            fwd_free(f);
+        }
+        /* else: a waiter of a guard, which frees it when the fill completes */
+        f = next;
+    }
+}

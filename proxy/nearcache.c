@@ -1,0 +1,529 @@
+/* The near-cache (see nearcache.h): lookups, fills with single flight, guards and their index,
+ * storing with min(max_ttl_ms, PTTL), drops and flushes.
+ *
+ * Invariants:
+ *  - a guard is in nc->all from creation until its last upstream reply (pending == 0), and in
+ *    the index while it can still be poisoned and is not poisoned;
+ *  - a guard's waiters are forwards of clients reading the same request on the same link; they
+ *    are all completed by the guard's first reply (joinable is false from then on);
+ *  - every entry the near-cache stores is a STORE_REPLIES key of database 0. */
+#include "proxy/nearcache.h"
+
+#include "cache/fieldmap.h"
+#include "cache/replyset.h"
+#include "cache/store.h"
+#include "conf/xmalloc.h"
+#include "proxy/client.h"
+#include "proxy/forward.h"
+#include "proxy/reply.h"
+#include "proxy/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NC_DB 0
+#define NC_INDEX_KEY_STACK 256
+
+struct nc_guard {
+    struct nearcache *nc;
+    struct nc_guard *knext;          /* the next guard of the same (link, key) in the index */
+    struct nc_guard *aprev, *anext;  /* nc->all */
+    size_t link_idx;
+    uint64_t epoch;                  /* when it started */
+    bool indexed, poisoned, joinable, confirmed;
+    bool write_through;              /* its reply is a write's value */
+    int pending;                     /* upstream replies still owed to it */
+    char *key, *sig;
+    size_t klen, siglen;
+    struct strbuf reply;             /* the bytes to store */
+    struct fwd *waiters, *wtail;
+};
+
+/* ---- the guard index: (link index, key) -> chain of guards ---- */
+
+/* Calls fn with the index key of (idx, key): one byte of link index, then the key. */
+static char *index_key(size_t idx, const char *key, size_t klen, char *stack, size_t *len)
+{
+    char *buf = klen + 1 <= NC_INDEX_KEY_STACK ? stack : xmalloc(klen + 1);
+    buf[0] = (char)idx;
+    memcpy(buf + 1, key, klen);
+    *len = klen + 1;
+    return buf;
+}
+
+static struct nc_guard *index_head(const struct nearcache *nc, size_t idx, const char *key,
+                                   size_t klen)
+{
+    char stack[NC_INDEX_KEY_STACK];
+    size_t len;
+    char *k = index_key(idx, key, klen, stack, &len);
+    struct fieldmap_entry *e = fieldmap_find(nc->guards, k, len);
+    if (k != stack)
+        free(k);
+    struct nc_guard *g = NULL;
+    if (e)
+        memcpy(&g, fieldmap_val(e), sizeof(g));
+    return g;
+}
+
+static void index_set_head(struct nearcache *nc, size_t idx, const char *key, size_t klen,
+                           struct nc_guard *head)
+{
+    char stack[NC_INDEX_KEY_STACK];
+    size_t len;
+    char *k = index_key(idx, key, klen, stack, &len);
+    if (head)
+        fieldmap_set(nc->guards, k, len, &head, sizeof(head), NULL);
+    else
+        fieldmap_delete(nc->guards, k, len);
+    if (k != stack)
+        free(k);
+}
+
+static void guard_index(struct nc_guard *g)
+{
+    g->knext = index_head(g->nc, g->link_idx, g->key, g->klen);
+    index_set_head(g->nc, g->link_idx, g->key, g->klen, g);
+    g->indexed = true;
+}
+
+static void guard_unindex(struct nc_guard *g)
+{
+    if (!g->indexed)
+        return;
+    struct nearcache *nc = g->nc;
+    struct nc_guard *head = index_head(nc, g->link_idx, g->key, g->klen);
+    if (head == g) {
+        index_set_head(nc, g->link_idx, g->key, g->klen, g->knext);
+    } else {
+        for (struct nc_guard *p = head; p; p = p->knext)
+            if (p->knext == g) {
+                p->knext = g->knext;
+                break;
+            }
+    }
+    g->knext = NULL;
+    g->indexed = false;
+}
+
+/* ---- guards ---- */
+
+static struct nc_guard *guard_new(struct nearcache *nc, size_t idx, const char *key, size_t klen,
+                                  const char *sig, size_t siglen, bool joinable)
+{
+    struct nc_guard *g = xcalloc(1, sizeof(*g));
+    g->nc = nc;
+    g->link_idx = idx;
+    g->epoch = nc->epoch;
+    g->joinable = joinable;
+    g->key = xmemdup(key, klen);
+    g->klen = klen;
+    g->sig = xmemdup(sig, siglen);
+    g->siglen = siglen;
+    g->anext = nc->all;
+    if (nc->all)
+        nc->all->aprev = g;
+    nc->all = g;
+    guard_index(g);
+    return g;
+}
+
+static void guard_free(struct nc_guard *g)
+{
+    struct nearcache *nc = g->nc;
+    guard_unindex(g);
+    if (g->aprev)
+        g->aprev->anext = g->anext;
+    else
+        nc->all = g->anext;
+    if (g->anext)
+        g->anext->aprev = g->aprev;
+    struct fwd *w = g->waiters;
+    while (w) { /* only at shutdown: waiters are completed by the first reply */
+        struct fwd *next = w->wnext;
+        fwd_complete_bytes(w, "-ERR upstream unavailable: shutting down\r\n", 42);
+        w = next;
+    }
+    strbuf_free(&g->reply);
+    free(g->key);
+    free(g->sig);
+    free(g);
+}
+
+static void guard_poison(struct nc_guard *g)
+{
+    g->poisoned = true;
+    g->joinable = false;
+    guard_unindex(g);
+}
+
+static void guard_add_waiter(struct nc_guard *g, struct fwd *f)
+{
+    if (g->wtail)
+        g->wtail->wnext = f;
+    else
+        g->waiters = f;
+    g->wtail = f;
+}
+
+/* Gives the first reply (or failure) to every waiter. */
+static void guard_deliver(struct nc_guard *g, const char *p, size_t n)
+{
+    struct fwd *w = g->waiters;
+    g->waiters = g->wtail = NULL;
+    g->joinable = false;
+    while (w) {
+        struct fwd *next = w->wnext;
+        w->wnext = NULL;
+        fwd_complete_bytes(w, p, n);
+        w = next;
+    }
+}
+
+static long long nc_ttl_for(const struct nearcache *nc, long long pttl)
+{
+    const struct config *cfg = &nc->srv->cfg;
+    long long cap = cfg->max_ttl_ms;
+    if (pttl == -2) /* the key does not exist: a negative entry (0 = not cached) */
+        return cfg->negative_ttl_ms < cap ? cfg->negative_ttl_ms : cap;
+    if (pttl < 0)
+        return cap;
+    return pttl < cap ? pttl : cap;
+}
+
+/* Stores g's reply for its key with the TTL the PTTL reply implies, when nothing made it
+ * untrustworthy since the fill started. */
+static void guard_store(struct nc_guard *g, long long pttl)
+{
+    struct nearcache *nc = g->nc;
+    struct server *srv = nc->srv;
+    if (!g->confirmed || g->reply.len == 0 || g->reply.data[0] == '-')
+        return; /* not a value: an error reply, a failed write, nothing to store */
+    if (g->poisoned || g->epoch != nc->epoch || nc->links[g->link_idx].armed_epoch != nc->epoch) {
+        nc->stats.fills_discarded++;
+        return;
+    }
+    long long ttl = nc_ttl_for(nc, pttl);
+    if (ttl <= 0)
+        return;
+    int64_t now = server_now_ms(srv);
+    if (store_over_budget(srv->store) && store_evict(srv->store, now) < 0)
+        return; /* noeviction and full: serve from the upstream */
+    int64_t fresh_until = now + ttl;
+    struct store_entry *e = store_find(srv->store, NC_DB, g->key, g->klen, now, STORE_NOTOUCH);
+    struct replyset *rs = NULL;
+    if (e && e->type == STORE_REPLIES) {
+        rs = store_value(e);
+        if (rs->fresh_until_ms < now) { /* only stale replies there: start over */
+            store_delete_entry(srv->store, e);
+            e = NULL;
+        }
+    } else if (e) {
+        store_delete_entry(srv->store, e);
+        e = NULL;
+    }
+    if (!e) {
+        rs = replyset_create();
+        rs->fresh_until_ms = fresh_until;
+        e = store_add_value(srv->store, NC_DB, g->key, g->klen, STORE_REPLIES, rs, now);
+    } else if (fresh_until < rs->fresh_until_ms) {
+        rs->fresh_until_ms = fresh_until; /* one TTL per key: the shortest keeps every reply honest */
+    }
+    replyset_put(rs, g->sig, g->siglen, g->reply.data, g->reply.len);
+    e = store_value_changed(srv->store, e);
+    if (e)
+        store_set_expire(srv->store, e, rs->fresh_until_ms + srv->cfg.serve_stale_ms);
+    if (g->write_through)
+        nc->stats.write_throughs++;
+    else
+        nc->stats.fills++;
+}
+
+static void guard_settle(struct nc_guard *g)
+{
+    if (--g->pending <= 0)
+        guard_free(g);
+}
+
+static void guard_cmd_cb(void *owner, const struct upstream_reply *r)
+{
+    struct nc_guard *g = owner;
+    struct strbuf tmp = { 0 };
+    if (r->status == UPSTREAM_OK) {
+        size_t n = upstream_value_encoded_len(r->value);
+        strbuf_reserve(&g->reply, n);
+        g->reply.len =
+            (size_t)(upstream_value_encode(r->value, g->reply.data + g->reply.len) - g->reply.data);
+        g->confirmed = true;
+        guard_deliver(g, g->reply.data, g->reply.len);
+    } else {
+        fwd_format_failure(&tmp, r);
+        guard_deliver(g, tmp.data, tmp.len);
+        strbuf_free(&tmp);
+    }
+    guard_settle(g);
+}
+
+static void guard_pttl_cb(void *owner, const struct upstream_reply *r)
+{
+    struct nc_guard *g = owner;
+    if (r->status == UPSTREAM_OK && upstream_value_type(r->value) == UPSTREAM_VALUE_INTEGER)
+        guard_store(g, upstream_value_integer(r->value));
+    guard_settle(g);
+}
+
+static bool guard_send_pttl(struct nc_guard *g)
+{
+    const char *argv[2] = { "PTTL", g->key };
+    size_t lens[2] = { 4, g->klen };
+    struct upstream_link *link = g->nc->links[g->link_idx].link;
+    if (!upstream_link_send_argv(link, 2, argv, lens, guard_pttl_cb, g))
+        return false;
+    g->pending++;
+    return true;
+}
+
+/* ---- life cycle ---- */
+
+static void nc_parse_prefixes(struct nearcache *nc, const char *text)
+{
+    const char *p = text ? text : "";
+    while (*p && nc->nprefixes < NEARCACHE_PREFIXES_MAX) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        size_t n = 0;
+        while (p[n] && p[n] != ' ' && p[n] != ',' && p[n] != '\t')
+            n++;
+        if (n == 0)
+            break;
+        nc->prefixes[nc->nprefixes] = xmemdup(p, n);
+        nc->prefix_lens[nc->nprefixes] = n;
+        nc->nprefixes++;
+        p += n;
+    }
+}
+
+struct nearcache *nearcache_create(struct server *srv)
+{
+    struct nearcache *nc = xcalloc(1, sizeof(*nc));
+    nc->srv = srv;
+    nc->epoch = 1;
+    nc->guards = fieldmap_new(store_seed(srv->store));
+    if (srv->cfg.invalidation == INVALIDATION_BCAST)
+        nc_parse_prefixes(nc, srv->cfg.bcast_prefixes);
+    nc->pool = upstream_pool_create(srv->loop, &srv->cfg.upstream, &srv->log, "data");
+    nc->nlinks = upstream_pool_size(nc->pool);
+    for (size_t i = 0; i < nc->nlinks; i++)
+        nc->links[i].link = upstream_pool_at(nc->pool, i);
+    coherence_start(nc);
+    relay_start(nc);
+    return nc;
+}
+
+void nearcache_destroy(struct nearcache *nc)
+{
+    if (!nc)
+        return;
+    relay_stop(nc);
+    coherence_stop(nc);
+    upstream_pool_destroy(nc->pool); /* pending requests go without their callbacks */
+    while (nc->all) /* their waiters' clients are gone (shutdown): the waiters are freed */
+        guard_free(nc->all);
+    fieldmap_free(nc->guards);
+    for (size_t i = 0; i < nc->nprefixes; i++)
+        free(nc->prefixes[i]);
+    free(nc);
+}
+
+size_t nearcache_link_index(const struct nearcache *nc, const struct client *c)
+{
+    return (size_t)(c->id % nc->nlinks);
+}
+
+struct upstream_link *nearcache_link(const struct nearcache *nc, size_t idx)
+{
+    return nc->links[idx].link;
+}
+
+/* ---- reads ---- */
+
+const char *nearcache_peek(struct nearcache *nc, struct client *c, const char *key, size_t klen,
+                           const char *sig, size_t siglen, size_t *len)
+{
+    struct server *srv = nc->srv;
+    int64_t now = server_now_ms(srv);
+    struct store_entry *e = store_find(srv->store, NC_DB, key, klen, now, 0);
+    const char *p = NULL;
+    if (e && e->type == STORE_REPLIES) {
+        const struct replyset *rs = store_value(e);
+        p = replyset_get(rs, sig, siglen, len);
+        if (p && rs->fresh_until_ms < now) {
+            struct upstream_link *link = nc->links[nearcache_link_index(nc, c)].link;
+            if (upstream_link_state(link) == UPSTREAM_UP)
+                p = NULL; /* stale, and the upstream can answer */
+            else
+                nc->stats.stale_serves++;
+        }
+    }
+    if (p)
+        nc->stats.hits++;
+    else
+        nc->stats.misses++;
+    return p;
+}
+
+bool nearcache_serve(struct nearcache *nc, struct client *c, const char *key, size_t klen,
+                     const char *sig, size_t siglen)
+{
+    size_t n;
+    const char *p = nearcache_peek(nc, c, key, klen, sig, siglen, &n);
+    if (!p)
+        return false;
+    reply_raw(c, p, n);
+    return true;
+}
+
+bool nearcache_can_fill(const struct nearcache *nc, size_t idx, const char *key, size_t klen)
+{
+    const struct nearcache_link *l = &nc->links[idx];
+    if (l->sent_epoch != nc->epoch || upstream_link_state(l->link) != UPSTREAM_UP)
+        return false;
+    if (nc->nprefixes == 0)
+        return true;
+    for (size_t i = 0; i < nc->nprefixes; i++)
+        if (klen >= nc->prefix_lens[i] && memcmp(key, nc->prefixes[i], nc->prefix_lens[i]) == 0)
+            return true;
+    return false;
+}
+
+static struct nc_guard *find_joinable(const struct nearcache *nc, size_t idx, const char *key,
+                                      size_t klen, const char *sig, size_t siglen)
+{
+    for (struct nc_guard *g = index_head(nc, idx, key, klen); g; g = g->knext)
+        if (g->joinable && g->siglen == siglen && memcmp(g->sig, sig, siglen) == 0)
+            return g;
+    return NULL;
+}
+
+void nearcache_fill(struct nearcache *nc, struct client *c, const char *key, size_t klen,
+                    const char *sig, size_t siglen)
+{
+    size_t idx = nearcache_link_index(nc, c);
+    struct upstream_link *link = nc->links[idx].link;
+    if (!nearcache_can_fill(nc, idx, key, klen)) {
+        fwd_send_request(fwd_open(c), link, -1);
+        return;
+    }
+    struct nc_guard *g = find_joinable(nc, idx, key, klen, sig, siglen);
+    if (g) {
+        guard_add_waiter(g, fwd_open(c));
+        nc->stats.singleflight_joins++;
+        return;
+    }
+    g = guard_new(nc, idx, key, klen, sig, siglen, true);
+    guard_add_waiter(g, fwd_open(c));
+    if (!fwd_send_client_request(c, link, -1, guard_cmd_cb, g)) {
+        guard_deliver(g, "-ERR upstream unavailable: request refused\r\n", 44);
+        guard_free(g);
+        return;
+    }
+    g->pending = 1;
+    guard_send_pttl(g);
+}
+
+struct nc_guard *nearcache_guard_external(struct nearcache *nc, size_t idx, const char *key,
+                                          size_t klen, const char *sig, size_t siglen)
+{
+    if (!nearcache_can_fill(nc, idx, key, klen))
+        return NULL;
+    struct nc_guard *g = guard_new(nc, idx, key, klen, sig, siglen, false);
+    if (!guard_send_pttl(g)) {
+        guard_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void nearcache_guard_set_reply(struct nc_guard *g, const char *p, size_t n)
+{
+    g->reply.len = 0;
+    strbuf_append(&g->reply, p, n);
+    g->confirmed = true;
+}
+
+void nearcache_guard_set_pending(struct nc_guard *g, const char *p, size_t n)
+{
+    g->reply.len = 0;
+    strbuf_append(&g->reply, p, n);
+    g->confirmed = false;
+    g->write_through = true;
+}
+
+void nearcache_guard_confirm(struct nc_guard *g)
+{
+    g->confirmed = true;
+}
+
+/* ---- invalidation ---- */
+
+void nearcache_drop_key_keep(struct nearcache *nc, const char *key, size_t klen,
+                             struct nc_guard *keep)
+{
+    bool restore = keep && !keep->poisoned && keep->indexed;
+    nearcache_drop_key(nc, key, klen);
+    if (restore) {
+        keep->poisoned = false;
+        guard_index(keep);
+    }
+}
+
+void nearcache_drop_key(struct nearcache *nc, const char *key, size_t klen)
+{
+    struct server *srv = nc->srv;
+    store_delete(srv->store, NC_DB, key, klen, server_now_ms(srv));
+    for (size_t idx = 0; idx < nc->nlinks; idx++) {
+        struct nc_guard *g = index_head(nc, idx, key, klen);
+        if (!g)
+            continue;
+        index_set_head(nc, idx, key, klen, NULL);
+        while (g) {
+            struct nc_guard *next = g->knext;
+            g->indexed = false;
+            g->knext = NULL;
+            g->poisoned = true;
+            g->joinable = false;
+            g = next;
+        }
+    }
+}
+
+void nearcache_flush(struct nearcache *nc, const char *why)
+{
+    struct server *srv = nc->srv;
+    for (struct nc_guard *g = nc->all; g; g = g->anext)
+        guard_poison(g);
+    store_flush(srv->store, -1);
+    nc->stats.flushes++;
+    log_write(&srv->log, LOG_VERBOSE, "near-cache flushed: %s", why);
+}
+
+void nearcache_new_epoch(struct nearcache *nc, const char *why)
+{
+    nc->epoch++;
+    nearcache_flush(nc, why);
+    for (size_t i = 0; i < nc->nlinks; i++)
+        coherence_arm_link(nc, i);
+}
+
+const char *nearcache_state_name(const struct nearcache *nc)
+{
+    return upstream_pool_state_name(nc->pool);
+}
+
+bool nearcache_armed(const struct nearcache *nc)
+{
+    for (size_t i = 0; i < nc->nlinks; i++)
+        if (nc->links[i].armed_epoch != nc->epoch)
+            return false;
+    return true;
+}

@@ -1,0 +1,50 @@
+/* Private upstream connections ("pins", DESIGN.md section 3): a client whose commands change
+ * its connection's state on the upstream (MULTI/EXEC/DISCARD, WATCH, a blocking pop, SELECT of
+ * another database) is served on a connection of its own while that state lasts, so the
+ * shared data links never carry one client's transaction or block behind its BLPOP.
+ *
+ * A pin is created on the first stateful command (its link holds requests while it connects)
+ * and lives as long as the client. While it has a reason (in MULTI, WATCHing, a non-zero
+ * database) or requests in flight, every forwarded command of the client goes through it, in
+ * order; then the client is back on the shared links. Nothing sent on a pin is cached; the keys
+ * its writes name are dropped from the near-cache when sent and when answered (for a MULTI,
+ * when EXEC is answered), so the client reads its own writes. */
+#ifndef PROXY_PINNED_H
+#define PROXY_PINNED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct client;
+struct command;
+struct fwd;
+
+#define PIN_MULTI 0x1u
+#define PIN_WATCH 0x2u
+#define PIN_DB 0x4u
+
+/* Keys written inside one MULTI that are remembered for EXEC's reply (more: flush). */
+#define PIN_TXN_KEYS_MAX 256
+
+struct pin {
+    struct client *c;
+    struct upstream_link *link;
+    unsigned reasons;           /* PIN_* */
+    size_t inflight;            /* forwards of c sent on link and not yet answered */
+    char **txn_keys;            /* keys written since MULTI */
+    size_t *txn_klens;
+    size_t ntxn;
+    bool txn_overflow;
+};
+
+/* Whether c's request must go through its private connection (a stateful command, or c is
+ * pinned now). */
+bool pin_wanted(const struct client *c, const struct command *cmd);
+/* Forwards c's current request through its private connection (created on first use). */
+void pin_forward(struct client *c, const struct command *cmd);
+/* A forward sent on p was answered (or failed). */
+void pin_request_done(struct pin *p, struct fwd *f);
+/* c is being freed (its forwards are already cancelled): closes the connection. */
+void pin_client_gone(struct client *c);
+
+#endif

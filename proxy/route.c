@@ -1,0 +1,320 @@
+/* Routing with an upstream (see route.h). One table says which writes can keep their new value
+ * (write-through); command flags decide everything else:
+ *   LOCAL -> run here;  STATEFUL or a pinned client -> its private connection (pinned.c);
+ *   CACHEABLE -> the near-cache, or a fill;  WRITE -> forwarded, its keys dropped (and the new
+ *   value kept when write-through applies);  anything else -> forwarded as it came. */
+#include "proxy/route.h"
+
+#include "conf/xmalloc.h"
+#include "proxy/args.h"
+#include "proxy/client.h"
+#include "proxy/command.h"
+#include "proxy/forward.h"
+#include "proxy/nearcache.h"
+#include "proxy/pinned.h"
+#include "proxy/pubsub.h"
+#include "proxy/reply.h"
+#include "proxy/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SIG_STACK 512
+
+/* Writes whose new value is known from the request: value argument, key/value stride (MSET),
+ * and whether success is the integer 1 (SETNX) rather than +OK. */
+struct write_through_rule {
+    command_proc *proc;
+    size_t value_arg;   /* argv index of the first value */
+    size_t stride;      /* 0: one key (argv[1]); 2: key value pairs from argv[1] */
+    bool success_is_one;
+};
+
+static const struct write_through_rule write_through_rules[] = {
+    { cmd_set, 2, 0, false },
+    { cmd_setex, 3, 0, false },
+    { cmd_psetex, 3, 0, false },
+    { cmd_setnx, 2, 0, true },
+    { cmd_mset, 2, 2, false },
+};
+
+static const struct write_through_rule *write_through_rule_for(const struct command *cmd)
+{
+    for (size_t i = 0; i < sizeof(write_through_rules) / sizeof(write_through_rules[0]); i++)
+        if (write_through_rules[i].proc == cmd->proc)
+            return &write_through_rules[i];
+    return NULL;
+}
+
+/* ---- request signatures: the command and the arguments after its key ---- */
+
+struct sig {
+    char stack[SIG_STACK];
+    char *p;
+    size_t len;
+};
+
+static void sig_append(struct sig *s, const void *data, size_t n)
+{
+    size_t need = s->len + n;
+    if (need > SIG_STACK && s->p == s->stack) {
+        char *heap = xmalloc(need * 2);
+        memcpy(heap, s->stack, s->len);
+        s->p = heap;
+    } else if (need > SIG_STACK) {
+        s->p = xrealloc(s->p, need * 2);
+    }
+    memcpy(s->p + s->len, data, n);
+    s->len = need;
+}
+
+/* Signature of cmd applied to key with the arguments argv[from..argc). */
+static void sig_build(struct sig *s, const struct command *cmd, const struct resp_arg *argv,
+                      size_t from, size_t argc)
+{
+    s->p = s->stack;
+    s->len = 0;
+    sig_append(s, cmd->name, strlen(cmd->name) + 1);
+    for (size_t i = from; i < argc; i++) {
+        uint32_t n = (uint32_t)argv[i].len;
+        sig_append(s, &n, sizeof(n));
+        sig_append(s, argv[i].ptr, argv[i].len);
+    }
+}
+
+static void sig_free(struct sig *s)
+{
+    if (s->p != s->stack)
+        free(s->p);
+}
+
+/* ---- reads ---- */
+
+static void route_mget(struct client *c, const struct command *cmd)
+{
+    struct nearcache *nc = c->srv->nc;
+    size_t nkeys = c->argc - 1, nmiss = 0;
+    size_t idx = nearcache_link_index(nc, c);
+    struct sig s;
+    sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
+    struct fwd_mget_part *parts = xcalloc(nkeys, sizeof(*parts));
+    for (size_t i = 0; i < nkeys; i++) {
+        size_t n;
+        const char *p = nearcache_peek(nc, c, c->argv[i + 1].ptr, c->argv[i + 1].len, s.p,
+                                       s.len, &n);
+        if (p && (p[0] == '$')) { /* a string or nil; GET's errors are MGET's nils */
+            parts[i].local = xmemdup(p, n);
+            parts[i].len = n;
+        } else if (p) {
+            parts[i].local = xmemdup("$-1\r\n", 5);
+            parts[i].len = 5;
+        } else {
+            nmiss++;
+        }
+    }
+    if (nmiss == 0) { /* every key was a hit */
+        reply_array(c, nkeys);
+        for (size_t i = 0; i < nkeys; i++) {
+            reply_raw(c, parts[i].local, parts[i].len);
+            free(parts[i].local);
+        }
+        free(parts);
+        sig_free(&s);
+        return;
+    }
+    struct fwd *f = fwd_open(c);
+    f->parts = parts;
+    f->nparts = nkeys;
+    struct upstream_link *link = nearcache_link(nc, idx);
+    bool sent;
+    if (nmiss == nkeys) {
+        sent = fwd_send_request(f, link, -1);
+    } else {
+        const char **argv = xmalloc((nmiss + 1) * sizeof(*argv));
+        size_t *lens = xmalloc((nmiss + 1) * sizeof(*lens));
+        argv[0] = "MGET";
+        lens[0] = 4;
+        for (size_t i = 0, j = 1; i < nkeys; i++)
+            if (!parts[i].local) {
+                argv[j] = c->argv[i + 1].ptr;
+                lens[j++] = c->argv[i + 1].len;
+            }
+        sent = fwd_send_argv(f, link, (int)nmiss + 1, argv, lens);
+        free(argv);
+        free(lens);
+    }
+    /* Guards for the misses follow the MGET on the same link (unless it was refused: f and
+     * its parts are gone then). */
+    if (sent)
+        for (size_t i = 0; i < nkeys; i++)
+            if (!parts[i].local)
+                parts[i].guard = nearcache_guard_external(nc, idx, c->argv[i + 1].ptr,
+                                                          c->argv[i + 1].len, s.p, s.len);
+    sig_free(&s);
+    (void)cmd;
+}
+
+static void route_read(struct client *c, const struct command *cmd)
+{
+    struct nearcache *nc = c->srv->nc;
+    /* One key at argv[1] (every cacheable read has it first); EXISTS of several keys and
+     * MGET are the multi-key ones. */
+    if (cmd->proc == cmd_mget) {
+        route_mget(c, cmd);
+        return;
+    }
+    if (cmd->last_key != cmd->first_key && c->argc != 2) {
+        fwd_send_request(fwd_open(c), nearcache_link(nc, nearcache_link_index(nc, c)), -1);
+        return;
+    }
+    struct sig s;
+    sig_build(&s, cmd, c->argv, 2, c->argc);
+    const struct resp_arg *key = &c->argv[1];
+    if (!nearcache_serve(nc, c, key->ptr, key->len, s.p, s.len))
+        nearcache_fill(nc, c, key->ptr, key->len, s.p, s.len);
+    sig_free(&s);
+}
+
+/* ---- writes ---- */
+
+static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, struct pin *p)
+{
+    nearcache_drop_key(c->srv->nc, a->ptr, a->len);
+    if (f)
+        fwd_add_key(f, a->ptr, a->len);
+    if (p && (p->reasons & PIN_MULTI)) {
+        if (p->ntxn == PIN_TXN_KEYS_MAX) {
+            p->txn_overflow = true;
+            return;
+        }
+        if ((p->ntxn & (p->ntxn - 1)) == 0) {
+            size_t cap = p->ntxn ? p->ntxn * 2 : 1;
+            p->txn_keys = xrealloc(p->txn_keys, cap * sizeof(*p->txn_keys));
+            p->txn_klens = xrealloc(p->txn_klens, cap * sizeof(*p->txn_klens));
+        }
+        p->txn_keys[p->ntxn] = xmemdup(a->ptr, a->len);
+        p->txn_klens[p->ntxn++] = a->len;
+    }
+}
+
+void route_drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
+                           struct pin *p)
+{
+    struct nearcache *nc = c->srv->nc;
+    if (cmd && cmd->first_key <= 0) { /* FLUSHALL, FLUSHDB: the keys are all of them */
+        nearcache_flush(nc, "a flush was forwarded");
+        if (f)
+            f->flags |= FWD_FLUSH_AFTER;
+        if (p && (p->reasons & PIN_MULTI))
+            p->txn_overflow = true;
+        return;
+    }
+    if (!cmd || (cmd->flags & CMD_MOVABLEKEYS)) { /* keys anywhere: every argument may be one */
+        for (size_t i = 1; i < c->argc; i++)
+            drop_one(c, &c->argv[i], f, p);
+        return;
+    }
+    long argc = (long)c->argc;
+    long last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
+    if (last > argc - 1)
+        last = argc - 1;
+    long step = cmd->key_step > 0 ? cmd->key_step : 1;
+    for (long i = cmd->first_key; i <= last; i += step)
+        drop_one(c, &c->argv[i], f, p);
+}
+
+/* Whether SET's options allow keeping the value: not with GET (the reply is the old value). */
+static bool set_options_allow(const struct client *c, const struct write_through_rule *r)
+{
+    if (r->proc != cmd_set)
+        return true;
+    for (size_t i = 3; i < c->argc; i++)
+        if (arg_is(&c->argv[i], "get"))
+            return false;
+    return true;
+}
+
+static void route_write(struct client *c, const struct command *cmd)
+{
+    struct nearcache *nc = c->srv->nc;
+    size_t idx = nearcache_link_index(nc, c);
+    struct fwd *f = fwd_open(c);
+    route_drop_write_keys(c, cmd, f, NULL);
+    const struct write_through_rule *r = c->srv->cfg.write_through ? write_through_rule_for(cmd)
+                                                                    : NULL;
+    if (r && !set_options_allow(c, r))
+        r = NULL;
+    /* The write, then (write-through) a guard per key whose PTTL follows it. */
+    struct nc_guard *stack_guards[8];
+    size_t nkeys = !r ? 0 : r->stride ? (c->argc - 1) / 2 : 1;
+    struct nc_guard **guards = nkeys <= 8 ? stack_guards : xmalloc(nkeys * sizeof(*guards));
+    f->flags |= r && r->success_is_one ? FWD_WT_ONE : 0;
+    bool sent = fwd_send_request(f, nearcache_link(nc, idx), -1);
+    size_t nwt = 0;
+    struct sig s;
+    if (r && sent) {
+        sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
+        for (size_t k = 0; k < nkeys; k++) {
+            const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
+            const struct resp_arg *val = &c->argv[r->stride ? 2 + 2 * k : r->value_arg];
+            struct nc_guard *g = nearcache_guard_external(nc, idx, key->ptr, key->len, s.p, s.len);
+            guards[nwt++] = g; /* aligned with the keys f remembers (the same positions) */
+            if (!g)
+                continue;
+            struct strbuf bulk = { 0 };
+            strbuf_printf(&bulk, "$%zu\r\n", val->len);
+            strbuf_append(&bulk, val->ptr, val->len);
+            strbuf_append(&bulk, "\r\n", 2);
+            nearcache_guard_set_pending(g, bulk.data, bulk.len);
+            strbuf_free(&bulk);
+        }
+        sig_free(&s);
+        if (nwt) {
+            f->wt = (struct nc_guard **)(void *)xmemdup(guards, nwt * sizeof(*guards));
+            f->nwt = nwt;
+        }
+    }
+    if (guards != stack_guards)
+        free(guards);
+}
+
+/* ---- the entry points ---- */
+
+bool route_command(struct client *c, const struct command *cmd)
+{
+    struct nearcache *nc = c->srv->nc;
+    if (cmd->proc == cmd_select) {
+        if (!c->pin && c->argc == 2 && arg_is(&c->argv[1], "0"))
+            return false; /* database 0 is the shared links' */
+        pin_forward(c, cmd);
+        return true;
+    }
+    if (pubsub_is_subscription(cmd))
+        return false; /* served by the sidecar's own pub/sub */
+    if (cmd->flags & CMD_LOCAL)
+        return false;
+    if (pin_wanted(c, cmd)) {
+        pin_forward(c, cmd);
+        return true;
+    }
+    if (cmd->flags & CMD_CACHEABLE) {
+        route_read(c, cmd);
+    } else if (cmd->flags & CMD_WRITE) {
+        route_write(c, cmd);
+    } else {
+        fwd_send_request(fwd_open(c), nearcache_link(nc, nearcache_link_index(nc, c)), -1);
+    }
+    return true;
+}
+
+void route_unknown(struct client *c)
+{
+    struct nearcache *nc = c->srv->nc;
+    if (c->pin && (c->pin->reasons || c->pin->inflight)) {
+        pin_forward(c, NULL);
+        return;
+    }
+    struct fwd *f = fwd_open(c);
+    route_drop_write_keys(c, NULL, f, NULL);
+    fwd_send_request(f, nearcache_link(nc, nearcache_link_index(nc, c)), -1);
+}

@@ -1,0 +1,126 @@
+/* upstream/ internal: the layout of struct upstream_link and the helpers link.c (data links, the
+ * state machine) and subscriber.c (subscriber links) share. Nothing outside upstream/ includes
+ * this file (it includes hiredis). The invariants are stated at the top of link.c (the state
+ * machine, the FIFO, the hiredis quirks) and of subscriber.c (the subscription lists). */
+#ifndef UPSTREAM_LINK_INTERNAL_H
+#define UPSTREAM_LINK_INTERNAL_H
+
+#include "upstream/link.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What an internal request was sent for (struct upstream_req.kind). */
+enum upstream_link_kind {
+    UPSTREAM_KIND_USER = 0,
+    UPSTREAM_KIND_AUTH,
+    UPSTREAM_KIND_SELECT,
+    UPSTREAM_KIND_EXTRA,
+    UPSTREAM_KIND_HANDSHAKE_PING,
+    UPSTREAM_KIND_HEALTH_PING,
+    UPSTREAM_KIND_CLIENT_ID, /* subscriber handshake */
+};
+
+/* How a connection is being dropped. */
+enum upstream_drop_how {
+    UPSTREAM_DROP_LOST,    /* hiredis is freeing the context itself: do not free it */
+    UPSTREAM_DROP_RECYCLE, /* we close it */
+    UPSTREAM_DROP_TIMEOUT, /* we close it because the FIFO's head passed its deadline */
+};
+
+/* Names one list of a subscriber holds (channels or patterns): binary-safe copies, no
+ * duplicates, in the order they were added. */
+struct upstream_sub_names {
+    char **names;
+    size_t *lens;
+    size_t count, cap;
+};
+
+/* The subscriber part of a link (NULL on data links). */
+struct upstream_sub {
+    struct upstream_sub_names channels;
+    struct upstream_sub_names patterns;
+    void (*on_message)(void *arg, struct upstream_link *link, const struct upstream_value *msg);
+    void *arg;
+    long long client_id;   /* from this connection's CLIENT ID; 0 until it answered */
+    bool have_id;          /* CLIENT ID answered on the current connection */
+    size_t pending;        /* HANDSHAKE: [p]subscribe confirmations still expected */
+    struct upstream_buf cmd; /* formatting of [P][UN]SUBSCRIBE commands */
+};
+
+struct upstream_link {
+    struct ev_loop *loop;
+    const struct logger *log;
+    char *name;
+    char *address;                  /* "host:port" or the socket path, for logs and INFO */
+    char *host;                     /* NULL when unixsocket is set */
+    char *unixsocket;               /* NULL for TCP */
+    int port;
+    long long db;
+    ev_tstamp connect_timeout;      /* seconds */
+    long long op_timeout_ms;
+    long long reconnect_min_ms, reconnect_max_ms;
+    ev_tstamp health_interval;      /* seconds; 0 = off */
+
+    struct upstream_buf hs_auth;    /* formatted handshake commands; len 0 = not sent */
+    struct upstream_buf hs_select;
+    struct upstream_buf hs_extra;
+    struct upstream_buf hs_ping;
+    struct upstream_buf scratch;    /* send_argv's formatting; one-argument commands' copies */
+
+    redisAsyncContext *ac;          /* NULL while DOWN */
+    redisReplyObjectFunctions reply_fns; /* hiredis's, with our nil: outlives every context */
+    bool reply_fns_ready;
+    enum upstream_state state;
+    struct upstream_fifo fifo;      /* requests written to ac, oldest first */
+    struct upstream_req_list failq; /* callers' requests waiting for their ERR_DOWN */
+    struct upstream_req_list held;  /* hold on: callers' requests waiting for UP, in send order */
+    bool hold;                      /* upstream_link_set_hold */
+    ev_idle fail_idle;              /* active (and fed) while failq is not empty */
+    ev_timer timer;                 /* DOWN: next attempt; CONNECTING/HANDSHAKE: connect
+                                       deadline; UP: health check (repeating) */
+    long long backoff_ms;           /* the next failure's delay, before jitter */
+    uint64_t rng;                   /* jitter; xorshift64 state, never 0 */
+    bool attempted;                 /* a connection was started before */
+    int depth;                      /* caller callbacks running */
+    void (*state_cb)(void *arg, struct upstream_link *link, enum upstream_state state);
+    void *state_arg;
+    struct upstream_sub *sub;       /* subscriber links only */
+    struct upstream_stats stats;
+    char last_error[UPSTREAM_LINK_ERROR_MAX];
+};
+
+/* ---- link.c ------------------------------------------------------------------------------ */
+
+/* A link in state DOWN, not connecting yet (upstream_link_create = this + upstream_link_start). */
+struct upstream_link *upstream_link_new(struct ev_loop *loop, const struct config_upstream *cfg,
+                                        const struct logger *log, const char *name);
+/* Starts a connection attempt (from DOWN). */
+void upstream_link_start(struct upstream_link *link);
+/* Takes the link DOWN (see link.c). Does nothing when already DOWN. */
+void upstream_link_drop(struct upstream_link *link, enum upstream_drop_how how,
+                        const char *reason);
+/* The handshake is complete: UP, state callback, then the held requests. */
+void upstream_link_go_up(struct upstream_link *link);
+/* Writes one of the link's own commands (kind: enum upstream_link_kind) on the attached
+ * context; false when hiredis refused it (the context is closing). */
+bool upstream_link_send_own(struct upstream_link *link, int kind, const struct upstream_buf *cmd);
+void upstream_link_log(const struct upstream_link *link, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- subscriber.c ------------------------------------------------------------------------ */
+
+/* From the connect callback: writes the subscriber handshake (AUTH, CLIENT ID, SUBSCRIBE,
+ * PSUBSCRIBE). */
+void upstream_sub_handshake(struct upstream_link *link);
+/* The reply to the handshake's CLIENT ID (from inside hiredis's reply callback). */
+void upstream_sub_client_id_reply(struct upstream_link *link, const redisReply *reply);
+/* Frees the subscriber part (the context is already gone). */
+void upstream_sub_free(struct upstream_sub *sub);
+
+#endif
