@@ -181,7 +181,8 @@ void client_slot_ready(struct client *c, struct reply_slot *slot)
     slot->ready = true;
     while (c->slot_head && c->slot_head->ready) {
         struct reply_slot *s = c->slot_head;
-        strbuf_append(&c->out, s->buf.data, s->buf.len);
+        if (s->buf.len) /* a dropped reply (CLIENT REPLY OFF) leaves its slot empty */
+            strbuf_append(&c->out, s->buf.data, s->buf.len);
         c->slot_head = s->next;
         if (!c->slot_head)
             c->slot_tail = NULL;

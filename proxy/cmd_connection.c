@@ -1,6 +1,8 @@
 /* Connection commands, answered locally: PING ECHO QUIT RESET HELLO AUTH SELECT TIME. */
 #include "proxy/args.h"
+#include "proxy/client.h"
 #include "proxy/command.h"
+#include "proxy/pinned.h"
 #include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
@@ -40,6 +42,8 @@ void cmd_quit(struct client *c)
 
 void cmd_reset(struct client *c)
 {
+    if (c->pin && (c->pin->reasons || c->pin->inflight))
+        pin_forward_silent(c, c->cmd); /* its private connection's MULTI/WATCH/SELECT end too */
     client_reset_state(c); /* discards MULTI, unwatches, drops subscriptions */
     c->flags &= ~(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT | CLIENT_REPLY_SKIP);
     c->db = 0;

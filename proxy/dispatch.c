@@ -15,6 +15,7 @@
 #include "proxy/client.h"
 #include "proxy/command.h"
 #include "proxy/multi.h"
+#include "proxy/pinned.h"
 #include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/route.h"
@@ -135,6 +136,10 @@ static void dispatch_run(struct client *c)
 {
     struct server *srv = c->srv;
     const struct command *cmd = command_lookup(&srv->commands, c->argv[0].ptr, c->argv[0].len);
+    if (srv->nc && pin_in_multi(c) && !(cmd && (cmd->flags & CMD_NOAUTH))) {
+        pin_forward(c, cmd); /* the upstream queues, refuses and flags, as Redis does */
+        return;
+    }
     if (!cmd && srv->nc) { /* not ours: the upstream may know it */
         if (!c->authenticated)
             dispatch_reject(c, NULL, ERR_NOAUTH);

@@ -66,6 +66,15 @@ static void fwd_reply_cb(void *owner, const struct upstream_reply *r)
     fwd_complete(f, r);
 }
 
+static struct upstream_req *fwd_send_bytes(struct upstream_link *link, const char *p, size_t n,
+                                          long long timeout_ms,
+                                          void (*cb)(void *owner, const struct upstream_reply *r),
+                                          void *owner)
+{
+    return timeout_ms < 0 ? upstream_link_send(link, p, n, cb, owner)
+                          : upstream_link_send_timeout(link, p, n, timeout_ms, cb, owner);
+}
+
 struct upstream_req *fwd_send_client_request(struct client *c, struct upstream_link *link,
                                              long long timeout_ms,
                                              void (*cb)(void *owner,
@@ -73,14 +82,12 @@ struct upstream_req *fwd_send_client_request(struct client *c, struct upstream_l
                                              void *owner)
 {
     if (c->req_len > 0) {
-        struct upstream_req *req =
-            timeout_ms < 0 ? upstream_link_send(link, c->req_ptr, c->req_len, cb, owner)
-                           : upstream_link_send_timeout(link, c->req_ptr, c->req_len, timeout_ms,
-                                                        cb, owner);
+        struct upstream_req *req = fwd_send_bytes(link, c->req_ptr, c->req_len, timeout_ms, cb,
+                                                  owner);
         if (req)
             return req;
     }
-    /* An inline request, or bytes a link refuses as they are: its arguments. */
+    /* An inline request, or bytes a link refuses as they are: its arguments as a multibulk. */
     const char *argv[FWD_ARGV_STACK];
     size_t lens[FWD_ARGV_STACK];
     const char **pv = c->argc <= FWD_ARGV_STACK ? argv : xmalloc(c->argc * sizeof(*pv));
@@ -89,7 +96,10 @@ struct upstream_req *fwd_send_client_request(struct client *c, struct upstream_l
         pv[i] = c->argv[i].ptr;
         pl[i] = c->argv[i].len;
     }
-    struct upstream_req *req = upstream_link_send_argv(link, (int)c->argc, pv, pl, cb, owner);
+    struct upstream_buf b = { 0 };
+    upstream_command_format(&b, (int)c->argc, pv, pl);
+    struct upstream_req *req = fwd_send_bytes(link, b.data, b.len, timeout_ms, cb, owner);
+    upstream_buf_free(&b);
     if (pv != argv) {
         free(pv);
         free(pl);

@@ -52,6 +52,7 @@ struct fwd {
     struct fwd *wnext;           /* the next waiter of the same guard */
     struct upstream_req *req;    /* the request this forward owns, NULL when on a guard */
     struct pin *pin;             /* a private connection counting it in flight, or NULL */
+    unsigned pin_clear;          /* PIN_* reasons its reply ends */
     unsigned flags;              /* FWD_* */
     char **keys;                 /* written keys to drop again at the reply */
     size_t *klens;

@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a command does to the pin's reasons when it is sent. */
+/* What a command does to the pin's reasons: set when it is sent (the client's next requests
+ * follow it to the pin even before the reply), cleared when it is answered (the upstream's
+ * state is known then; until that, requests in flight keep the client pinned anyway). Both
+ * only for a call with the command's exact arity: a malformed one changes nothing upstream. */
 struct pin_effect {
     command_proc *proc;
     unsigned set, clear;
@@ -40,6 +43,11 @@ static const struct pin_effect *pin_effect_for(const struct command *cmd)
         if (pin_effects[i].proc == cmd->proc)
             return &pin_effects[i];
     return NULL;
+}
+
+bool pin_in_multi(const struct client *c)
+{
+    return c->pin && (c->pin->reasons & PIN_MULTI);
 }
 
 bool pin_wanted(const struct client *c, const struct command *cmd)
@@ -94,14 +102,22 @@ static long long pin_blocking_deadline(const struct client *c)
     return (long long)(best * 1000.0) + c->srv->cfg.upstream.op_timeout_ms;
 }
 
+void pin_forward_silent(struct client *c, const struct command *cmd)
+{
+    struct fwd *tail = c->fwd_tail;
+    pin_forward(c, cmd);
+    if (c->fwd_tail != tail && c->fwd_tail)
+        c->fwd_tail->flags |= FWD_DISCARD;
+}
+
 void pin_forward(struct client *c, const struct command *cmd)
 {
     struct pin *p = c->pin ? c->pin : (c->pin = pin_create(c));
     const struct pin_effect *eff = pin_effect_for(cmd);
-    if (eff) {
+    if (eff && cmd->arity > 0 && c->argc != (size_t)cmd->arity)
+        eff = NULL;
+    if (eff)
         p->reasons |= eff->set;
-        p->reasons &= ~eff->clear;
-    }
     if (cmd && cmd->proc == cmd_select) {
         if (c->argc == 2 && arg_is(&c->argv[1], "0"))
             p->reasons &= ~PIN_DB;
@@ -113,6 +129,8 @@ void pin_forward(struct client *c, const struct command *cmd)
     p->inflight++;
     if (eff && eff->ends_txn)
         f->flags |= FWD_ENDS_TXN;
+    if (eff)
+        f->pin_clear = eff->clear;
     if (!cmd || (cmd->flags & CMD_WRITE))
         route_drop_write_keys(c, cmd, f, p);
     long long timeout = cmd && (cmd->flags & CMD_BLOCKING) ? pin_blocking_deadline(c) : -1;
@@ -122,6 +140,7 @@ void pin_forward(struct client *c, const struct command *cmd)
 void pin_request_done(struct pin *p, struct fwd *f)
 {
     p->inflight--;
+    p->reasons &= ~f->pin_clear;
     if (!(f->flags & FWD_ENDS_TXN))
         return;
     struct nearcache *nc = p->c->srv->nc;

@@ -40,8 +40,15 @@ struct pin {
 /* Whether c's request must go through its private connection (a stateful command, or c is
  * pinned now). */
 bool pin_wanted(const struct client *c, const struct command *cmd);
-/* Forwards c's current request through its private connection (created on first use). */
+/* Whether c is inside MULTI on its private connection: every request but QUIT, RESET, AUTH
+ * and HELLO goes there as it came, for the upstream to queue or refuse (and flag). */
+bool pin_in_multi(const struct client *c);
+/* Forwards c's current request through its private connection (created on first use). cmd is
+ * the row found (the parent for a subcommand), or NULL for a command the sidecar does not
+ * know. */
 void pin_forward(struct client *c, const struct command *cmd);
+/* The same, with the upstream's reply dropped (RESET: the sidecar replies itself). */
+void pin_forward_silent(struct client *c, const struct command *cmd);
 /* A forward sent on p was answered (or failed). */
 void pin_request_done(struct pin *p, struct fwd *f);
 /* c is being freed (its forwards are already cancelled): closes the connection. */

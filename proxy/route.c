@@ -291,6 +291,11 @@ bool route_command(struct client *c, const struct command *cmd)
     }
     if (pubsub_is_subscription(cmd))
         return false; /* served by the sidecar's own pub/sub */
+    if ((cmd->flags & CMD_LOCAL) && !(cmd->flags & CMD_NOAUTH) && c->pin &&
+        (c->pin->reasons & PIN_MULTI)) {
+        pin_forward(c, cmd); /* inside MULTI the upstream queues it, as Redis would */
+        return true;
+    }
     if (cmd->flags & CMD_LOCAL)
         return false;
     if (pin_wanted(c, cmd)) {

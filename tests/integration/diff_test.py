@@ -222,10 +222,11 @@ def scan_all(side, args):
 
 
 class Runner:
-    def __init__(self, make_servers, fail_fast=False, verbose=False):
+    def __init__(self, make_servers, fail_fast=False, verbose=False, stop_at_resp3=False):
         self.make_servers = make_servers
         self.fail_fast = fail_fast
         self.verbose = verbose
+        self.stop_at_resp3 = stop_at_resp3
 
     def run_script(self, path):
         """Returns the number of mismatches (server problems at stop count as one each)."""
@@ -264,6 +265,8 @@ class Runner:
                             s.current = rest
                         continue
                     if word == "!resp3":
+                        if self.stop_at_resp3:
+                            break  # near-cache mode serves RESP2 only (HELLO 3 is refused)
                         for s in sides:
                             exchange(s, encode_command(b"HELLO", b"3"))
                         continue
@@ -361,11 +364,46 @@ class Runner:
         return len(mismatches) + len(problems)
 
 
+class NearcachePair:
+    """--target nearcache: a redis-server upstream and a sidecar in front of it, started and
+    stopped together; the script talks to the sidecar. Every reply must still be the bytes
+    Redis itself gives, whether it came from the upstream or from the near-cache."""
+
+    def __init__(self, sidecar_bin, redis_bin):
+        self.name = "nearcache"
+        self.upstream = harness.make_upstream(config={"databases": 16})
+        self.upstream.binary = redis_bin
+        self.sidecar_bin = sidecar_bin
+        self.sidecar = None
+
+    @property
+    def port(self):
+        return self.sidecar.port
+
+    def start(self):
+        self.upstream.start()
+        opts = dict(SERVER_CONFIG, health_check_interval_ms=0)
+        self.sidecar = harness.make_nearcache(self.sidecar_bin, self.upstream.port,
+                                              name="nearcache", **opts)
+        self.sidecar.start()
+        harness.nearcache_wait_ready(self.sidecar)
+
+    def stop(self, check=True):
+        problems = self.sidecar.stop(check=check) if self.sidecar else []
+        return problems + self.upstream.stop(check=check)
+
+    def cleanup(self):
+        if self.sidecar:
+            self.sidecar.cleanup()
+        self.upstream.cleanup()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("scripts", nargs="*", help="script files (default: diff/*.txt)")
-    ap.add_argument("--target", choices=("sidecar", "redis"), default="sidecar",
-                    help="what to compare against redis-server (redis: redis vs redis)")
+    ap.add_argument("--target", choices=("sidecar", "redis", "nearcache"), default="sidecar",
+                    help="what to compare against redis-server (redis: redis vs redis; "
+                    "nearcache: the sidecar in front of a second redis-server)")
     ap.add_argument("--sidecar", default=os.environ.get("SIDECAR_BIN", "./sidecar"),
                     help="path of the sidecar binary (default $SIDECAR_BIN or ./sidecar)")
     ap.add_argument("--redis-server", default="redis-server")
@@ -377,7 +415,7 @@ def main(argv=None):
     if not scripts:
         print("no scripts found", file=sys.stderr)
         return 2
-    if opts.target == "sidecar" and not os.path.exists(opts.sidecar):
+    if opts.target != "redis" and not os.path.exists(opts.sidecar):
         print("sidecar binary not found: %s" % opts.sidecar, file=sys.stderr)
         return 2
 
@@ -385,11 +423,14 @@ def main(argv=None):
         ref = harness.RedisServer(binary=opts.redis_server, config=SERVER_CONFIG, name="redis")
         if opts.target == "redis":
             other = harness.RedisServer(binary=opts.redis_server, config=SERVER_CONFIG, name="redis2")
+        elif opts.target == "nearcache":
+            other = NearcachePair(opts.sidecar, opts.redis_server)
         else:
             other = harness.SidecarServer(opts.sidecar, config=SERVER_CONFIG, name="sidecar")
         return [ref, other]
 
-    runner = Runner(make_servers, fail_fast=opts.fail_fast, verbose=opts.verbose)
+    runner = Runner(make_servers, fail_fast=opts.fail_fast, verbose=opts.verbose,
+                    stop_at_resp3=opts.target == "nearcache")
     failed = 0
     t0 = time.monotonic()
     for path in scripts:
