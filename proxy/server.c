@@ -98,8 +98,9 @@ static void server_close_idle_clients(struct server *srv, int64_t now_ms)
         return;
     int64_t limit = (int64_t)srv->cfg.timeout * 1000;
     for (struct client *c = srv->clients; c; c = c->next) {
-        /* Subscribers only listen and blocked clients wait: Redis never times them out. */
-        if (now_ms - c->last_active_ms > limit &&
+        /* Subscribers only listen and blocked clients wait: Redis never times them out. Nor
+         * a client waiting for the upstream (a BLPOP forwarded to it, say). */
+        if (now_ms - c->last_active_ms > limit && !c->fwd_head &&
             !(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_PUBSUB | CLIENT_BLOCKED))) {
             log_write(&srv->log, LOG_VERBOSE, "Closing idle client id=%llu",
                       (unsigned long long)c->id);

@@ -1,5 +1,7 @@
 """Integration-test harness: start/stop redis-server and the sidecar on loopback ports, and a raw
-RESP client that reads exactly one complete RESP2/RESP3 reply as bytes.
+RESP client that reads exactly one complete RESP2/RESP3 reply as bytes. For near-cache tests: a
+redis-server upstream (make_upstream, upstream_restart), a sidecar configured in front of it
+(make_nearcache, nearcache_wait_ready) and the upstream's INFO commandstats (commandstats).
 
 Owns: every process it starts (tracked in _LIVE, killed at exit and on SIGTERM/SIGINT, and sent
 SIGTERM by the kernel if this Python process dies: PR_SET_PDEATHSIG), the temp directories holding

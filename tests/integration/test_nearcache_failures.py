@@ -148,8 +148,6 @@ class UpstreamDownTest(NearCacheCase):
             t0 = time.monotonic()
             r = self.c.call_raw("GET", "cold")
             elapsed = time.monotonic() - t0
-            self.assertTrue(r.startswith(TIMEOUT_ERR) or r.startswith(UNAVAILABLE),
-                            "GET with the upstream stopped: %r" % r)
             self.assertTrue(r.startswith(TIMEOUT_ERR), "a request sent to a silent upstream: %r" % r)
             self.assertGreaterEqual(elapsed, OP_TIMEOUT_MS / 1000.0 - 0.05)
             self.assertLess(elapsed, OP_TIMEOUT_MS / 1000.0 + SLACK)
@@ -306,8 +304,9 @@ class KillRestartTest(NearCacheCase):
             time.sleep(LOAD_AFTER_RESTART)
         finally:
             stop.set()
+            join_deadline = time.monotonic() + WAIT + 5
             for w in workers:
-                w.join(timeout=WAIT + 5)
+                w.join(timeout=max(0.1, join_deadline - time.monotonic()))
         alive = [w.name for w in workers if w.is_alive()]
         self.assertEqual(alive, [], "load threads still running")
         problems = [p for w in workers for p in w.problems]
