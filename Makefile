@@ -55,7 +55,7 @@ $(foreach m,$(MODULES),$(eval $(call archive_rule,$(m))))
 
 $(BUILD)/tests/%: tests/unit/%.c $(patsubst %.c,$(BUILD)/%.o,$(UNIT_HELPERS)) $(ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 unit-bins: $(UNIT_BINS)
 

@@ -107,13 +107,15 @@ struct upstream_req *fwd_send_client_request(struct client *c, struct upstream_l
     return req;
 }
 
+/* A command a link cannot carry (MONITOR, SSUBSCRIBE...: more than one reply per request). */
 static void fwd_refused(struct fwd *f)
 {
-    struct upstream_reply r = {
-        .status = UPSTREAM_ERR_DOWN,
-        .reason = "this command cannot be forwarded",
-    };
-    fwd_complete(f, &r);
+    struct strbuf b = { 0 };
+    const struct resp_arg *name = &f->c->argv[0];
+    int n = (int)strnlen(name->ptr, name->len < FWD_NAME_MAX ? name->len : FWD_NAME_MAX);
+    strbuf_printf(&b, "-ERR '%.*s' is not supported through the sidecar\r\n", n, name->ptr);
+    fwd_complete_bytes(f, b.data, b.len);
+    strbuf_free(&b);
 }
 
 bool fwd_send_request(struct fwd *f, struct upstream_link *link, long long timeout_ms)

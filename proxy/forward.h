@@ -36,7 +36,8 @@ struct strbuf;
 #define FWD_WT_ONE 0x04u         /* write-through: the write succeeded when it replied :1
                                     (SETNX); otherwise when it replied a status (+OK) */
 #define FWD_ENDS_TXN 0x08u       /* EXEC, DISCARD, RESET on a pin: drop its transaction's keys */
-#define FWD_ARGV_STACK 16        /* arguments formatted without a heap array */
+#define FWD_ARGV_STACK 16
+#define FWD_NAME_MAX 64          /* bytes of a command name quoted in an error */        /* arguments formatted without a heap array */
 
 /* One element of an MGET answered partly from the near-cache. */
 struct fwd_mget_part {

@@ -90,7 +90,7 @@ static void sig_free(struct sig *s)
 
 /* ---- reads ---- */
 
-static void route_mget(struct client *c, const struct command *cmd)
+static void route_mget(struct client *c)
 {
     struct nearcache *nc = c->srv->nc;
     size_t nkeys = c->argc - 1, nmiss = 0;
@@ -151,7 +151,6 @@ static void route_mget(struct client *c, const struct command *cmd)
                 parts[i].guard = nearcache_guard_external(nc, idx, c->argv[i + 1].ptr,
                                                           c->argv[i + 1].len, s.p, s.len);
     sig_free(&s);
-    (void)cmd;
 }
 
 static void route_read(struct client *c, const struct command *cmd)
@@ -160,7 +159,7 @@ static void route_read(struct client *c, const struct command *cmd)
     /* One key at argv[1] (every cacheable read has it first); EXISTS of several keys and
      * MGET are the multi-key ones. */
     if (cmd->proc == cmd_mget) {
-        route_mget(c, cmd);
+        route_mget(c);
         return;
     }
     if (cmd->last_key != cmd->first_key && c->argc != 2) {

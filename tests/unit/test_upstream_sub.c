@@ -1,11 +1,10 @@
-/* Unit tests for the upstream link's additions (upstream/link.c, request.c, subscriber.c): per-request
- * deadlines (upstream_link_send_timeout and the FIFO's timer over mixed deadlines), holding
- * requests while connecting (upstream_link_set_hold), and subscriber links
+/* Unit tests for the upstream link's additions (upstream/link.c, request.c, subscriber.c):
+ * per-request deadlines (upstream_link_send_timeout and the FIFO's timer over mixed deadlines),
+ * holding requests while connecting (upstream_link_set_hold), and subscriber links
  * (upstream_link_create_subscriber, CLIENT ID, [P][UN]SUBSCRIBE, invalidation messages).
- * Runs against a real redis-server started per test on a free 127.0.0.1 port (found by binding
- * port 0) with fork/exec, --save '' --appendonly no, stopped by pid; every wait is bounded in
- * time and iterations. The fixture helpers are copied from test_upstream.c (each Check binary
- * stands alone).
+ * Runs against a real redis-server started per test on a free 127.0.0.1 port and stopped by pid,
+ * through the fixture in upstream_fixture.h (shared with test_upstream.c); every wait is bounded
+ * in time and iterations.
  *
  * Covered: the FIFO timer armed, stopped and re-armed as heads with and without deadlines
  * change (no server); BLPOP k 0 without a deadline outliving op_timeout_ms then answered by an
@@ -18,425 +17,14 @@
  * server's (CLIENT LIST, CLIENT TRACKING REDIRECT), invalidation messages with the key and the
  * null payload of FLUSHALL, BCAST, CLIENT KILL giving DOWN then UP with a new id and the
  * channels resubscribed, no health-check PING, a closed port backing off, destroy while
- * connecting, in the handshake and up, a reset from inside on_message, dynamic SUBSCRIBE/UNSUBSCRIBE/PSUBSCRIBE/PUNSUBSCRIBE
- * (also while down, and across a reset), a message in flight when unsubscribed not delivered,
- * many channels in one handshake, AUTH, send refused on a subscriber. */
-#include "conf/config.h"
-#include "conf/log.h"
-#include "upstream/link.h"
-#include "upstream/request.h"
-#include "upstream/resp.h"
+ * connecting, in the handshake and up, a reset from inside on_message, dynamic
+ * SUBSCRIBE/UNSUBSCRIBE/PSUBSCRIBE/PUNSUBSCRIBE (also while down, and across a reset), a message
+ * in flight when unsubscribed not delivered, many channels in one handshake, AUTH, send refused
+ * on a subscriber. */
+#define FIXTURE_NAME "test_upstream_sub"
+#include "upstream_fixture.h"
 
-#include <hiredis/hiredis.h>
-
-#include <arpa/inet.h>
-#include <check.h>
-#include <errno.h>
-#include <ev.h>
-#include <fcntl.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#define SERVERS_MAX 4            /* redis-servers one test may run */
-#define LISTENERS_MAX 8          /* raw sockets one test may hold */
-#define READY_WAIT_S 10.0        /* redis-server start-up bound */
-#define EXIT_WAIT_S 5.0          /* redis-server exit bound */
-#define LOOP_ROUND_S 0.005       /* the guard timer: no loop iteration sleeps longer */
-#define LOOP_ROUNDS_MAX 200000   /* run_until's iteration bound, whatever the deadline */
-#define WAIT_S 5.0               /* default bound of one run_until */
-#define BACKLOG_FILL_MAX 16      /* connects tried while filling an accept queue */
-
-/* ---- fixture: a loop, the servers and sockets a test started ------------------------------ */
-
-struct server_proc {
-    pid_t pid;
-    int port;
-    char unixsocket[108];
-};
-
-struct fixture {
-    struct ev_loop *loop;
-    ev_timer guard;
-    struct server_proc servers[SERVERS_MAX];
-    int nservers;
-    int fds[LISTENERS_MAX];
-    int nfds;
-    char dir[64];
-};
-
-static struct fixture fx;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-    nanosleep(&ts, NULL);
-}
-
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
-static void setup(void)
-{
-    memset(&fx, 0, sizeof(fx));
-    fx.loop = ev_loop_new(EVFLAG_AUTO);
-    ev_timer_init(&fx.guard, guard_cb, LOOP_ROUND_S, LOOP_ROUND_S);
-    ev_timer_start(fx.loop, &fx.guard);
-    ev_unref(fx.loop); /* the guard alone does not keep ev_run alive */
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_upstream_sub.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(fx.dir));
-    signal(SIGPIPE, SIG_IGN);
-}
-
-static void server_stop(struct server_proc *s);
-
-static void teardown(void)
-{
-    for (int i = 0; i < fx.nservers; i++)
-        server_stop(&fx.servers[i]);
-    for (int i = 0; i < fx.nfds; i++)
-        close(fx.fds[i]);
-    ev_ref(fx.loop);
-    ev_timer_stop(fx.loop, &fx.guard);
-    ev_loop_destroy(fx.loop);
-    char path[128];
-    for (int i = 0; i < SERVERS_MAX; i++) {
-        snprintf(path, sizeof(path), "%s/redis%d.sock", fx.dir, i);
-        unlink(path);
-    }
-    rmdir(fx.dir);
-}
-
-/* Runs the loop until pred(arg) holds or timeout_s passes; returns pred(arg). */
-static bool run_until(bool (*pred)(void *), void *arg, double timeout_s)
-{
-    double deadline = now_s() + timeout_s;
-    for (int i = 0; i < LOOP_ROUNDS_MAX; i++) {
-        if (pred(arg))
-            return true;
-        if (now_s() > deadline)
-            break;
-        ev_run(fx.loop, EVRUN_ONCE);
-    }
-    return pred(arg);
-}
-
-static bool never(void *arg)
-{
-    (void)arg;
-    return false;
-}
-
-/* Runs the loop for s seconds. */
-static void run_for(double s)
-{
-    run_until(never, NULL, s);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t len = sizeof(a);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* A synchronous command to the server (checks and setup), NULL when it does not answer. */
-static redisReply *sync_cmd(const struct server_proc *s, const char *password, const char *fmt,
-                            ...)
-{
-    struct timeval tv = { 1, 0 };
-    redisContext *c = s->unixsocket[0] ? redisConnectUnixWithTimeout(s->unixsocket, tv)
-                                       : redisConnectWithTimeout("127.0.0.1", s->port, tv);
-    if (!c || c->err) {
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    if (password) {
-        redisReply *r = redisCommand(c, "AUTH %s", password);
-        if (r)
-            freeReplyObject(r);
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    redisFree(c);
-    return r;
-}
-
-static bool server_ready(const struct server_proc *s)
-{
-    redisReply *r = sync_cmd(s, NULL, "PING");
-    if (!r)
-        return false;
-    freeReplyObject(r); /* +PONG or -NOAUTH: either way it answers */
-    return true;
-}
-
-/* Starts redis-server on s->port (or a unix socket when unixsock) with extra arguments
- * (NULL-terminated). Returns once it answers. */
-static void server_start_on(struct server_proc *s, bool unixsock, const char *const *extra)
-{
-    const char *argv[48];
-    int n = 0;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", unixsock ? 0 : s->port);
-    argv[n++] = "redis-server";
-    argv[n++] = "--port";
-    argv[n++] = port;
-    argv[n++] = "--bind";
-    argv[n++] = "127.0.0.1";
-    argv[n++] = "--save";
-    argv[n++] = "";
-    argv[n++] = "--appendonly";
-    argv[n++] = "no";
-    argv[n++] = "--daemonize";
-    argv[n++] = "no";
-    argv[n++] = "--enable-debug-command";
-    argv[n++] = "yes";
-    argv[n++] = "--dir";
-    argv[n++] = fx.dir;
-    if (unixsock) {
-        argv[n++] = "--unixsocket";
-        argv[n++] = s->unixsocket;
-    }
-    for (int i = 0; extra && extra[i] && n < 46; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execvp("redis-server", (char *const *)argv);
-        _exit(127);
-    }
-    s->pid = pid;
-    double deadline = now_s() + READY_WAIT_S;
-    while (!server_ready(s)) {
-        int st;
-        ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "redis-server exited at start");
-        ck_assert_msg(now_s() < deadline, "redis-server did not answer in %.0f s", READY_WAIT_S);
-        sleep_s(0.01);
-    }
-}
-
-static struct server_proc *server_start(const char *const *extra)
-{
-    ck_assert_int_lt(fx.nservers, SERVERS_MAX);
-    struct server_proc *s = &fx.servers[fx.nservers];
-    s->port = free_port();
-    s->unixsocket[0] = '\0';
-    fx.nservers++;
-    server_start_on(s, false, extra);
-    return s;
-}
-
-static void server_stop(struct server_proc *s)
-{
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGCONT);
-    kill(s->pid, SIGKILL);
-    double deadline = now_s() + EXIT_WAIT_S;
-    int st;
-    while (waitpid(s->pid, &st, WNOHANG) == 0 && now_s() < deadline)
-        sleep_s(0.005);
-    s->pid = 0;
-}
-
-/* A TCP listener on 127.0.0.1 that never accepts. With fill, its accept queue (backlog 0) is
- * filled first, so a further connect(2) stays in SYN-SENT. Returns its port. */
-static int silent_listener(bool fill)
-{
-    ck_assert_int_lt(fx.nfds, LISTENERS_MAX - 2);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(listen(l, 0), 0);
-    socklen_t len = sizeof(a);
-    ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
-    fx.fds[fx.nfds++] = l;
-    if (fill) {
-        bool full = false;
-        for (int i = 0; i < BACKLOG_FILL_MAX && !full && fx.nfds < LISTENERS_MAX; i++) {
-            int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-            connect(s, (struct sockaddr *)&a, sizeof(a));
-            fx.fds[fx.nfds++] = s;
-            struct pollfd p = { .fd = s, .events = POLLOUT };
-            full = poll(&p, 1, 200) == 0;
-        }
-        ck_assert_msg(full, "could not fill the accept queue");
-    }
-    return ntohs(a.sin_port);
-}
-
-static struct config_upstream base_cfg(int port)
-{
-    struct config_upstream c = {
-        .host = "127.0.0.1",
-        .port = port,
-        .unixsocket = "",
-        .username = "",
-        .password = "",
-        .db = 0,
-        .connect_timeout_ms = 1000,
-        .op_timeout_ms = 2000,
-        .connections = 1,
-        .reconnect_min_ms = 10,
-        .reconnect_max_ms = 100,
-        .health_check_interval_ms = 0,
-    };
-    return c;
-}
-
-static bool link_is_up(void *arg)
-{
-    return upstream_link_state(arg) == UPSTREAM_UP;
-}
-
-static bool link_is_down(void *arg)
-{
-    return upstream_link_state(arg) == UPSTREAM_DOWN;
-}
-
-static struct upstream_link *link_up(const struct config_upstream *cfg)
-{
-    struct upstream_link *link = upstream_link_create(fx.loop, cfg, NULL, "test");
-    ck_assert_msg(run_until(link_is_up, link, WAIT_S), "link not up: %s",
-                  upstream_link_last_error(link));
-    return link;
-}
-
-/* ---- completion recorder ---------------------------------------------------------------- */
-
-struct rec {
-    int calls;
-    enum upstream_status status;
-    struct upstream_buf bytes;   /* the reply's RESP2 bytes */
-    char reason[256];
-    struct upstream_link *reset_link; /* when set, the callback resets this link */
-    struct upstream_req *cancel;      /* when set, the callback cancels this request */
-};
-
-static void rec_cb(void *owner, const struct upstream_reply *r)
-{
-    struct rec *rec = owner;
-    rec->calls++;
-    rec->status = r->status;
-    rec->bytes.len = 0;
-    rec->reason[0] = '\0';
-    if (r->status == UPSTREAM_OK) {
-        ck_assert_ptr_nonnull(r->value);
-        ck_assert_ptr_null(r->reason);
-        size_t n = upstream_value_encoded_len(r->value);
-        upstream_value_append(r->value, &rec->bytes);
-        ck_assert_uint_eq(rec->bytes.len, n);
-    } else {
-        ck_assert_ptr_null(r->value);
-        ck_assert_ptr_nonnull(r->reason);
-        snprintf(rec->reason, sizeof(rec->reason), "%s", r->reason);
-    }
-    if (rec->cancel) {
-        upstream_req_cancel(rec->cancel);
-        rec->cancel = NULL;
-    }
-    if (rec->reset_link) {
-        upstream_link_reset(rec->reset_link, "from a callback");
-        rec->reset_link = NULL;
-    }
-}
-
-static bool rec_done(void *arg)
-{
-    return ((struct rec *)arg)->calls > 0;
-}
-
-static void rec_free(struct rec *r)
-{
-    upstream_buf_free(&r->bytes);
-}
-
-/* Clears a recorder for its next request, keeping its buffer (r must be initialised). */
-static void rec_reset(struct rec *r)
-{
-    struct upstream_buf keep = r->bytes;
-    memset(r, 0, sizeof(*r));
-    r->bytes = keep;
-    r->bytes.len = 0;
-}
-
-/* Sends cmd (a formatted command) and waits for its completion. rec must be initialised. */
-static void roundtrip(struct upstream_link *link, const char *cmd, struct rec *rec)
-{
-    rec_reset(rec);
-    ck_assert_ptr_nonnull(upstream_link_send(link, cmd, strlen(cmd), rec_cb, rec));
-    ck_assert_int_eq(rec->calls, 0); /* never called from inside send */
-    ck_assert_msg(run_until(rec_done, rec, WAIT_S), "no completion for %s", cmd);
-    ck_assert_int_eq(rec->calls, 1);
-}
-
-/* Sends argv (strings) and waits for its completion. */
-static void roundtrip_argv(struct upstream_link *link, int argc, const char *const *argv,
-                           struct rec *rec)
-{
-    size_t lens[16];
-    ck_assert_int_le(argc, 16);
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    rec_reset(rec);
-    ck_assert_ptr_nonnull(upstream_link_send_argv(link, argc, argv, lens, rec_cb, rec));
-    ck_assert_msg(run_until(rec_done, rec, WAIT_S), "no completion for %s", argv[0]);
-    ck_assert_int_eq(rec->calls, 1);
-}
-
-/* Asserts the reply bytes equal expect (n bytes). */
-static void assert_bytes(const struct rec *rec, const char *expect, size_t n)
-{
-    ck_assert_msg(rec->status == UPSTREAM_OK, "status %s (%s)", upstream_status_name(rec->status),
-                  rec->reason);
-    ck_assert_msg(rec->bytes.len == n && memcmp(rec->bytes.data, expect, n) == 0,
-                  "reply %.*s (len %zu) != expected %.*s (len %zu)", (int)rec->bytes.len,
-                  rec->bytes.data ? rec->bytes.data : "", rec->bytes.len, (int)n, expect, n);
-}
-
-#define ASSERT_REPLY(rec, lit) assert_bytes((rec), (lit), sizeof(lit) - 1)
 
 /* ---- helpers of this suite --------------------------------------------------------------- */
 
@@ -551,15 +139,17 @@ static void sync_ok(const struct server_proc *s, const char *fmt, const char *ar
     freeReplyObject(r);
 }
 
-/* PUBLISHes msg on channel until the server counts want receivers (the subscription has been
- * processed), running the loop between tries; returns the number of PUBLISHes that reached
- * a receiver. */
-static int publish_until(const struct server_proc *s, const char *channel, long long want)
+/* PUBLISHes "m" on channel (len bytes, binary) until the server counts want receivers (the
+ * [un]subscription has been processed), running the loop between tries; returns the number of
+ * PUBLISHes that reached a receiver. */
+static int publish_len_until(const struct server_proc *s, const char *channel, size_t len,
+                             long long want)
 {
     int reached = 0;
     for (int i = 0; i < POLL_ROUNDS_MAX; i++) {
-        redisReply *r = sync_cmd(s, NULL, "PUBLISH %s m", channel);
+        redisReply *r = sync_cmd(s, NULL, "PUBLISH %b m", channel, len);
         ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
         long long got = r->integer;
         freeReplyObject(r);
         if (got > 0)
@@ -568,18 +158,48 @@ static int publish_until(const struct server_proc *s, const char *channel, long 
             return reached;
         run_for(0.01);
     }
-    ck_abort_msg("PUBLISH %s never reached %lld receivers", channel, want);
+    ck_abort_msg("PUBLISH %.*s never reached %lld receivers", (int)len, channel, want);
     return reached;
 }
 
-static struct upstream_link *sub_up(const struct config_upstream *cfg, const char *const *ch,
-                                    size_t n, struct msgs *m)
+static int publish_until(const struct server_proc *s, const char *channel, long long want)
+{
+    return publish_len_until(s, channel, strlen(channel), want);
+}
+
+/* Once PUBLISH on channel reaches no receiver (the unsubscription took effect), runs the loop a
+ * while longer and asserts that m received nothing more: it still counts n messages. */
+static void assert_no_more_msgs(const struct server_proc *s, const char *channel,
+                                const struct msgs *m, int n)
+{
+    publish_until(s, channel, 0);
+    run_for(0.05);
+    ck_assert_msg(m->n == n, "%d messages once %s had no receiver, expected %d", m->n, channel,
+                  n);
+}
+
+/* A subscriber link on the n channels ch, messages to on_message(arg), states to states_cb(st)
+ * unless st is NULL; returns once it is up. */
+static struct upstream_link *sub_up_cb(const struct config_upstream *cfg, const char *const *ch,
+                                       size_t n,
+                                       void (*on_message)(void *, struct upstream_link *,
+                                                          const struct upstream_value *),
+                                       void *arg, struct states *st)
 {
     struct upstream_link *link =
-        upstream_link_create_subscriber(fx.loop, cfg, NULL, "sub", ch, n, msgs_cb, m);
+        upstream_link_create_subscriber(fx.loop, cfg, NULL, "sub", ch, n, on_message, arg);
+    if (st)
+        upstream_link_set_state_cb(link, states_cb, st);
     ck_assert_msg(run_until(link_is_up, link, WAIT_S), "subscriber not up: %s",
                   upstream_link_last_error(link));
     return link;
+}
+
+/* A subscriber link on the n channels ch recording its messages in m; returns once it is up. */
+static struct upstream_link *sub_up(const struct config_upstream *cfg, const char *const *ch,
+                                    size_t n, struct msgs *m)
+{
+    return sub_up_cb(cfg, ch, n, msgs_cb, m, NULL);
 }
 
 static const char BLPOP_K_0[] = "*3\r\n$5\r\nBLPOP\r\n$1\r\nk\r\n$1\r\n0\r\n";
@@ -663,10 +283,8 @@ END_TEST
 
 START_TEST(test_send_timeout_none_blpop)
 {
-    struct server_proc *s = server_start(NULL);
-    struct config_upstream cfg = base_cfg(s->port);
-    cfg.op_timeout_ms = 100;
-    struct upstream_link *link = link_up(&cfg);
+    struct server_proc *s;
+    struct upstream_link *link = link_up_new_server(100, &s);
     struct rec blpop = { 0 }, ping = { 0 };
 
     /* BLPOP k 0 without a deadline, a PING pipelined behind it */
@@ -717,10 +335,7 @@ END_TEST
 
 START_TEST(test_send_timeout_longer_than_op)
 {
-    struct server_proc *s = server_start(NULL);
-    struct config_upstream cfg = base_cfg(s->port);
-    cfg.op_timeout_ms = 100;
-    struct upstream_link *link = link_up(&cfg);
+    struct upstream_link *link = link_up_new_server(100, NULL);
     struct rec r = { 0 };
     const char blpop5[] = "*3\r\n$5\r\nBLPOP\r\n$1\r\nk\r\n$1\r\n5\r\n";
     ev_now_update(fx.loop); /* the deadline counts from ev_now: measure from the same time */
@@ -766,8 +381,7 @@ START_TEST(test_hold_while_connecting)
     struct upstream_link *link = upstream_link_create(fx.loop, &cfg, NULL, "nohold");
     struct rec r = { 0 };
     ck_assert_int_ne(upstream_link_state(link), UPSTREAM_UP);
-    ck_assert_ptr_nonnull(upstream_link_send(link, PING, sizeof(PING) - 1, rec_cb, &r));
-    ck_assert(run_until(rec_done, &r, WAIT_S));
+    roundtrip(link, PING, &r);
     ck_assert_int_eq(r.status, UPSTREAM_ERR_DOWN);
     upstream_link_destroy(link);
 
@@ -812,10 +426,7 @@ START_TEST(test_hold_while_connecting)
     /* while DOWN waiting for the backoff, sends still fail fast */
     upstream_link_reset(link, "test");
     ck_assert_int_eq(upstream_link_state(link), UPSTREAM_DOWN);
-    rec_reset(&r);
-    ck_assert_ptr_nonnull(upstream_link_send(link, PING, sizeof(PING) - 1, rec_cb, &r));
-    ck_assert_int_eq(r.calls, 0);
-    ck_assert(run_until(rec_done, &r, WAIT_S));
+    roundtrip(link, PING, &r);
     ck_assert_int_eq(r.status, UPSTREAM_ERR_DOWN);
     ck_assert_str_eq(r.reason, "reset: test");
     upstream_link_destroy(link);
@@ -838,9 +449,7 @@ START_TEST(test_hold_attempt_fails)
     struct upstream_link *link = upstream_link_create(fx.loop, &cfg, NULL, "refused");
     upstream_link_set_hold(link, true);
     bool was_connecting = upstream_link_state(link) == UPSTREAM_CONNECTING;
-    ck_assert_ptr_nonnull(upstream_link_send(link, PING, sizeof(PING) - 1, rec_cb, &r));
-    ck_assert_int_eq(r.calls, 0);
-    ck_assert(run_until(rec_done, &r, WAIT_S));
+    roundtrip(link, PING, &r);
     ck_assert_int_eq(r.status, UPSTREAM_ERR_DOWN);
     ck_assert_msg(strstr(r.reason, "connect") != NULL, "reason: %s", r.reason);
     ck_assert_msg(strstr(r.reason, "refused") != NULL, "reason: %s (%s)", r.reason,
@@ -881,9 +490,7 @@ START_TEST(test_hold_attempt_fails)
     cfg.reconnect_max_ms = 1000;
     link = upstream_link_create(fx.loop, &cfg, NULL, "auth");
     upstream_link_set_hold(link, true);
-    rec_reset(&r);
-    ck_assert_ptr_nonnull(upstream_link_send(link, PING, sizeof(PING) - 1, rec_cb, &r));
-    ck_assert(run_until(rec_done, &r, WAIT_S));
+    roundtrip(link, PING, &r);
     ck_assert_int_eq(r.status, UPSTREAM_ERR_DOWN);
     ck_assert_msg(strncmp(r.reason, "AUTH failed: ", 13) == 0, "reason: %s", r.reason);
 
@@ -1001,10 +608,7 @@ START_TEST(test_sub_killed_new_id)
     struct msgs m = { 0 };
     const char *ch[] = { INVALIDATE, "news" };
     struct states st = { 0 };
-    struct upstream_link *sub =
-        upstream_link_create_subscriber(fx.loop, &cfg, NULL, "inval", ch, 2, msgs_cb, &m);
-    upstream_link_set_state_cb(sub, states_cb, &st);
-    ck_assert(run_until(link_is_up, sub, WAIT_S));
+    struct upstream_link *sub = sub_up_cb(&cfg, ch, 2, msgs_cb, &m, &st);
     long long id1 = upstream_link_client_id(sub);
     char idbuf[32];
     snprintf(idbuf, sizeof(idbuf), "%lld", id1);
@@ -1145,15 +749,11 @@ START_TEST(test_sub_reset_from_on_message)
     struct msgs m = { 0 };
     struct states st = { 0 };
     const char *ch[] = { "r" };
-    struct upstream_link *sub =
-        upstream_link_create_subscriber(fx.loop, &cfg, NULL, "sub", ch, 1, reset_cb, &m);
-    upstream_link_set_state_cb(sub, states_cb, &st);
-    ck_assert(run_until(link_is_up, sub, WAIT_S));
+    struct upstream_link *sub = sub_up_cb(&cfg, ch, 1, reset_cb, &m, &st);
     /* two messages in one read: the second one is not delivered (the link is down) */
-    redisReply *rr = sync_cmd(s, NULL, "EVAL %s 0", "redis.call('PUBLISH','r','1') "
-                                                    "redis.call('PUBLISH','r','2') return 1");
-    ck_assert_ptr_nonnull(rr);
-    freeReplyObject(rr);
+    ck_assert_int_eq(sync_int(s, "EVAL %s 0", "redis.call('PUBLISH','r','1') "
+                                              "redis.call('PUBLISH','r','2') return 1"),
+                     1);
     wait_msgs(&m, 1);
     ck_assert_int_eq(st.down, 1);
     ck_assert_str_eq(upstream_link_last_error(sub), "reset: from on_message");
@@ -1191,17 +791,10 @@ START_TEST(test_sub_dynamic)
     /* binary channel names */
     const char bin[] = { 'b', '\0', '\r', '\n' };
     ck_assert_int_eq(upstream_link_subscribe(sub, bin, sizeof(bin)), 0);
-    for (int i = 0; i < POLL_ROUNDS_MAX; i++) {
-        redisReply *rr = sync_cmd(s, NULL, "PUBLISH %b %s", bin, sizeof(bin), "x");
-        long long got = rr->integer;
-        freeReplyObject(rr);
-        if (got == 1)
-            break;
-        run_for(0.01);
-    }
     int before = m.n;
+    ck_assert_int_eq(publish_len_until(s, bin, sizeof(bin), 1), 1);
     wait_msgs(&m, before + 1);
-    ASSERT_MSG(&m, "*3\r\n$7\r\nmessage\r\n$4\r\nb\0\r\n\r\n$1\r\nx\r\n");
+    ASSERT_MSG(&m, "*3\r\n$7\r\nmessage\r\n$4\r\nb\0\r\n\r\n$1\r\nm\r\n");
     ck_assert_int_eq(upstream_link_unsubscribe(sub, bin, sizeof(bin)), 0);
 
     /* unsubscribe: a message published before the UNSUBSCRIBE reached the server (it is only
@@ -1210,9 +803,7 @@ START_TEST(test_sub_dynamic)
     ck_assert_int_eq(upstream_link_unsubscribe(sub, "a", 1), -1);
     ck_assert_int_eq(sync_int(s, "PUBLISH a %s", "late"), 1); /* still subscribed there */
     before = m.n;
-    publish_until(s, "a", 0);
-    run_for(0.05);
-    ck_assert_int_eq(m.n, before);
+    assert_no_more_msgs(s, "a", &m, before);
 
     /* psubscribe: pmessage arrays */
     ck_assert_int_eq(upstream_link_psubscribe(sub, "p.*", 3), 0);
@@ -1223,9 +814,7 @@ START_TEST(test_sub_dynamic)
     ck_assert_int_eq(upstream_link_punsubscribe(sub, "p.*", 3), 0);
     ck_assert_int_eq(upstream_link_punsubscribe(sub, "p.*", 3), -1);
     before = m.n;
-    publish_until(s, "p.x", 0);
-    run_for(0.05);
-    ck_assert_int_eq(m.n, before);
+    assert_no_more_msgs(s, "p.x", &m, before);
 
     /* a channel and a pattern survive a reset: the next connection subscribes them again */
     ck_assert_int_eq(upstream_link_subscribe(sub, "c", 1), 0);
@@ -1253,15 +842,11 @@ START_TEST(test_sub_dynamic)
     /* unsubscribing from inside on_message */
     struct self_unsub u = { 0 };
     const char *once[] = { "once" };
-    u.link = upstream_link_create_subscriber(fx.loop, &cfg, NULL, "sub", once, 1, self_unsub_cb,
-                                             &u);
-    ck_assert(run_until(link_is_up, u.link, WAIT_S));
+    u.link = sub_up_cb(&cfg, once, 1, self_unsub_cb, &u, NULL);
     ck_assert_int_eq(sync_int(s, "PUBLISH once %s", "1"), 1);
     ck_assert_int_eq(sync_int(s, "PUBLISH once %s", "2"), 1);
     wait_msgs(&u.m, 1);
-    publish_until(s, "once", 0);
-    run_for(0.05);
-    ck_assert_int_eq(u.m.n, 1);
+    assert_no_more_msgs(s, "once", &u.m, 1);
     ck_assert_uint_eq(upstream_link_subscriptions(u.link, false), 0);
     upstream_link_destroy(u.link);
     upstream_buf_free(&u.m.last);
@@ -1328,10 +913,5 @@ int main(void)
     tcase_add_test(tc, test_sub_dynamic);
     tcase_add_test(tc, test_sub_many_channels_and_auth);
     suite_add_tcase(su, tc);
-
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fixture_run_suite(su);
 }
