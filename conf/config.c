@@ -39,6 +39,7 @@ enum opt_type {
     OPT_LOGLEVEL, /* int, enum log_level */
     OPT_BOOL,     /* int, 0/1 written no/yes */
     OPT_INVALIDATION, /* int, enum cache_invalidation */
+    OPT_LOGFORMAT, /* int, enum log_format */
     OPT_CONST,    /* compatibility row: always its default text, no field */
     OPT_BIND,     /* compatibility row: the hosts of the listen addresses */
     OPT_PORT,     /* compatibility row: the port of the first listen address, 0 if none */
@@ -142,7 +143,9 @@ static const struct config_option config_options[] = {
     ROW("log", "level", "loglevel", OPT_LOGLEVEL, log_level, 0, 0, true, "notice",
         "debug, verbose, notice or warning"),
     ROW("log", "file", "logfile", OPT_STRING, log_file, 0, 0, false, "",
-        "log file path (\"\" = stderr)"),
+        "log file path (\"\" = stderr); reopened on SIGUSR1 (log rotation)"),
+    ROW("log", "format", NULL, OPT_LOGFORMAT, log_format, 0, 0, false, "text",
+        "text (Redis's line layout) or json (one object per line)"),
     COMPAT("save", OPT_CONST, ""),
     COMPAT("appendonly", OPT_CONST, "no"),
     COMPAT("bind", OPT_BIND, NULL),
@@ -163,6 +166,10 @@ static const char *const policy_names[] = {
 #define POLICY_COUNT ((int)(sizeof(policy_names) / sizeof(policy_names[0])))
 
 static const char *const bool_names[] = { "no", "yes" };
+static const char *const log_format_names[] = {
+    [LOG_FORMAT_TEXT] = "text",
+    [LOG_FORMAT_JSON] = "json",
+};
 static const char *const invalidation_names[] = {
     [INVALIDATION_TRACKING] = "tracking",
     [INVALIDATION_BCAST] = "bcast",
@@ -182,6 +189,8 @@ static const char *opt_enum_name(enum opt_type t, int i)
         return i >= 0 && i < NAMES_COUNT(bool_names) ? bool_names[i] : NULL;
     case OPT_INVALIDATION:
         return i >= 0 && i < NAMES_COUNT(invalidation_names) ? invalidation_names[i] : NULL;
+    case OPT_LOGFORMAT:
+        return i >= 0 && i < NAMES_COUNT(log_format_names) ? log_format_names[i] : NULL;
     default:
         return NULL;
     }
@@ -552,6 +561,7 @@ static enum opt_err opt_parse(const struct config_option *o, const char *text, s
     case OPT_LOGLEVEL:
     case OPT_BOOL:
     case OPT_INVALIDATION:
+    case OPT_LOGFORMAT:
         v->num = opt_enum_parse(o->type, text);
         return v->num < 0 ? OPT_ERR_ENUM : OPT_OK;
     default:
@@ -582,6 +592,7 @@ static void opt_commit(struct config *cfg, const struct config_option *o, struct
     case OPT_LOGLEVEL:
     case OPT_BOOL:
     case OPT_INVALIDATION:
+    case OPT_LOGFORMAT:
         *(int *)opt_field(cfg, o) = (int)v->num;
         break;
     case OPT_STRING:
@@ -683,6 +694,7 @@ static const char *opt_format(const struct config *cfg, const struct config_opti
     case OPT_LOGLEVEL:
     case OPT_BOOL:
     case OPT_INVALIDATION:
+    case OPT_LOGFORMAT:
         name = opt_enum_name(o->type, *(const int *)opt_field(cfg, o));
         return name ? name : "";
     case OPT_LISTEN:
@@ -1200,6 +1212,25 @@ size_t config_get(const struct config *cfg, const char *pattern,
         count++;
     }
     return count;
+}
+
+void config_diff(const struct config *a, const struct config *b,
+                 void (*fn)(void *ctx, const char *name, bool runtime, const char *old_value,
+                            const char *new_value),
+                 void *ctx)
+{
+    char name[CONFIG_NAME_MAX], va[CONFIG_VALUE_MAX], vb[CONFIG_VALUE_MAX];
+
+    CONFIG_FOREACH(o) {
+        if (!o->section)
+            continue;
+        const char *x = opt_format(a, o, va, sizeof(va));
+        const char *y = opt_format(b, o, vb, sizeof(vb));
+        if (strcmp(x, y) == 0)
+            continue;
+        snprintf(name, sizeof(name), "%s.%s", o->section, o->key);
+        fn(ctx, name, o->runtime, x, y);
+    }
 }
 
 /* ---- --help ---- */

@@ -6,6 +6,7 @@
 #ifndef CONF_CONFIG_H
 #define CONF_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -79,6 +80,7 @@ struct config {
     /* [log] */
     int log_level;                   /* enum log_level */
     char *log_file;                  /* "" = stderr */
+    int log_format;                  /* enum log_format */
 };
 
 /* Fills every field with its default (the values documented in sidecar.ini). */
@@ -109,6 +111,14 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
  * own names otherwise. value is a temporary string valid during the call. Returns the count. */
 size_t config_get(const struct config *cfg, const char *pattern,
                   void (*emit)(void *ctx, const char *name, const char *value), void *ctx);
+
+/* Calls fn once per option (not the compatibility rows) whose value differs between a and b,
+ * with its "section.key" name, whether CONFIG SET may change it, and both values as CONFIG
+ * GET shows them (temporary strings valid during the call). SIGHUP's reload uses it. */
+void config_diff(const struct config *a, const struct config *b,
+                 void (*fn)(void *ctx, const char *name, bool runtime, const char *old_value,
+                            const char *new_value),
+                 void *ctx);
 
 /* The --help text: usage line, flags, then every option with section, default and meaning. */
 void config_print_help(FILE *out);

@@ -341,14 +341,18 @@ static void keys_walk_cb(void *ctx, const struct store_entry *e)
  * skipped, not deleted). One full walk of the table, so each key is seen exactly once. */
 void cmd_keys(struct client *c)
 {
-    const struct resp_arg *pat = &c->argv[1];
+    keys_reply_matching(c, c->db, &c->argv[1]);
+}
+
+void keys_reply_matching(struct client *c, int db, const struct resp_arg *pat)
+{
     struct keys_walk w = { c, (pat->len == 1 && pat->ptr[0] == '*') ? NULL : pat, 0 };
     size_t handle = reply_defer_len(c);
     int64_t now = server_now_ms(c->srv);
     uint64_t cursor = 0;
-    if (store_count(c->srv->store, c->db) > 0) {
+    if (store_count(c->srv->store, db) > 0) {
         do {
-            cursor = store_scan(c->srv->store, c->db, cursor, now, keys_walk_cb, &w);
+            cursor = store_scan(c->srv->store, db, cursor, now, keys_walk_cb, &w);
         } while (cursor != 0);
     }
     reply_set_deferred_len(c, handle, w.n);

@@ -76,6 +76,12 @@ command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_hello, cmd_auth, cmd_s
 command_proc cmd_command;
 /* proxy/cmd_info.c */
 command_proc cmd_info;
+/* KEYS over database db of the local store (KEYS, SIDECAR KEYS): an array of the names. */
+struct resp_arg;
+void keys_reply_matching(struct client *c, int db, const struct resp_arg *pat);
+/* proxy/cmd_sidecar.c: the SIDECAR command (what is the sidecar's own) */
+command_proc cmd_sidecar_stats, cmd_sidecar_flush, cmd_sidecar_keys, cmd_sidecar_reload,
+    cmd_sidecar_help;
 /* proxy/cmd_strings.c */
 command_proc cmd_get, cmd_set, cmd_setnx, cmd_setex, cmd_psetex, cmd_getset, cmd_getdel,
     cmd_getex, cmd_mget, cmd_mset, cmd_msetnx, cmd_append, cmd_strlen, cmd_getrange,

@@ -61,6 +61,15 @@ static const struct command config_subcommands[] = {
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
+static const struct command sidecar_subcommands[] = {
+    { "stats", cmd_sidecar_stats, 2, L, 0, 0, 0, "sidecar", "Returns the local store's and the near-cache's figures.", NULL },
+    { "flush", cmd_sidecar_flush, 2, L | A, 0, 0, 0, "sidecar", "Empties the local store (the near-cache), never the upstream.", NULL },
+    { "keys", cmd_sidecar_keys, 3, L | A, 0, 0, 0, "sidecar", "Returns the keys of the local store that match a pattern.", NULL },
+    { "reload", cmd_sidecar_reload, 2, L | A, 0, 0, 0, "sidecar", "Re-reads the configuration file.", NULL },
+    { "help", cmd_sidecar_help, 2, L, 0, 0, 0, "sidecar", "Returns helpful text about the different subcommands.", NULL },
+    { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
 const struct command core_commands[] = {
     /* connection and server: always answered here */
     { "ping", cmd_ping, -1, L | F, 0, 0, 0, "connection", "Returns the server's liveliness response.", NULL },
@@ -74,6 +83,7 @@ const struct command core_commands[] = {
     { "command", cmd_command, -1, L, 0, 0, 0, "server", "Returns detailed information about all commands.", command_subcommands },
     { "config", NULL, -2, L | A, 0, 0, 0, "server", "A container for server configuration commands.", config_subcommands },
     { "info", cmd_info, -1, L, 0, 0, 0, "server", "Returns information and statistics about the server.", NULL },
+    { "sidecar", NULL, -2, L, 0, 0, 0, "sidecar", "A container for the sidecar's own commands.", sidecar_subcommands },
     { "time", cmd_time, 1, L | F, 0, 0, 0, "server", "Returns the server time.", NULL },
     { "dbsize", cmd_dbsize, 1, R | F | K, 0, 0, 0, "server", "Returns the number of keys in the database.", NULL },
     { "flushdb", cmd_flushdb, -1, W | K, 0, 0, 0, "server", "Removes all keys from the current database.", NULL },

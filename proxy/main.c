@@ -83,6 +83,7 @@ int main(int argc, char **argv)
         config_free(&srv.cfg);
         return 0;
     }
+    srv.port_override = args.port;
     if (args.config_file) {
         char resolved[PATH_MAX];
         srv.config_path = xstrdup(realpath(args.config_file, resolved) ? resolved : args.config_file);

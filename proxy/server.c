@@ -10,6 +10,7 @@
 #include "proxy/multi.h"
 #include "proxy/nearcache.h"
 #include "proxy/pubsub.h"
+#include "proxy/reload.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -147,6 +148,30 @@ static void server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     }
 }
 
+/* SIGHUP: re-read the ini file (an invalid one changes nothing; reload.c logs why). */
+static void server_sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct server *srv = w->data;
+    (void)loop;
+    (void)revents;
+    char err[CONFIG_ERR_LEN];
+    log_info(&srv->log, "Received SIGHUP, reloading the configuration");
+    server_reload(srv, err, sizeof(err));
+}
+
+/* SIGUSR1: reopen the log file (logrotate moved it). */
+static void server_sigusr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct server *srv = w->data;
+    (void)loop;
+    (void)revents;
+    if (log_reopen(&srv->log) < 0)
+        log_warn(&srv->log, "Received SIGUSR1 but cannot reopen the log file: %s",
+                 srv->cfg.log_file);
+    else
+        log_info(&srv->log, "Received SIGUSR1, log file reopened");
+}
+
 /* ---- life cycle ---- */
 
 void server_apply_config(struct server *srv)
@@ -163,15 +188,9 @@ void server_apply_config(struct server *srv)
 
 static int server_open_log(struct server *srv)
 {
-    srv->log.level = srv->cfg.log_level;
-    srv->log.out = stderr;
-    if (srv->cfg.log_file && srv->cfg.log_file[0]) {
-        FILE *f = fopen(srv->cfg.log_file, "a");
-        if (!f) {
-            fprintf(stderr, "sidecar: cannot open log file %s\n", srv->cfg.log_file);
-            return -1;
-        }
-        srv->log.out = f;
+    if (log_open(&srv->log, srv->cfg.log_level, srv->cfg.log_format, srv->cfg.log_file) < 0) {
+        fprintf(stderr, "sidecar: cannot open log file %s\n", srv->cfg.log_file);
+        return -1;
     }
     return 0;
 }
@@ -227,6 +246,12 @@ int server_init(struct server *srv)
     ev_signal_init(&srv->sigterm, server_signal_cb, SIGTERM);
     srv->sigterm.data = srv;
     ev_signal_start(srv->loop, &srv->sigterm);
+    ev_signal_init(&srv->sighup, server_sighup_cb, SIGHUP);
+    srv->sighup.data = srv;
+    ev_signal_start(srv->loop, &srv->sighup);
+    ev_signal_init(&srv->sigusr1, server_sigusr1_cb, SIGUSR1);
+    srv->sigusr1.data = srv;
+    ev_signal_start(srv->loop, &srv->sigusr1);
     ev_signal_init(&srv->sigint, server_signal_cb, SIGINT);
     srv->sigint.data = srv;
     ev_signal_start(srv->loop, &srv->sigint);
@@ -263,6 +288,8 @@ void server_free(struct server *srv)
         ev_idle_stop(srv->loop, &srv->more_work);
         ev_timer_stop(srv->loop, &srv->cron);
         ev_signal_stop(srv->loop, &srv->sigterm);
+        ev_signal_stop(srv->loop, &srv->sighup);
+        ev_signal_stop(srv->loop, &srv->sigusr1);
         ev_signal_stop(srv->loop, &srv->sigint);
         ev_loop_destroy(srv->loop);
         srv->loop = NULL;
@@ -275,8 +302,7 @@ void server_free(struct server *srv)
     srv->blocking = NULL;
     store_destroy(srv->store);
     srv->store = NULL;
-    if (srv->log.out && srv->log.out != stderr)
-        fclose(srv->log.out);
+    log_close(&srv->log);
     config_free(&srv->cfg);
     free(srv->config_path);
 }

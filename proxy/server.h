@@ -54,6 +54,7 @@ struct server {
     struct ev_loop *loop;
     struct config cfg;
     char *config_path;               /* absolute path of the ini file, NULL when none */
+    int port_override;               /* --port, re-applied by a reload; 0 = none */
     struct logger log;
     struct store *store;
     struct command_index commands;
@@ -79,6 +80,7 @@ struct server {
                                         left work queued */
     ev_timer cron;
     ev_signal sigterm, sigint;
+    ev_signal sighup, sigusr1;       /* reload the ini file; reopen the log file */
     bool shutting_down;
     int64_t shutdown_ms;
 

@@ -221,7 +221,7 @@ START_TEST(test_sidecar_ini_documents_every_key)
 {
     static char help[64][96], ini[64][96];
     size_t nh = collect_help_keys(help, 64), ni = collect_ini_keys("sidecar.ini", ini, 64);
-    ck_assert_uint_eq(nh, 38);
+    ck_assert_uint_eq(nh, 39);
     ck_assert_uint_eq(ni, nh);
     for (size_t i = 0; i < nh; i++)
         ck_assert_str_eq(ini[i], help[i]); /* same keys, same order */
@@ -779,7 +779,7 @@ START_TEST(test_get_patterns)
     ck_assert_str_eq(p.value[3], "tracking");
     ck_assert_str_eq(p.name[7], "cache.write_through");
     ck_assert_str_eq(p.value[7], "yes");
-    ck_assert_uint_eq(get_names("*", &p), 42);     /* 38 options + save appendonly bind port */
+    ck_assert_uint_eq(get_names("*", &p), 43);     /* 39 options + save appendonly bind port */
     for (size_t i = 0; i < p.n; i++)              /* each row once */
         for (size_t j = 0; j < i; j++)
             ck_assert_str_ne(p.name[i], p.name[j]);
