@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define CONFIG_LINE_MAX 1024  /* longest ini line accepted, in bytes, without its line ending */
 #define CONFIG_HOST_MAX 253   /* longest host name in a listen address (DNS limit) */
@@ -1231,6 +1232,155 @@ void config_diff(const struct config *a, const struct config *b,
         snprintf(name, sizeof(name), "%s.%s", o->section, o->key);
         fn(ctx, name, o->runtime, x, y);
     }
+}
+
+/* ---- CONFIG REWRITE ---- */
+
+struct rewrite_out {
+    char *p;
+    size_t len, cap;
+};
+
+static void out_append(struct rewrite_out *o, const char *s, size_t n)
+{
+    if (o->len + n + 1 > o->cap) {
+        o->cap = (o->len + n + 1) * 2;
+        o->p = xrealloc(o->p, o->cap);
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void out_puts(struct rewrite_out *o, const char *s)
+{
+    out_append(o, s, strlen(s));
+}
+
+/* "key = value\n", the value quoted when empty or when it holds a space or a ';'. */
+static void out_option(struct rewrite_out *out, const struct config *cfg,
+                       const struct config_option *o)
+{
+    char value[CONFIG_VALUE_MAX];
+    const char *v = opt_format(cfg, o, value, sizeof(value));
+    bool quote = !*v || strpbrk(v, " ;#\t") != NULL;
+    out_puts(out, o->key);
+    out_puts(out, quote ? " = \"" : " = ");
+    out_puts(out, v);
+    out_puts(out, quote ? "\"\n" : "\n");
+}
+
+/* The options of section not written yet whose value differs from defaults'. */
+static void out_missing(struct rewrite_out *out, const struct config *cfg,
+                        const struct config *defaults, const char *section, const bool *written)
+{
+    char value[CONFIG_VALUE_MAX], dvalue[CONFIG_VALUE_MAX];
+    CONFIG_FOREACH(o) {
+        if (!o->section || strcasecmp(o->section, section) != 0 || written[o - config_options])
+            continue;
+        if (strcmp(opt_format(cfg, o, value, sizeof(value)),
+                   opt_format(defaults, o, dvalue, sizeof(dvalue))) != 0)
+            out_option(out, cfg, o);
+    }
+}
+
+/* Copies the line's leading blanks and key, returns the key in key[] (empty when the line is
+ * not "key = value"). */
+static void line_key(const char *line, char *key, size_t cap)
+{
+    const char *p = line + strspn(line, " \t");
+    size_t n = 0;
+    while (p[n] && p[n] != '=' && p[n] != ' ' && p[n] != '\t' && n + 1 < cap)
+        n++;
+    const char *q = p + n + strspn(p + n, " \t");
+    if (*q != '=' || *p == ';' || *p == '#' || *p == '[') {
+        key[0] = '\0';
+        return;
+    }
+    memcpy(key, p, n);
+    key[n] = '\0';
+}
+
+int config_rewrite(const struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        config_errf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    bool written[CONFIG_NOPTIONS] = { false };
+    bool in_file[CONFIG_NOPTIONS] = { false }; /* rows whose section the file has */
+    struct config defaults;
+    config_init_defaults(&defaults);
+    struct rewrite_out out = { NULL, 0, 0 };
+    char line[CONFIG_LINE_MAX + 2], section[64] = "", key[CONFIG_NAME_MAX];
+    while (fgets(line, sizeof(line), in)) {
+        const char *p = line + strspn(line, " \t");
+        if (*p == '[') {
+            if (section[0])
+                out_missing(&out, cfg, &defaults, section, written);
+            const char *end = strchr(p, ']');
+            size_t n = end ? (size_t)(end - p - 1) : 0;
+            snprintf(section, sizeof(section), "%.*s", (int)(n < 63 ? n : 63), p + 1);
+            CONFIG_FOREACH(o)
+                if (o->section && strcasecmp(o->section, section) == 0)
+                    in_file[o - config_options] = true;
+            out_puts(&out, line);
+            continue;
+        }
+        line_key(line, key, sizeof(key));
+        const struct config_option *o = key[0] && section[0] ? opt_find_in_section(section, key)
+                                                             : NULL;
+        if (!o) {
+            out_puts(&out, line); /* comments, blank lines, unknown text: kept as they are */
+            continue;
+        }
+        out_append(&out, line, (size_t)(p - line)); /* its indentation */
+        out_option(&out, cfg, o);
+        written[o - config_options] = true;
+    }
+    bool read_error = ferror(in);
+    fclose(in);
+    if (read_error) {
+        free(out.p);
+        config_free(&defaults);
+        config_errf(err, errlen, "%s: read error", path);
+        return -1;
+    }
+    if (section[0])
+        out_missing(&out, cfg, &defaults, section, written);
+    /* Sections the file did not have, for the options that differ from their defaults (the
+     * table keeps a section's rows together). */
+    const char *last = NULL;
+    CONFIG_FOREACH(o) {
+        if (!o->section || in_file[o - config_options] || (last && !strcmp(last, o->section)))
+            continue;
+        last = o->section;
+        struct rewrite_out sec = { NULL, 0, 0 };
+        out_missing(&sec, cfg, &defaults, o->section, written);
+        if (sec.len) {
+            out_puts(&out, "\n[");
+            out_puts(&out, o->section);
+            out_puts(&out, "]\n");
+            out_append(&out, sec.p, sec.len);
+        }
+        free(sec.p);
+    }
+    config_free(&defaults);
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof(tmp), "%s.rewrite.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fwrite(out.p ? out.p : "", 1, out.len, f) == out.len;
+    ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+    if (f && fclose(f) != 0)
+        ok = false;
+    free(out.p);
+    if (!ok || rename(tmp, path) != 0) {
+        config_errf(err, errlen, "%s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- --help ---- */

@@ -120,6 +120,13 @@ void config_diff(const struct config *a, const struct config *b,
                             const char *new_value),
                  void *ctx);
 
+/* CONFIG REWRITE: rewrites the ini file at path with cfg's values. Every "key = value" line of a
+ * known option gets the current value; comments, blank lines and everything else are kept as
+ * they are; options the file lacks are added (to their section, or a new one at the end) when
+ * their value is not the default. Written to a temporary file, then renamed over path. 0, or
+ * -1 with the reason in err (the file is then untouched). */
+int config_rewrite(const struct config *cfg, const char *path, char *err, size_t errlen);
+
 /* The --help text: usage line, flags, then every option with section, default and meaning. */
 void config_print_help(FILE *out);
 

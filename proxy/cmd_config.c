@@ -161,11 +161,21 @@ void cmd_config_resetstat(struct client *c)
 
 void cmd_config_rewrite(struct client *c)
 {
-    if (!c->srv->config_path)
+    struct server *srv = c->srv;
+    char err[CONFIG_ERR_LEN];
+    if (!srv->config_path) {
         reply_error(c, "ERR The server is running without a config file");
-    else
-        reply_error(c, "ERR CONFIG REWRITE is not supported yet");
+        return;
+    }
+    if (config_rewrite(&srv->cfg, srv->config_path, err, sizeof(err)) < 0) {
+        log_warn(&srv->log, "CONFIG REWRITE failed: %s", err);
+        reply_errorf(c, "ERR Rewriting config file: %s", err);
+        return;
+    }
+    log_info(&srv->log, "CONFIG REWRITE executed with success.");
+    reply_ok(c);
 }
+
 
 static const char *const config_help[] = {
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -98,6 +98,22 @@ class OpsTest(unittest.TestCase):
         self.wait_log("the running configuration is kept")
         self.assertEqual(self.c.call("PING"), "PONG")
 
+    def test_config_rewrite_keeps_comments(self):
+        text = ("; written by the test\n[server]\nlisten = 127.0.0.1:%d ; ours\n"
+                "# keep me\n[cache]\nmax_memory = 64mb\n" % self.srv.port)
+        self.rewrite_ini(text=text)
+        self.assertEqual(self.c.call("CONFIG", "SET", "maxmemory", "10mb"), "OK")
+        self.assertEqual(self.c.call("CONFIG", "SET", "maxmemory-policy", "allkeys-random"), "OK")
+        self.assertEqual(self.c.call("CONFIG", "REWRITE"), "OK")
+        with open(self.srv.ini_path) as f:
+            got = f.read()
+        self.assertEqual(got, "; written by the test\n[server]\nlisten = 127.0.0.1:%d\n"
+                         "# keep me\n[cache]\nmax_memory = 10485760\n"
+                         "maxmemory_policy = allkeys-random\n" % self.srv.port)
+        # the rewritten file is what a reload reads: nothing changes
+        self.assertEqual(self.c.call("SIDECAR", "RELOAD"), "OK")
+        self.assertEqual(self.config_get("maxmemory"), b"10485760")
+
     def test_secrets_not_logged_on_reload(self):
         self.rewrite_ini(requirepass="s3cret-value")
         self.assertEqual(self.c.call("SIDECAR", "RELOAD"), "OK")

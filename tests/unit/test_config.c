@@ -865,6 +865,69 @@ START_TEST(test_free_is_idempotent)
 }
 END_TEST
 
+/* The file's contents (static buffer). */
+static const char *slurp(const char *path)
+{
+    static char buf[16384];
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+START_TEST(test_rewrite_keeps_comments)
+{
+    const char *path = write_file("rw.ini",
+                                  "; top comment\n"
+                                  "[server]\n"
+                                  "  maxclients = 100 ; inline\n"
+                                  "# hash comment\n"
+                                  "\n"
+                                  "[cache]\n"
+                                  "max_memory = 1mb\n"
+                                  "[log]\n"
+                                  "level = notice\n");
+    ck_assert_int_eq(config_load_file(&cfg, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "maxmemory", "2mb", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "maxclients", "200", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "maxmemory-policy", "volatile-ttl", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "requirepass", "two words", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "cache.max_ttl_ms", "1500", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_rewrite(&cfg, path, err, sizeof(err)), 0);
+    ck_assert_str_eq(slurp(path), "; top comment\n"
+                                  "[server]\n"
+                                  "  maxclients = 200\n"
+                                  "# hash comment\n"
+                                  "\n"
+                                  "requirepass = \"two words\"\n"
+                                  "[cache]\n"
+                                  "max_memory = 2097152\n"
+                                  "maxmemory_policy = volatile-ttl\n"
+                                  "max_ttl_ms = 1500\n"
+                                  "[log]\n"
+                                  "level = notice\n");
+    /* what it wrote loads back to the same values */
+    struct config back;
+    config_init_defaults(&back);
+    ck_assert_int_eq(config_load_file(&back, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(back.max_memory, 2097152);
+    ck_assert_int_eq(back.maxclients, 200);
+    ck_assert_str_eq(back.requirepass, "two words");
+    ck_assert_int_eq(back.max_ttl_ms, 1500);
+    config_free(&back);
+    /* a section the file lacks is added at the end */
+    ck_assert_int_eq(config_set(&cfg, "cache.negative_ttl_ms", "10", err, sizeof(err)), 0);
+    path = write_file("rw2.ini", "[server]\nmaxclients = 5\n");
+    ck_assert_int_eq(config_rewrite(&cfg, path, err, sizeof(err)), 0);
+    ck_assert_ptr_nonnull(strstr(slurp(path), "\n[cache]\nmax_memory = 2097152\n"));
+    ck_assert_ptr_nonnull(strstr(slurp(path), "negative_ttl_ms = 10\n"));
+    ck_assert_int_eq(config_rewrite(&cfg, "/nonexistent/x.ini", err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.ini"));
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -904,6 +967,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_policy_names);
     tcase_add_test(tc, test_help);
     tcase_add_test(tc, test_free_is_idempotent);
+    tcase_add_test(tc, test_rewrite_keeps_comments);
     suite_add_tcase(s, tc);
     return s;
 }
