@@ -31,7 +31,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 
-.PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench
+.PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench deploy-check
 .DEFAULT_GOAL := all
 
 all: sidecar
@@ -91,14 +91,23 @@ test: deps-test
 	@$(MAKE) --no-print-directory asan-unit
 	@$(MAKE) --no-print-directory integration
 	@SIDECAR_ASAN=1 sh tests/integration/run.sh build/asan/sidecar
+	@$(MAKE) --no-print-directory deploy-check
 	@echo "make test: all passed"
+
+# Validates deploy/ (Dockerfile, Kubernetes manifests, systemd unit) against sidecar.ini and the binary.
+deploy-check: all
+	@/usr/bin/python3 tests/deploy/test_deploy.py ./sidecar
 
 check-deps:
 	@sh tests/check-deps.sh
 
 bench: all
-	@sh deploy/install-deps.sh test
+	@sh deploy/install-deps.sh bench
 	@sh tests/bench/run.sh ./sidecar
+
+bench-quick: all
+	@sh deploy/install-deps.sh bench
+	@ROUNDS=1 QUICK=1 sh tests/bench/run.sh ./sidecar
 
 clean:
 	rm -rf build sidecar

@@ -1383,6 +1383,41 @@ int config_rewrite(const struct config *cfg, const char *path, char *err, size_t
     return 0;
 }
 
+/* ---- --config-reference ---- */
+
+/* "|" would end a Markdown table cell. */
+static void md_cell(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void config_print_reference(FILE *out)
+{
+    char env[CONFIG_NAME_MAX], name[CONFIG_NAME_MAX];
+    const char *section = NULL;
+    CONFIG_FOREACH(o) {
+        if (!o->section)
+            continue;
+        if (!section || strcmp(section, o->section) != 0) {
+            section = o->section;
+            fprintf(out, "%s**[%s]**\n\n| key | default | CONFIG SET | environment | meaning |\n"
+                         "|---|---|---|---|---|\n",
+                    o == config_options ? "" : "\n", section);
+        }
+        opt_env_name(o, env, sizeof(env));
+        fprintf(out, "| `%s` | `%s` | %s%s%s | `%s` | ", o->key, *o->def ? o->def : "\"\"",
+                o->runtime ? "`" : "", o->runtime ? opt_name(o, name, sizeof(name)) : "no",
+                o->runtime ? "`" : "", env);
+        md_cell(out, o->help);
+        fputs(" |\n", out);
+    }
+}
+
 /* ---- --help ---- */
 
 void config_print_help(FILE *out)

@@ -127,6 +127,10 @@ void config_diff(const struct config *a, const struct config *b,
  * -1 with the reason in err (the file is then untouched). */
 int config_rewrite(const struct config *cfg, const char *path, char *err, size_t errlen);
 
+/* The configuration reference as Markdown tables, one per section (README.md embeds it; a test
+ * keeps the two equal): key, default, CONFIG SET name, environment variable, meaning. */
+void config_print_reference(FILE *out);
+
 /* The --help text: usage line, flags, then every option with section, default and meaning. */
 void config_print_help(FILE *out);
 

@@ -2,18 +2,22 @@
 # Installs the Debian packages the sidecar needs, and nothing that is already there.
 #   install-deps.sh run    build and run: compiler, pkg-config, libev, hiredis, inih
 #   install-deps.sh test   the above plus test tools: check, redis-server, redis-tools, python3-redis,
+#                          python3-yaml (tests/deploy), python3-prometheus-client (/metrics),
 #                          and Node + npm when no node/npm is on PATH (the ioredis tests)
+#   install-deps.sh bench  the above plus the benchmark's tools: nutcracker (twemproxy, the
+#                          forwarding baseline) and valgrind (callgrind counts instructions where
+#                          perf has no hardware counters)
 # Idempotent and quiet when everything is present. Package installs never start a Debian service
 # (a policy-rc.d is in place for the duration), so no distro redis-server ends up on port 6379.
 set -eu
 
 want=${1:-run}
-run_pkgs="gcc make pkg-config libev-dev libhiredis-dev libinih-dev"
-test_pkgs="check redis-server redis-tools python3-redis"
+run_pkgs="gcc libc6-dev make pkg-config libev-dev libhiredis-dev libinih-dev"
+test_pkgs="check redis-server redis-tools python3-redis python3-yaml python3-prometheus-client"
 case "$want" in
   run)  pkgs=$run_pkgs ;;
   test) pkgs="$run_pkgs $test_pkgs" ;;
-  bench) pkgs="$run_pkgs $test_pkgs nutcracker" ;;
+  bench) pkgs="$run_pkgs $test_pkgs nutcracker valgrind" ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
@@ -53,8 +57,9 @@ if ! $SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&
   # shellcheck disable=SC2086
   $SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null
 fi
-# A systemd host may still have enabled the unit: keep it off port 6379.
+# A systemd host may still have enabled the units: keep them off port 6379 (and 22121).
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now nutcracker >/dev/null 2>&1 || true
 fi
 exit 0

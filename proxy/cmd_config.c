@@ -4,6 +4,7 @@
  * is all-or-nothing (a failing pair restores every value changed by the pairs before it) and
  * only a fully applied SET reaches the running parts (server_apply_config). */
 #include "proxy/args.h"
+#include "proxy/cmdstats.h"
 #include "proxy/command.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
@@ -156,6 +157,7 @@ void cmd_config_resetstat(struct client *c)
 {
     memset(&c->srv->stats, 0, sizeof(c->srv->stats));
     store_reset_stats(c->srv->store);
+    cmdstats_reset(c->srv->cmdstats); /* issue 5: commandstats, latencystats */
     reply_ok(c);
 }
 
@@ -175,7 +177,6 @@ void cmd_config_rewrite(struct client *c)
     log_info(&srv->log, "CONFIG REWRITE executed with success.");
     reply_ok(c);
 }
-
 
 static const char *const config_help[] = {
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

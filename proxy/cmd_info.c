@@ -6,6 +6,7 @@
  * field is only printed when its value is real here (no persistence, replication or modules:
  * those report Redis's idle values). Bulk string in RESP2, verbatim string in RESP3. */
 #include "proxy/args.h"
+#include "proxy/cmdstats.h"
 #include "proxy/command.h"
 #include "proxy/nearcache.h"
 #include "proxy/reply.h"
@@ -257,7 +258,8 @@ static void info_keyspace(struct server *srv, struct strbuf *b)
     }
 }
 
-/* Redis 7.0's order, then ours. Commandstats, Errorstats and Latencystats are not kept, so not listed. */
+/* Redis 7.0's order, then ours. Errorstats is not kept, so not listed. Commandstats and
+ * Latencystats (cmdstats.c) are in "all" / "everything" and by name, not in the default. */
 static const struct info_section {
     const char *name;  /* as INFO takes it (case-insensitive) */
     const char *title; /* the "# Title" line */
@@ -272,6 +274,8 @@ static const struct info_section {
     { "replication", "Replication", info_replication, true },
     { "cpu", "CPU", info_cpu, true },
     { "modules", "Modules", info_modules, true },
+    { "commandstats", "Commandstats", cmdstats_info_commandstats, false },
+    { "latencystats", "Latencystats", cmdstats_info_latencystats, false },
     { "cluster", "Cluster", info_cluster, true },
     { "keyspace", "Keyspace", info_keyspace, true },
     { "upstream", "Upstream", nearcache_info_upstream, true },

@@ -13,6 +13,7 @@
 #include "cache/store.h"
 #include "proxy/blocking.h"
 #include "proxy/client.h"
+#include "proxy/cmdstats.h"
 #include "proxy/command.h"
 #include "proxy/multi.h"
 #include "proxy/pinned.h"
@@ -45,6 +46,8 @@ static int c_len(const struct resp_arg *a, int max)
  * or NULL. */
 static void dispatch_reject(struct client *c, const struct command *cmd, const char *text)
 {
+    if (cmd) /* cmdstats: rejected_calls, as Redis's rejectCommand */
+        cmdstats_rejected(c->srv, cmd);
     if (cmd && multi_is_exec(cmd)) {
         multi_abort_exec(c, text);
         return;
@@ -89,7 +92,8 @@ static void reject_unknown_subcommand(struct client *c, const struct command *pa
     for (int i = 0; i < n; i++)
         upper[i] = (char)toupper((unsigned char)c->argv[0].ptr[i]);
     upper[n] = '\0';
-    dispatch_rejectf(c, parent, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+    (void)parent; /* cmdstats: not a rejected call of the parent (Redis counts none) */
+    dispatch_rejectf(c, NULL, "ERR unknown subcommand '%.*s'. Try %s HELP.",
                      c_len(&c->argv[1], 128), c->argv[1].ptr, upper);
 }
 
@@ -118,13 +122,16 @@ static void dispatch_signal_keys(struct client *c, const struct command *cmd)
         blocking_signal_key(c->srv, c->db, c->argv[i].ptr, c->argv[i].len);
 }
 
-void dispatch_call(struct client *c, const struct command *cmd)
+/* dispatch_call, timed from call's start (cmdstats). */
+static void dispatch_call_timed(struct client *c, const struct command *cmd,
+                                const struct cmdstats_call *call)
 {
     unsigned in_command = c->flags & CLIENT_IN_COMMAND; /* set when EXEC runs its queue */
     c->cmd = cmd;
     c->flags |= CLIENT_IN_COMMAND;
     cmd->proc(c);
     c->flags = (c->flags & ~CLIENT_IN_COMMAND) | in_command;
+    cmdstats_call_end(c, cmd, call); /* cmdstats: a blocked command counts when it blocks */
     if (c->flags & CLIENT_BLOCKED)
         return; /* counted when it is answered, as Redis does; it changed nothing */
     c->srv->stats.commands_processed++;
@@ -132,12 +139,22 @@ void dispatch_call(struct client *c, const struct command *cmd)
         dispatch_signal_keys(c, cmd);
 }
 
+void dispatch_call(struct client *c, const struct command *cmd)
+{
+    struct cmdstats_call call; /* cmdstats */
+    cmdstats_call_begin(c, &call);
+    dispatch_call_timed(c, cmd, &call);
+}
+
 static void dispatch_run(struct client *c)
 {
     struct server *srv = c->srv;
     const struct command *cmd = command_lookup(&srv->commands, c->argv[0].ptr, c->argv[0].len);
+    struct cmdstats_call call; /* cmdstats: the request's start */
+    cmdstats_request_begin(c, &call);
     if (srv->nc && pin_in_multi(c) && !(cmd && (cmd->flags & CMD_NOAUTH))) {
         pin_forward(c, cmd); /* the upstream queues, refuses and flags, as Redis does */
+        cmdstats_call_routed(c, cmd, &call); /* cmdstats */
         return;
     }
     if (!cmd && srv->nc) { /* not ours: the upstream may know it */
@@ -145,8 +162,10 @@ static void dispatch_run(struct client *c)
             dispatch_reject(c, NULL, ERR_NOAUTH);
         else if (c->flags & CLIENT_PUBSUB)
             reject_unknown_command(c);
-        else
+        else {
             route_unknown(c);
+            cmdstats_call_routed(c, NULL, &call); /* cmdstats: the "upstream" row */
+        }
         return;
     }
     if (!cmd) {
@@ -189,14 +208,16 @@ static void dispatch_run(struct client *c)
                          fullname);
         return;
     }
-    if (srv->nc && route_command(c, cmd))
+    if (srv->nc && route_command(c, cmd)) {
+        cmdstats_call_routed(c, cmd, &call); /* cmdstats */
         return;
+    }
     if ((c->flags & CLIENT_MULTI) && !multi_runs_now(cmd)) {
         multi_queue(c, cmd);
         reply_status(c, "QUEUED");
         return;
     }
-    dispatch_call(c, cmd);
+    dispatch_call_timed(c, cmd, &call); /* cmdstats: timed from the request's start */
 }
 
 void dispatch_command(struct client *c)

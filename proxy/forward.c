@@ -4,6 +4,7 @@
 
 #include "conf/xmalloc.h"
 #include "proxy/client.h"
+#include "proxy/cmdstats.h"
 #include "proxy/nearcache.h"
 #include "proxy/numbers.h"
 #include "proxy/pinned.h"
@@ -154,6 +155,8 @@ static void fwd_count_error(struct fwd *f, const char *p, size_t n)
 {
     if (f->c && reply_is_error(p, n))
         f->c->srv->stats.errors_replied++;
+    if (f->c) /* cmdstats (issue 5): the forwarded command's latency, at its reply */
+        cmdstats_forward_done(f->c->srv, f, reply_is_error(p, n));
 }
 
 /* The slot gets its bytes and becomes ready; the output limit is checked as after any reply. */

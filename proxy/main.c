@@ -29,6 +29,9 @@ static void parse_args(int argc, char **argv, struct main_args *a)
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             config_print_help(stdout);
             exit(0);
+        } else if (strcmp(s, "--config-reference") == 0) {
+            config_print_reference(stdout);
+            exit(0);
         } else if (strcmp(s, "--version") == 0 || strcmp(s, "-v") == 0) {
             printf("sidecar %s (Redis %s compatible)\n", SIDECAR_VERSION, SERVER_VERSION);
             exit(0);

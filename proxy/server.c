@@ -4,8 +4,10 @@
 
 #include "cache/store.h"
 #include "conf/xmalloc.h"
+#include "proxy/admin_http.h"
 #include "proxy/blocking.h"
 #include "proxy/client.h"
+#include "proxy/cmdstats.h"
 #include "proxy/listener.h"
 #include "proxy/multi.h"
 #include "proxy/nearcache.h"
@@ -223,6 +225,7 @@ int server_init(struct server *srv)
     srv->store = store_create(&so);
     server_register_types(srv->store);
     command_index_build(&srv->commands);
+    srv->cmdstats = cmdstats_create(&srv->commands); /* issue 5: INFO commandstats, /metrics */
     uint8_t seed[16];
     random_bytes(seed, sizeof(seed));
     srv->watches = multi_watches_create(srv->store, seed);
@@ -234,6 +237,8 @@ int server_init(struct server *srv)
     if (server_has_upstream(srv))
         srv->nc = nearcache_create(srv);
     if (listener_open_all(srv) < 0)
+        return -1;
+    if (admin_http_open(srv) < 0) /* issue 5: [admin] listen ("" = off) */
         return -1;
 
     ev_prepare_init(&srv->flush_watcher, server_flush_cb);
@@ -281,8 +286,11 @@ void server_free(struct server *srv)
         client_free(srv->clients);
     srv->pending_writes = NULL;
     listener_close_all(srv);
+    admin_http_close(srv); /* issue 5 */
     nearcache_destroy(srv->nc); /* after the clients: their forwards are cancelled */
     srv->nc = NULL;
+    cmdstats_destroy(srv->cmdstats); /* issue 5: after the near-cache (its last replies) */
+    srv->cmdstats = NULL;
     if (srv->loop) {
         ev_prepare_stop(srv->loop, &srv->flush_watcher);
         ev_idle_stop(srv->loop, &srv->more_work);

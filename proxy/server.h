@@ -19,6 +19,8 @@ struct multi_watches;
 struct pubsub;
 struct blocking;
 struct nearcache;
+struct cmdstats;
+struct admin_http;
 
 #define SERVER_VERSION "7.0.15"      /* the Redis version whose behaviour we follow */
 #define SIDECAR_VERSION "0.1.0"
@@ -65,6 +67,10 @@ struct server {
     size_t blocked_clients_timeout;  /* of them, with a timeout (clients_in_timeout_table) */
     struct nearcache *nc;            /* the upstream and near-cache; NULL when standalone */
     size_t pinned_clients;           /* clients with a private upstream connection */
+    /* Operations (issue 5): per-command counters and latencies (cmdstats.c), the admin HTTP
+     * port ([admin] listen; NULL when off; admin_http.c). */
+    struct cmdstats *cmdstats;
+    struct admin_http *admin;
 
     struct listener listeners[SERVER_MAX_LISTENERS];
     size_t nlisteners;

@@ -128,6 +128,22 @@ def read_text(path):
         return f.read()
 
 
+@unittest.skipIf(IS_REDIS, "sidecar-only documentation")
+class DocsTest(unittest.TestCase):
+    def test_readme_config_reference_is_generated(self):
+        """README.md's configuration reference is exactly what the option table generates."""
+        import subprocess
+        out = subprocess.run([SIDECAR_BIN, "--config-reference"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+        with open(os.path.join(REPO, "README.md")) as f:
+            readme = f.read()
+        begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
+        self.assertIn(begin, readme)
+        got = readme[readme.index(begin) + len(begin):readme.index(end)]
+        self.assertEqual(got, out, "README.md's configuration reference is stale: replace the "
+                         "block with the output of `./sidecar --config-reference`")
+
+
 @unittest.skipIf(IS_REDIS, "sidecar-only logging")
 class LogFileTest(unittest.TestCase):
     def test_json_lines_and_sigusr1_reopen(self):
