@@ -31,7 +31,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 
-.PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench deploy-check
+.PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench bench-quick deploy-check
 .DEFAULT_GOAL := all
 
 all: sidecar
