@@ -63,6 +63,8 @@ struct config {
     long long client_query_buffer_limit;  /* bytes */
     long long client_output_buffer_limit; /* bytes; a client over it is disconnected */
     long long pubsub_output_buffer_limit; /* bytes; the same for a subscribed client */
+    long long slowlog_log_slower_than;    /* microseconds; -1 = SLOWLOG off, 0 = log all */
+    long long slowlog_max_len;            /* entries SLOWLOG keeps */
     /* [cache] */
     long long max_memory;            /* bytes; 0 = unbounded */
     int maxmemory_policy;            /* enum maxmemory_policy */

@@ -7,6 +7,7 @@
 #include "proxy/blocking.h"
 #include "proxy/dispatch.h"
 #include "proxy/forward.h"
+#include "proxy/monitor.h"
 #include "proxy/multi.h"
 #include "proxy/pinned.h"
 #include "proxy/pubsub.h"
@@ -105,13 +106,13 @@ void client_free(struct client *c)
     blocking_client_free(c);
     multi_client_free(c);
     pubsub_client_free(c);
+    monitor_remove(c);
     fwd_client_gone(c);
     pin_client_gone(c);
     while (c->slot_head) {
         struct reply_slot *s = c->slot_head;
         c->slot_head = s->next;
-        strbuf_free(&s->buf);
-        free(s);
+        client_slot_recycle(srv, s);
     }
     strbuf_free(&c->qbuf);
     strbuf_free(&c->out);
@@ -127,6 +128,7 @@ void client_reset_state(struct client *c)
 {
     multi_discard(c);
     pubsub_client_free(c);
+    monitor_remove(c); /* RESET ends MONITOR, as in Redis */
 }
 
 void client_want_write(struct client *c)
@@ -166,11 +168,22 @@ struct strbuf *client_out_slow(struct client *c)
 
 struct reply_slot *client_slot_open(struct client *c)
 {
-    struct reply_slot *s = xcalloc(1, sizeof(*s));
-    if (c->slot_tail)
+    struct server *srv = c->srv;
+    struct reply_slot *s = srv->free_slots;
+    if (s) { /* a recycled slot keeps its (small) buffer */
+        srv->free_slots = s->next;
+        srv->nfree_slots--;
+        s->next = NULL;
+        s->ready = false;
+    } else {
+        s = xcalloc(1, sizeof(*s));
+    }
+    if (c->slot_tail) {
+        c->slot_bytes += c->slot_tail->buf.len;
         c->slot_tail->next = s;
-    else
+    } else {
         c->slot_head = s;
+    }
     c->slot_tail = s;
     c->slots++;
     return s;
@@ -183,22 +196,28 @@ void client_slot_ready(struct client *c, struct reply_slot *slot)
         struct reply_slot *s = c->slot_head;
         if (s->buf.len) /* a dropped reply (CLIENT REPLY OFF) leaves its slot empty */
             strbuf_append(&c->out, s->buf.data, s->buf.len);
+        if (s != c->slot_tail)
+            c->slot_bytes -= s->buf.len;
         c->slot_head = s->next;
         if (!c->slot_head)
             c->slot_tail = NULL;
         c->slots--;
-        strbuf_free(&s->buf);
-        free(s);
+        client_slot_recycle(c->srv, s);
     }
     client_want_write(c);
 }
 
-size_t client_output_bytes(const struct client *c)
+void client_slot_recycle(struct server *srv, struct reply_slot *s)
 {
-    size_t n = c->out.len - c->out_sent;
-    for (const struct reply_slot *s = c->slot_head; s; s = s->next)
-        n += s->buf.len;
-    return n;
+    if (srv->nfree_slots < SERVER_FREE_SLOTS_MAX && s->buf.cap <= CLIENT_SLOT_KEEP_BYTES) {
+        s->buf.len = 0;
+        s->next = srv->free_slots;
+        srv->free_slots = s;
+        srv->nfree_slots++;
+        return;
+    }
+    strbuf_free(&s->buf);
+    free(s);
 }
 
 /* ---- input ---- */

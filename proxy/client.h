@@ -35,6 +35,8 @@ struct pin;
 #define CLIENT_NAME_MAX 256
 /* Replies awaited at once (pending slots) before the client's input is no longer read. */
 #define CLIENT_SLOTS_MAX 4096
+/* A recycled slot keeps a buffer up to this size. */
+#define CLIENT_SLOT_KEEP_BYTES 4096
 
 /* Client flags. */
 #define CLIENT_CLOSE_AFTER_REPLY 0x01u /* QUIT, protocol error: flush, then close */
@@ -53,6 +55,7 @@ struct pin;
 #define CLIENT_BLOCKED 0x2000u         /* a blocking command waits for a key (blocking.c) */
 #define CLIENT_UNBLOCKED 0x4000u       /* answered after blocking: its pending input runs from
                                           the flush path (blocking.c's resume queue) */
+#define CLIENT_MONITOR 0x8000u         /* MONITOR: sees every command run (monitor.c) */
 
 struct reply_slot {
     struct reply_slot *next;
@@ -72,11 +75,14 @@ struct client {
     struct resp_arg *argv;         /* the current request's arguments (into qbuf) */
     size_t argc, argv_cap;
     const struct command *cmd;     /* the command being run, or the last one run */
+    uint64_t redacted;             /* arguments of the current command that SLOWLOG and
+                                      MONITOR show as "(redacted)": client_redact_arg() */
 
     struct strbuf out;             /* ready to write; out_sent bytes of it already written */
     size_t out_sent;
     struct reply_slot *slot_head, *slot_tail;
     size_t slots;
+    size_t slot_bytes;             /* bytes in every slot but the tail (client_output_bytes) */
 
     int resp;                      /* 2 or 3 */
     int db;
@@ -113,7 +119,7 @@ void client_close_after_reply(struct client *c);
 /* Frees c now: only the server's flush path and shutdown call this. */
 void client_free(struct client *c);
 /* RESET's part that belongs to other modules: discards the transaction, forgets the WATCHed
- * keys and drops every subscription without replying. */
+ * keys, drops every subscription without replying and ends MONITOR. */
 void client_reset_state(struct client *c);
 
 /* The buffer replies are appended to right now (see the top of this file). */
@@ -123,8 +129,17 @@ static inline struct strbuf *client_out(struct client *c)
     return c->slot_tail ? client_out_slow(c) : &c->out;
 }
 
-/* Opens a pending reply slot at the tail of the FIFO; fill it, then client_slot_ready(). */
+/* Opens a pending reply slot at the tail of the FIFO; fill it (then tell client_slot_grew()),
+ * then client_slot_ready(). */
 struct reply_slot *client_slot_open(struct client *c);
+/* Returns a slot to the server's free list (or frees it). */
+void client_slot_recycle(struct server *srv, struct reply_slot *s);
+/* n bytes were appended to slot (a pending slot filled later): keeps the output count. */
+static inline void client_slot_grew(struct client *c, const struct reply_slot *slot, size_t n)
+{
+    if (slot != c->slot_tail)
+        c->slot_bytes += n;
+}
 void client_slot_ready(struct client *c, struct reply_slot *slot);
 
 /* Queues c for the flush path (called after anything was appended to its output). */
@@ -137,7 +152,23 @@ void client_flush(struct client *c);
 /* Parses and runs every complete request in the query buffer (stops while paused). */
 void client_process_input(struct client *c);
 
-size_t client_output_bytes(const struct client *c);
+/* Bytes waiting to be written: the unsent part of out and every slot. O(1). */
+static inline size_t client_output_bytes(const struct client *c)
+{
+    return c->out.len - c->out_sent + c->slot_bytes + (c->slot_tail ? c->slot_tail->buf.len : 0);
+}
+
+/* The bit of c->redacted for argument i (every argument from 63 on shares the last bit). */
+static inline uint64_t client_redact_bit(size_t i)
+{
+    return (uint64_t)1 << (i < 63 ? i : 63);
+}
+/* Argument i of the running command is a secret (AUTH's password...): SLOWLOG and MONITOR
+ * show "(redacted)" instead, as Redis's redactClientCommandArgument. Cleared per command. */
+static inline void client_redact_arg(struct client *c, size_t i)
+{
+    c->redacted |= client_redact_bit(i);
+}
 
 /* Redis's rule for CLIENT SETNAME / HELLO SETNAME: printable ASCII, no spaces. */
 bool client_name_valid(const char *p, size_t n);

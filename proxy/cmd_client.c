@@ -1,6 +1,8 @@
 /* CLIENT subcommands, answered locally: ID SETNAME GETNAME SETINFO INFO LIST KILL NO-EVICT
- * NO-TOUCH REPLY HELP. Owns the CLIENT LIST line format (Redis 7.2's fields, in its order) and
- * the CLIENT KILL filters.
+ * NO-TOUCH REPLY HELP. Owns the CLIENT LIST line format and the CLIENT KILL filters.
+ * CLIENT LIST / INFO print Redis 7.0's fields in its order (id ... resp; flags O P x b d c u A U
+ * as Redis), then Redis 7.2's lib-name and lib-ver (CLIENT SETINFO is served). CLIENT KILL takes
+ * Redis 7.0's old form and filters (ID ADDR LADDR TYPE USER SKIPME) and 7.4's MAXAGE.
  * Invariants: the client list is shown in connection order (oldest first, as Redis does);
  * a killed client is only marked (client_close), never freed here, and the killer itself is
  * closed after its reply; a client already being closed is not killed (or counted) twice. */
@@ -67,7 +69,7 @@ static bool arg_equals(const struct resp_arg *a, const char *s)
 static void client_flags_str(const struct client *cl, char *buf)
 {
     static const struct { unsigned flag; char letter; } letters[] = {
-        { CLIENT_PUBSUB, 'P' },    { CLIENT_MULTI, 'x' },     { CLIENT_BLOCKED, 'b' },
+        { CLIENT_MONITOR, 'O' },   { CLIENT_PUBSUB, 'P' },    { CLIENT_MULTI, 'x' },     { CLIENT_BLOCKED, 'b' },
         { CLIENT_DIRTY_CAS, 'd' }, { CLIENT_CLOSE_AFTER_REPLY, 'c' }, { CLIENT_UNBLOCKED, 'u' },
         { CLIENT_CLOSE_ASAP, 'A' }, { CLIENT_UNIX_SOCKET, 'U' },
     };
@@ -96,7 +98,7 @@ static size_t client_slot_bytes(const struct client *cl)
     return n;
 }
 
-/* Appends cl's line (with its "\n") in Redis 7.2's format. */
+/* Appends cl's line (with its "\n"): Redis 7.0's fields, then 7.2's lib-name and lib-ver. */
 static void client_info_line(struct strbuf *b, struct client *cl, int64_t now_ms)
 {
     char flags[CLIENT_FLAGS_MAX], cmd[CLIENT_FULLNAME_MAX] = "NULL";
@@ -243,6 +245,7 @@ struct kill_filter {
     const struct resp_arg *addr, *laddr;
     int type;
     long long id;
+    long long max_age;  /* seconds: only clients connected for longer (Redis 7.4's MAXAGE) */
     bool skipme;
 };
 
@@ -276,6 +279,14 @@ static bool kill_parse_filter(struct client *c, struct kill_filter *f)
             }
         } else if (arg_is(opt, "skipme") && (arg_is(val, "yes") || arg_is(val, "no"))) {
             f->skipme = arg_is(val, "yes");
+        } else if (arg_is(opt, "maxage")) { /* Redis 7.4; 7.0 says syntax error */
+            if (!arg_ll_or_reply(c, i + 1, &f->max_age,
+                                 "ERR maxage is not an integer or out of range"))
+                return false;
+            if (f->max_age <= 0) {
+                reply_error(c, "ERR maxage should be greater than 0");
+                return false;
+            }
         } else {
             reply_error(c, ERR_SYNTAX);
             return false;
@@ -285,9 +296,11 @@ static bool kill_parse_filter(struct client *c, struct kill_filter *f)
 }
 
 static bool kill_matches(const struct kill_filter *f, const struct client *c,
-                         const struct client *cl)
+                         const struct client *cl, int64_t now_ms)
 {
     if (cl->flags & CLIENT_CLOSE_ASAP)
+        return false;
+    if (f->max_age && (now_ms - cl->ctime_ms) / 1000 <= f->max_age)
         return false;
     if (f->addr && !arg_equals(f->addr, cl->addr))
         return false;
@@ -303,7 +316,7 @@ static bool kill_matches(const struct kill_filter *f, const struct client *c,
 /* CLIENT KILL addr:port (old form: +OK, may kill itself) or CLIENT KILL option value ... */
 void cmd_client_kill(struct client *c)
 {
-    struct kill_filter f = { NULL, NULL, -1, 0, true };
+    struct kill_filter f = { NULL, NULL, -1, 0, 0, true };
     bool old_form = c->argc == 3;
     if (old_form) {
         f.addr = &c->argv[2];
@@ -313,8 +326,9 @@ void cmd_client_kill(struct client *c)
     }
     long long killed = 0;
     bool close_self = false;
+    int64_t now = server_now_ms(c->srv);
     for (struct client *cl = c->srv->clients; cl; cl = cl->next) {
-        if (!kill_matches(&f, c, cl))
+        if (!kill_matches(&f, c, cl, now))
             continue;
         if (cl == c)
             close_self = true;
@@ -396,6 +410,8 @@ static const char *const client_help[] = {
     "      Skip killing current connection (default: yes).",
     "    * ID <client-id>",
     "      Kill connections by client id.",
+    "    * MAXAGE <maxage>",
+    "      Kill connections older than the specified age.",
     "LIST [options ...]",
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",

@@ -5,6 +5,7 @@
  * only a fully applied SET reaches the running parts (server_apply_config). */
 #include "proxy/args.h"
 #include "proxy/cmdstats.h"
+#include "proxy/errorstats.h"
 #include "proxy/command.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
@@ -130,9 +131,25 @@ static bool config_set_all(struct client *c, const struct config_pairs *before)
     return true;
 }
 
+/* The values of secrets (any parameter whose name holds "pass", as reload.c hides them) are
+ * shown "(redacted)" by SLOWLOG, as Redis redacts its sensitive parameters. */
+static void config_set_redact(struct client *c)
+{
+    for (size_t i = 2; i + 1 < c->argc; i += 2) {
+        const struct resp_arg *name = &c->argv[i];
+        for (size_t j = 0; j + 4 <= name->len; j++) {
+            if (strncasecmp(name->ptr + j, "pass", 4) == 0) {
+                client_redact_arg(c, i + 1);
+                break;
+            }
+        }
+    }
+}
+
 /* CONFIG SET name value [name value ...] (Redis 7: several pairs, all or nothing). */
 void cmd_config_set(struct client *c)
 {
+    config_set_redact(c);
     if (c->argc % 2) { /* an odd number of name/value words: Redis 7 says syntax error */
         reply_error(c, ERR_SYNTAX);
         return;
@@ -158,6 +175,7 @@ void cmd_config_resetstat(struct client *c)
     memset(&c->srv->stats, 0, sizeof(c->srv->stats));
     store_reset_stats(c->srv->store);
     cmdstats_reset(c->srv->cmdstats); /* issue 5: commandstats, latencystats */
+    errorstats_reset(c->srv->errorstats); /* errorstats; the slowlog stays, as in Redis */
     reply_ok(c);
 }
 

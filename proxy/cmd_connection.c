@@ -72,6 +72,9 @@ void cmd_auth(struct client *c)
         reply_error(c, ERR_SYNTAX);
         return;
     }
+    client_redact_arg(c, 1); /* SLOWLOG and MONITOR show "(redacted)", as Redis 7 */
+    if (c->argc == 3)
+        client_redact_arg(c, 2);
     if (c->argc == 2 && c->srv->cfg.requirepass[0] == '\0') {
         reply_error(c, "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
@@ -120,6 +123,8 @@ void cmd_hello(struct client *c)
     for (; i < c->argc; i++) {
         size_t more = c->argc - i - 1;
         if (arg_is(&c->argv[i], "AUTH") && more >= 2) {
+            client_redact_arg(c, i + 1); /* SLOWLOG and MONITOR show "(redacted)" */
+            client_redact_arg(c, i + 2);
             user = &c->argv[i + 1];
             pass = &c->argv[i + 2];
             i += 2;

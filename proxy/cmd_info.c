@@ -8,6 +8,7 @@
 #include "proxy/args.h"
 #include "proxy/cmdstats.h"
 #include "proxy/command.h"
+#include "proxy/errorstats.h"
 #include "proxy/nearcache.h"
 #include "proxy/reply.h"
 #include "proxy/pubsub.h"
@@ -258,8 +259,8 @@ static void info_keyspace(struct server *srv, struct strbuf *b)
     }
 }
 
-/* Redis 7.0's order, then ours. Errorstats is not kept, so not listed. Commandstats and
- * Latencystats (cmdstats.c) are in "all" / "everything" and by name, not in the default. */
+/* Redis 7.0's order, then ours. Commandstats and Latencystats (cmdstats.c) are in "all" /
+ * "everything" and by name, not in the default; Errorstats (errorstats.c) is in all three. */
 static const struct info_section {
     const char *name;  /* as INFO takes it (case-insensitive) */
     const char *title; /* the "# Title" line */
@@ -275,6 +276,7 @@ static const struct info_section {
     { "cpu", "CPU", info_cpu, true },
     { "modules", "Modules", info_modules, true },
     { "commandstats", "Commandstats", cmdstats_info_commandstats, false },
+    { "errorstats", "Errorstats", errorstats_info, true },
     { "latencystats", "Latencystats", cmdstats_info_latencystats, false },
     { "cluster", "Cluster", info_cluster, true },
     { "keyspace", "Keyspace", info_keyspace, true },

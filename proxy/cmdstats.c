@@ -339,8 +339,8 @@ static void chain_set(struct cmdstats *cs, const struct client *c, int64_t now)
     cs->chain_ok = true;
 }
 
-void cmdstats_call_end(struct client *c, const struct command *cmd,
-                       const struct cmdstats_call *call)
+uint64_t cmdstats_call_end(struct client *c, const struct command *cmd,
+                           const struct cmdstats_call *call)
 {
     struct cmdstats *cs = c->srv->cmdstats;
     uint64_t errors = c->srv->stats.errors_replied;
@@ -354,13 +354,15 @@ void cmdstats_call_end(struct client *c, const struct command *cmd,
         if (e)
             pending_del(cs, (size_t)(e - cs->pend));
     }
-    row_time(r, elapsed_ns(call->t0_ns, now), errors != cs->err_mark);
+    uint64_t ns = elapsed_ns(call->t0_ns, now);
+    row_time(r, ns, errors != cs->err_mark);
     cs->err_mark = errors;
     chain_set(cs, c, now);
+    return ns;
 }
 
-void cmdstats_call_routed(struct client *c, const struct command *cmd,
-                          const struct cmdstats_call *call)
+int64_t cmdstats_call_routed(struct client *c, const struct command *cmd,
+                             const struct cmdstats_call *call)
 {
     struct server *srv = c->srv;
     struct cmdstats *cs = srv->cmdstats;
@@ -371,13 +373,15 @@ void cmdstats_call_routed(struct client *c, const struct command *cmd,
             pending_collect(cs, srv);
         pending_put(cs, c->fwd_tail, row, call->t0_ns);
         cs->chain_ok = false; /* no reading ended it */
-        return;
+        return -1;
     }
     int64_t now = cmdstats_now_ns();
     uint64_t errors = srv->stats.errors_replied;
-    row_time(&cs->rows[row], elapsed_ns(call->t0_ns, now), errors != cs->err_mark);
+    uint64_t ns = elapsed_ns(call->t0_ns, now);
+    row_time(&cs->rows[row], ns, errors != cs->err_mark);
     cs->err_mark = errors;
     chain_set(cs, c, now);
+    return (int64_t)ns;
 }
 
 void cmdstats_rejected(struct server *srv, const struct command *cmd)
@@ -385,18 +389,19 @@ void cmdstats_rejected(struct server *srv, const struct command *cmd)
     cmdstats_row(srv->cmdstats, cmd)->rejected++;
 }
 
-void cmdstats_forward_done(struct server *srv, const struct fwd *f, bool error)
+int64_t cmdstats_forward_done(struct server *srv, const struct fwd *f, bool error)
 {
     struct cmdstats *cs = srv->cmdstats;
     if (!cs || cs->pcount == 0)
-        return;
+        return -1;
     struct cmdstats_pending *e = pending_find(cs->pend, cs->pmask, f);
     if (!e)
-        return;
+        return -1;
     uint64_t ns = elapsed_ns(e->t0_ns, cmdstats_now_ns());
     row_time(&cs->rows[e->row], ns, error);
     cmdstats_hist_add(&cs->upstream, ns);
     pending_del(cs, (size_t)(e - cs->pend));
+    return (int64_t)ns;
 }
 
 /* ---- INFO ---- */

@@ -111,17 +111,20 @@ void cmdstats_request_begin(struct client *c, struct cmdstats_call *call);
 /* The same for a call that is not a request of its own (EXEC's queued commands): always a
  * clock reading. */
 void cmdstats_call_begin(struct client *c, struct cmdstats_call *call);
-/* cmd ran to completion here (or blocked): a call, timed from begin to now. */
-void cmdstats_call_end(struct client *c, const struct command *cmd,
-                       const struct cmdstats_call *call);
+/* cmd ran to completion here (or blocked): a call, timed from begin to now. Returns the
+ * latency in ns (SLOWLOG takes it). */
+uint64_t cmdstats_call_end(struct client *c, const struct command *cmd,
+                           const struct cmdstats_call *call);
 /* cmd (NULL: a command unknown here) was routed with an upstream: a call; when it opened a
- * forward, it is timed when the reply is delivered, otherwise (a hit) now. */
-void cmdstats_call_routed(struct client *c, const struct command *cmd,
-                          const struct cmdstats_call *call);
+ * forward, it is timed when the reply is delivered (returns -1), otherwise (a hit) now
+ * (returns the latency in ns). */
+int64_t cmdstats_call_routed(struct client *c, const struct command *cmd,
+                             const struct cmdstats_call *call);
 /* cmd was refused before running. */
 void cmdstats_rejected(struct server *srv, const struct command *cmd);
-/* f's reply (an error reply when error) is delivered to its client (forward.c). */
-void cmdstats_forward_done(struct server *srv, const struct fwd *f, bool error);
+/* f's reply (an error reply when error) is delivered to its client (forward.c). Returns its
+ * latency in ns, or -1 when it was not being timed. */
+int64_t cmdstats_forward_done(struct server *srv, const struct fwd *f, bool error);
 
 /* ---- the histogram (pure; exposed for metrics.c and the unit tests) ---- */
 

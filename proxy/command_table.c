@@ -27,6 +27,8 @@ command_proc cmd_command_count, cmd_command_info, cmd_command_docs, cmd_command_
     cmd_command_help;
 command_proc cmd_config_get, cmd_config_set, cmd_config_resetstat, cmd_config_rewrite,
     cmd_config_help;
+command_proc cmd_slowlog_get, cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help; /* slowlog.c */
+command_proc cmd_monitor; /* monitor.c */
 
 static const struct command client_subcommands[] = {
     { "id", cmd_client_id, 2, L | F, 0, 0, 0, "connection", "Returns the unique client ID of the connection.", NULL },
@@ -61,6 +63,14 @@ static const struct command config_subcommands[] = {
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
+static const struct command slowlog_subcommands[] = {
+    { "get", cmd_slowlog_get, -2, L | A, 0, 0, 0, "server", "Returns the slow log's entries.", NULL },
+    { "len", cmd_slowlog_len, 2, L | A, 0, 0, 0, "server", "Returns the number of entries in the slow log.", NULL },
+    { "reset", cmd_slowlog_reset, 2, L | A, 0, 0, 0, "server", "Clears all entries from the slow log.", NULL },
+    { "help", cmd_slowlog_help, 2, L, 0, 0, 0, "server", "Returns helpful text about the different subcommands.", NULL },
+    { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
 static const struct command sidecar_subcommands[] = {
     { "stats", cmd_sidecar_stats, 2, L, 0, 0, 0, "sidecar", "Returns the local store's and the near-cache's figures.", NULL },
     { "flush", cmd_sidecar_flush, 2, L | A, 0, 0, 0, "sidecar", "Empties the local store (the near-cache), never the upstream.", NULL },
@@ -83,6 +93,8 @@ const struct command core_commands[] = {
     { "command", cmd_command, -1, L, 0, 0, 0, "server", "Returns detailed information about all commands.", command_subcommands },
     { "config", NULL, -2, L | A, 0, 0, 0, "server", "A container for server configuration commands.", config_subcommands },
     { "info", cmd_info, -1, L, 0, 0, 0, "server", "Returns information and statistics about the server.", NULL },
+    { "slowlog", NULL, -2, L, 0, 0, 0, "server", "A container for slow log commands.", slowlog_subcommands },
+    { "monitor", cmd_monitor, 1, L | A, 0, 0, 0, "server", "Listens for all requests received by the server in real-time.", NULL },
     { "sidecar", NULL, -2, L, 0, 0, 0, "sidecar", "A container for the sidecar's own commands.", sidecar_subcommands },
     { "time", cmd_time, 1, L | F, 0, 0, 0, "server", "Returns the server time.", NULL },
     { "dbsize", cmd_dbsize, 1, R | F | K, 0, 0, 0, "server", "Returns the number of keys in the database.", NULL },

@@ -15,12 +15,14 @@
 #include "proxy/client.h"
 #include "proxy/cmdstats.h"
 #include "proxy/command.h"
+#include "proxy/monitor.h"
 #include "proxy/multi.h"
 #include "proxy/pinned.h"
 #include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
+#include "proxy/slowlog.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -29,6 +31,7 @@
 
 #define UNKNOWN_ARGS_MAX 128
 #define REJECT_MSG_MAX 1024
+#define ERR_MONITOR_KEYSPACE "ERR Replica can't interact with the keyspace"
 
 static bool arity_ok(const struct command *cmd, size_t argc)
 {
@@ -122,16 +125,23 @@ static void dispatch_signal_keys(struct client *c, const struct command *cmd)
         blocking_signal_key(c->srv, c->db, c->argv[i].ptr, c->argv[i].len);
 }
 
-/* dispatch_call, timed from call's start (cmdstats). */
+/* dispatch_call, timed from call's start (cmdstats). Once the handler returned, the command is
+ * logged when slow (SLOWLOG) and shown to the monitors (MONITOR), with the arguments it
+ * redacted. */
 static void dispatch_call_timed(struct client *c, const struct command *cmd,
                                 const struct cmdstats_call *call)
 {
     unsigned in_command = c->flags & CLIENT_IN_COMMAND; /* set when EXEC runs its queue */
     c->cmd = cmd;
+    c->redacted = 0;
     c->flags |= CLIENT_IN_COMMAND;
     cmd->proc(c);
     c->flags = (c->flags & ~CLIENT_IN_COMMAND) | in_command;
-    cmdstats_call_end(c, cmd, call); /* cmdstats: a blocked command counts when it blocks */
+    /* cmdstats: a blocked command counts when it blocks; the slowlog logs it then too */
+    uint64_t ns = cmdstats_call_end(c, cmd, call);
+    slowlog_command_done(c, cmd, ns);
+    if (c->srv->nmonitors)
+        monitor_feed(c, cmd);
     if (c->flags & CLIENT_BLOCKED)
         return; /* counted when it is answered, as Redis does; it changed nothing */
     c->srv->stats.commands_processed++;
@@ -142,19 +152,38 @@ static void dispatch_call_timed(struct client *c, const struct command *cmd,
 void dispatch_call(struct client *c, const struct command *cmd)
 {
     struct cmdstats_call call; /* cmdstats */
+    uint64_t outer = c->redacted; /* EXEC's own, while it runs its queue */
     cmdstats_call_begin(c, &call);
     dispatch_call_timed(c, cmd, &call);
+    c->redacted = outer;
+}
+
+/* A request routed with an upstream: a hit answered now, or a forward (a pinned command too)
+ * answered at its reply. cmdstats counts it; the slowlog logs a hit now and keeps a forward's
+ * arguments for its reply (slowlog.h); the monitors see it now. */
+static void dispatch_routed(struct client *c, const struct command *cmd,
+                            const struct cmdstats_call *call)
+{
+    int64_t ns = cmdstats_call_routed(c, cmd, call);
+    if (ns >= 0)
+        slowlog_command_done(c, cmd, (uint64_t)ns);
+    else
+        slowlog_forward_begin(c, cmd, c->fwd_tail, call->t0_ns);
+    if (c->srv->nmonitors)
+        monitor_feed(c, cmd);
 }
 
 static void dispatch_run(struct client *c)
 {
     struct server *srv = c->srv;
     const struct command *cmd = command_lookup(&srv->commands, c->argv[0].ptr, c->argv[0].len);
+    c->cmd = cmd; /* CLIENT LIST's cmd=: the last command looked up (Redis's lastcmd) */
     struct cmdstats_call call; /* cmdstats: the request's start */
     cmdstats_request_begin(c, &call);
+    c->redacted = 0;
     if (srv->nc && pin_in_multi(c) && !(cmd && (cmd->flags & CMD_NOAUTH))) {
         pin_forward(c, cmd); /* the upstream queues, refuses and flags, as Redis does */
-        cmdstats_call_routed(c, cmd, &call); /* cmdstats */
+        dispatch_routed(c, cmd, &call);
         return;
     }
     if (!cmd && srv->nc) { /* not ours: the upstream may know it */
@@ -162,9 +191,11 @@ static void dispatch_run(struct client *c)
             dispatch_reject(c, NULL, ERR_NOAUTH);
         else if (c->flags & CLIENT_PUBSUB)
             reject_unknown_command(c);
+        else if (c->flags & CLIENT_MONITOR) /* it may well name keys */
+            dispatch_reject(c, NULL, ERR_MONITOR_KEYSPACE);
         else {
             route_unknown(c);
-            cmdstats_call_routed(c, NULL, &call); /* cmdstats: the "upstream" row */
+            dispatch_routed(c, NULL, &call); /* cmdstats: the "upstream" row */
         }
         return;
     }
@@ -176,6 +207,7 @@ static void dispatch_run(struct client *c)
     if (cmd->subcommands && c->argc >= 2) {
         const struct command *sub = command_lookup_sub(cmd->subcommands, c->argv[1].ptr,
                                                        c->argv[1].len);
+        c->cmd = sub;
         if (!sub) {
             reject_unknown_subcommand(c, cmd);
             return;
@@ -208,8 +240,13 @@ static void dispatch_run(struct client *c)
                          fullname);
         return;
     }
+    /* A monitor is Redis's replica-like client: keys are not for it. */
+    if ((c->flags & CLIENT_MONITOR) && (cmd->flags & (CMD_READ | CMD_WRITE))) {
+        dispatch_reject(c, cmd, ERR_MONITOR_KEYSPACE);
+        return;
+    }
     if (srv->nc && route_command(c, cmd)) {
-        cmdstats_call_routed(c, cmd, &call); /* cmdstats */
+        dispatch_routed(c, cmd, &call);
         return;
     }
     if ((c->flags & CLIENT_MULTI) && !multi_runs_now(cmd)) {

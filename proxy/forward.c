@@ -5,10 +5,12 @@
 #include "conf/xmalloc.h"
 #include "proxy/client.h"
 #include "proxy/cmdstats.h"
+#include "proxy/errorstats.h"
 #include "proxy/nearcache.h"
 #include "proxy/numbers.h"
 #include "proxy/pinned.h"
 #include "proxy/server.h"
+#include "proxy/slowlog.h"
 #include "upstream/link.h"
 
 #include <stdio.h>
@@ -17,7 +19,15 @@
 
 struct fwd *fwd_open(struct client *c)
 {
-    struct fwd *f = xcalloc(1, sizeof(*f));
+    struct server *srv = c->srv;
+    struct fwd *f = srv->free_fwds;
+    if (f) { /* recycled: no allocation per forwarded request */
+        srv->free_fwds = f->cnext;
+        srv->nfree_fwds--;
+        memset(f, 0, sizeof(*f));
+    } else {
+        f = xcalloc(1, sizeof(*f));
+    }
     f->c = c;
     f->slot = client_slot_open(c);
     if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP))
@@ -47,7 +57,7 @@ static void fwd_unlink(struct fwd *f)
     f->cprev = f->cnext = NULL;
 }
 
-static void fwd_free(struct fwd *f)
+static void fwd_free(struct server *srv, struct fwd *f)
 {
     for (size_t i = 0; i < f->nkeys; i++)
         free(f->keys[i]);
@@ -57,6 +67,13 @@ static void fwd_free(struct fwd *f)
     for (size_t i = 0; i < f->nparts; i++)
         free(f->parts[i].local);
     free(f->parts);
+    slowlog_entry_free(f->slow);
+    if (srv && srv->nfree_fwds < SERVER_FREE_SLOTS_MAX) {
+        f->cnext = srv->free_fwds;
+        srv->free_fwds = f;
+        srv->nfree_fwds++;
+        return;
+    }
     free(f);
 }
 
@@ -151,12 +168,23 @@ static bool reply_is_error(const char *p, size_t n)
     return n > 0 && p[0] == '-';
 }
 
+/* The reply (n bytes at p) is delivered: error counters, the latency (cmdstats), the slowlog. */
 static void fwd_count_error(struct fwd *f, const char *p, size_t n)
 {
-    if (f->c && reply_is_error(p, n))
-        f->c->srv->stats.errors_replied++;
-    if (f->c) /* cmdstats (issue 5): the forwarded command's latency, at its reply */
-        cmdstats_forward_done(f->c->srv, f, reply_is_error(p, n));
+    if (!f->c)
+        return;
+    struct server *srv = f->c->srv;
+    bool error = reply_is_error(p, n);
+    if (error) {
+        srv->stats.errors_replied++;
+        size_t len = n - 1; /* INFO errorstats: the line without '-' and CRLF */
+        const char *eol = memchr(p + 1, '\r', len);
+        errorstats_count(srv->errorstats, p + 1, eol ? (size_t)(eol - p - 1) : len);
+    }
+    /* cmdstats (issue 5): the forwarded command's latency, at its reply; then SLOWLOG */
+    int64_t ns = cmdstats_forward_done(srv, f, error);
+    if (f->slow)
+        slowlog_forward_done(f->c, f, ns);
 }
 
 /* The slot gets its bytes and becomes ready; the output limit is checked as after any reply. */
@@ -241,6 +269,7 @@ static void fwd_post(struct fwd *f, const struct upstream_reply *r, struct nearc
 void fwd_complete(struct fwd *f, const struct upstream_reply *r)
 {
     struct client *c = f->c;
+    struct server *srv = c ? c->srv : NULL;
     struct nearcache *nc = c ? c->srv->nc : NULL;
     if (c && f->slot) {
         struct strbuf *out = &f->slot->buf;
@@ -257,25 +286,46 @@ void fwd_complete(struct fwd *f, const struct upstream_reply *r)
         fwd_count_error(f, out->data + mark, out->len - mark);
         if (f->flags & FWD_DISCARD)
             out->len = mark;
+        client_slot_grew(c, f->slot, out->len - mark);
     }
     fwd_post(f, r, nc);
     if (f->pin)
         pin_request_done(f->pin, f);
     fwd_deliver_done(f);
     fwd_unlink(f);
-    fwd_free(f);
+    fwd_free(srv, f);
 }
 
 void fwd_complete_bytes(struct fwd *f, const char *p, size_t n)
 {
+    struct server *srv = f->c ? f->c->srv : NULL;
     if (f->c && f->slot) {
         fwd_count_error(f, p, n);
-        if (!(f->flags & FWD_DISCARD))
+        if (!(f->flags & FWD_DISCARD)) {
             strbuf_append(&f->slot->buf, p, n);
+            client_slot_grew(f->c, f->slot, n);
+        }
     }
     fwd_deliver_done(f);
     fwd_unlink(f);
-    fwd_free(f);
+    fwd_free(srv, f);
+}
+
+void fwd_pool_free(struct server *srv)
+{
+    while (srv->free_fwds) {
+        struct fwd *f = srv->free_fwds;
+        srv->free_fwds = f->cnext;
+        free(f);
+    }
+    srv->nfree_fwds = 0;
+    while (srv->free_slots) {
+        struct reply_slot *s = srv->free_slots;
+        srv->free_slots = s->next;
+        strbuf_free(&s->buf);
+        free(s);
+    }
+    srv->nfree_slots = 0;
 }
 
 void fwd_add_key(struct fwd *f, const char *key, size_t klen)
@@ -311,7 +361,7 @@ void fwd_client_gone(struct client *c)
         }
         if (f->req) {
             upstream_req_cancel(f->req);
-            fwd_free(f);
+            fwd_free(c->srv, f);
         }
         /* else: a waiter of a guard, which frees it when the fill completes */
         f = next;

@@ -27,6 +27,7 @@ struct pin;
 struct nc_guard;
 struct upstream_link;
 struct strbuf;
+struct slowlog_entry;
 
 /* Keys kept by a forward (copied: the request's arguments do not outlive it). */
 #define FWD_KEYS_MAX 1024        /* more than this: the whole near-cache is flushed instead */
@@ -63,6 +64,8 @@ struct fwd {
     size_t nwt;
     struct fwd_mget_part *parts; /* MGET: every requested key in order */
     size_t nparts;
+    struct slowlog_entry *slow;  /* the request's arguments and start while the slowlog is on
+                                    (slowlog.c), logged at the reply when slow; or NULL */
 };
 
 /* A forward for c's current request: opens its reply slot (after everything c was answered
@@ -95,6 +98,10 @@ void fwd_add_key(struct fwd *f, const char *key, size_t klen);
 
 /* The error line a client gets for an upstream failure ("-ERR upstream timeout\r\n", ...). */
 void fwd_format_failure(struct strbuf *b, const struct upstream_reply *r);
+
+/* Frees the server's recycled forwards and reply slots (shutdown, after every client). */
+struct server;
+void fwd_pool_free(struct server *srv);
 
 /* c is being freed: cancels or detaches every forward of c (see the top of this file). */
 void fwd_client_gone(struct client *c);

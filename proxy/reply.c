@@ -1,6 +1,7 @@
 /* Reply writers; see reply.h. Each writes one RESP element into client_out(c). */
 #include "proxy/reply.h"
 
+#include "proxy/errorstats.h"
 #include "proxy/numbers.h"
 #include "proxy/server.h"
 
@@ -42,11 +43,13 @@ void reply_error(struct client *c, const char *text)
     size_t n = strlen(text);
     strbuf_reserve(b, n + 3);
     b->data[b->len++] = '-';
+    size_t start = b->len;
     for (size_t i = 0; i < n; i++)
         b->data[b->len++] = (text[i] == '\r' || text[i] == '\n') ? ' ' : text[i];
     b->data[b->len++] = '\r';
     b->data[b->len++] = '\n';
     c->srv->stats.errors_replied++;
+    errorstats_count(c->srv->errorstats, b->data + start, n); /* INFO errorstats */
 }
 
 void reply_errorf(struct client *c, const char *fmt, ...)

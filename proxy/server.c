@@ -7,12 +7,16 @@
 #include "proxy/admin_http.h"
 #include "proxy/blocking.h"
 #include "proxy/client.h"
+#include "proxy/forward.h"
 #include "proxy/cmdstats.h"
+#include "proxy/errorstats.h"
 #include "proxy/listener.h"
+#include "proxy/monitor.h"
 #include "proxy/multi.h"
 #include "proxy/nearcache.h"
 #include "proxy/pubsub.h"
 #include "proxy/reload.h"
+#include "proxy/slowlog.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -101,10 +105,11 @@ static void server_close_idle_clients(struct server *srv, int64_t now_ms)
         return;
     int64_t limit = (int64_t)srv->cfg.timeout * 1000;
     for (struct client *c = srv->clients; c; c = c->next) {
-        /* Subscribers only listen and blocked clients wait: Redis never times them out. Nor
-         * a client waiting for the upstream (a BLPOP forwarded to it, say). */
+        /* Subscribers and monitors only listen and blocked clients wait: Redis never times
+         * them out. Nor a client waiting for the upstream (a BLPOP forwarded to it, say). */
         if (now_ms - c->last_active_ms > limit && !c->fwd_head &&
-            !(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_PUBSUB | CLIENT_BLOCKED))) {
+            !(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_PUBSUB | CLIENT_BLOCKED |
+                          CLIENT_MONITOR))) {
             log_write(&srv->log, LOG_VERBOSE, "Closing idle client id=%llu",
                       (unsigned long long)c->id);
             client_close(c);
@@ -226,6 +231,8 @@ int server_init(struct server *srv)
     server_register_types(srv->store);
     command_index_build(&srv->commands);
     srv->cmdstats = cmdstats_create(&srv->commands); /* issue 5: INFO commandstats, /metrics */
+    srv->slowlog = slowlog_create();                 /* issue 5: SLOWLOG */
+    srv->errorstats = errorstats_create();           /* issue 5: INFO errorstats */
     uint8_t seed[16];
     random_bytes(seed, sizeof(seed));
     srv->watches = multi_watches_create(srv->store, seed);
@@ -289,8 +296,14 @@ void server_free(struct server *srv)
     admin_http_close(srv); /* issue 5 */
     nearcache_destroy(srv->nc); /* after the clients: their forwards are cancelled */
     srv->nc = NULL;
+    fwd_pool_free(srv); /* after the near-cache: its guards' waiters come back to the pool */
     cmdstats_destroy(srv->cmdstats); /* issue 5: after the near-cache (its last replies) */
     srv->cmdstats = NULL;
+    slowlog_destroy(srv->slowlog);
+    srv->slowlog = NULL;
+    errorstats_destroy(srv->errorstats);
+    srv->errorstats = NULL;
+    monitor_free_all(srv); /* after the clients: they left the array when freed */
     if (srv->loop) {
         ev_prepare_stop(srv->loop, &srv->flush_watcher);
         ev_idle_stop(srv->loop, &srv->more_work);

@@ -19,8 +19,12 @@ struct multi_watches;
 struct pubsub;
 struct blocking;
 struct nearcache;
+struct reply_slot;
+struct fwd;
 struct cmdstats;
 struct admin_http;
+struct slowlog;
+struct errorstats;
 
 #define SERVER_VERSION "7.0.15"      /* the Redis version whose behaviour we follow */
 #define SIDECAR_VERSION "0.1.0"
@@ -33,6 +37,8 @@ struct admin_http;
 #define SERVER_EXPIRE_BUDGET_PCT 25
 /* Rounds of the flush path per loop iteration (serve, resume, write). */
 #define SERVER_FLUSH_PASSES 16
+/* Reply slots and forwards kept for reuse (no allocation per forwarded request). */
+#define SERVER_FREE_SLOTS_MAX 4096
 /* After SIGTERM, how long clients that do not read may hold the exit back. */
 #define SERVER_SHUTDOWN_GRACE_MS 5000
 
@@ -71,6 +77,12 @@ struct server {
      * port ([admin] listen; NULL when off; admin_http.c). */
     struct cmdstats *cmdstats;
     struct admin_http *admin;
+    /* SLOWLOG (slowlog.c), INFO errorstats (errorstats.c) and the MONITOR clients (monitor.c:
+     * dispatch feeds them only while nmonitors > 0). */
+    struct slowlog *slowlog;
+    struct errorstats *errorstats;
+    struct client **monitors;
+    size_t nmonitors, monitors_cap;
 
     struct listener listeners[SERVER_MAX_LISTENERS];
     size_t nlisteners;
@@ -78,6 +90,11 @@ struct server {
     struct client *clients;          /* all connected clients (doubly linked) */
     size_t nclients;
     struct client *pending_writes;   /* clients with output to flush (singly linked) */
+    struct reply_slot *free_slots;   /* recycled reply slots (client.c), at most
+                                        SERVER_FREE_SLOTS_MAX */
+    size_t nfree_slots;
+    struct fwd *free_fwds;           /* recycled forwards (forward.c), as many at most */
+    size_t nfree_fwds;
     struct client *closing;          /* first of the clients to free at the flush (via flag) */
     uint64_t next_client_id;
 

@@ -221,7 +221,7 @@ START_TEST(test_sidecar_ini_documents_every_key)
 {
     static char help[64][96], ini[64][96];
     size_t nh = collect_help_keys(help, 64), ni = collect_ini_keys("sidecar.ini", ini, 64);
-    ck_assert_uint_eq(nh, 39);
+    ck_assert_uint_eq(nh, 41); /* 39 + slowlog_log_slower_than, slowlog_max_len */
     ck_assert_uint_eq(ni, nh);
     for (size_t i = 0; i < nh; i++)
         ck_assert_str_eq(ini[i], help[i]); /* same keys, same order */
@@ -779,14 +779,14 @@ START_TEST(test_get_patterns)
     ck_assert_str_eq(p.value[3], "tracking");
     ck_assert_str_eq(p.name[7], "cache.write_through");
     ck_assert_str_eq(p.value[7], "yes");
-    ck_assert_uint_eq(get_names("*", &p), 43);     /* 39 options + save appendonly bind port */
+    ck_assert_uint_eq(get_names("*", &p), 45);     /* 41 options + save appendonly bind port */
     for (size_t i = 0; i < p.n; i++)              /* each row once */
         for (size_t j = 0; j < i; j++)
             ck_assert_str_ne(p.name[i], p.name[j]);
-    /* maxclients proto-max-bulk-len maxmemory maxmemory-policy maxmemory-samples
-     * cache.max_ttl_ms upstream.reconnect_max_ms: maxmemory's row matches twice
-     * (cache.max_memory), shown once */
-    ck_assert_uint_eq(get_names("*max*", &p), 7);
+    /* maxclients proto-max-bulk-len slowlog-max-len maxmemory maxmemory-policy
+     * maxmemory-samples cache.max_ttl_ms upstream.reconnect_max_ms: maxmemory's row matches
+     * twice (cache.max_memory), shown once */
+    ck_assert_uint_eq(get_names("*max*", &p), 8);
     ck_assert_uint_eq(get_names("nope*", &p), 0);
     ck_assert_uint_eq(get_names("[ab]*", &p), 3);  /* admin.listen appendonly bind */
     ck_assert_uint_eq(get_names("port", &p), 1);
