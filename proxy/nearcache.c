@@ -283,6 +283,83 @@ static bool guard_send_pttl(struct nc_guard *g)
     return true;
 }
 
+/* Guards whose keys one EXISTS re-tracks (MSET's write-through: MSET leaves its keys without a
+ * TTL, so one read of all of them is all tracking needs). In nc->groups until its reply. */
+struct nc_guard_group {
+    struct nc_guard_group *prev, *next;
+    struct nearcache *nc;
+    size_t n;
+    struct nc_guard *g[];
+};
+
+static void group_unlink(struct nc_guard_group *grp)
+{
+    if (grp->prev)
+        grp->prev->next = grp->next;
+    else
+        grp->nc->groups = grp->next;
+    if (grp->next)
+        grp->next->prev = grp->prev;
+}
+
+static void guard_group_cb(void *owner, const struct upstream_reply *r)
+{
+    struct nc_guard_group *grp = owner;
+    /* Every key still there (EXISTS counts a repeated key each time): store with no TTL. */
+    bool all = r->status == UPSTREAM_OK &&
+               upstream_value_type(r->value) == UPSTREAM_VALUE_INTEGER &&
+               upstream_value_integer(r->value) == (long long)grp->n;
+    for (size_t i = 0; i < grp->n; i++) {
+        if (all)
+            guard_store(grp->g[i], -1);
+        guard_settle(grp->g[i]);
+    }
+    group_unlink(grp);
+    free(grp);
+}
+
+size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const *keys,
+                             const size_t *klens, size_t n, const char *sig, size_t siglen,
+                             struct nc_guard **out)
+{
+    struct nc_guard_group *grp = xcalloc(1, sizeof(*grp) + n * sizeof(grp->g[0]));
+    const char **argv = xmalloc((n + 1) * sizeof(*argv));
+    size_t *lens = xmalloc((n + 1) * sizeof(*lens));
+    argv[0] = "EXISTS";
+    lens[0] = 6;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (!nearcache_can_fill(nc, idx, keys[i], klens[i]))
+            continue;
+        out[i] = guard_new(nc, idx, keys[i], klens[i], sig, siglen, false);
+        out[i]->pending = 1;
+        grp->g[grp->n] = out[i];
+        argv[grp->n + 1] = keys[i];
+        lens[grp->n + 1] = klens[i];
+        grp->n++;
+    }
+    size_t made = grp->n;
+    grp->nc = nc;
+    if (grp->n == 0 || !upstream_link_send_argv(nc->links[idx].link, (int)grp->n + 1, argv, lens,
+                                                guard_group_cb, grp)) {
+        for (size_t i = 0; i < n; i++)
+            if (out[i]) {
+                guard_free(out[i]);
+                out[i] = NULL;
+            }
+        free(grp);
+        made = 0;
+    } else {
+        grp->next = nc->groups;
+        if (nc->groups)
+            nc->groups->prev = grp;
+        nc->groups = grp;
+    }
+    free(argv);
+    free(lens);
+    return made;
+}
+
 /* ---- life cycle ---- */
 
 static void nc_parse_prefixes(struct nearcache *nc, const char *text)
@@ -327,6 +404,11 @@ void nearcache_destroy(struct nearcache *nc)
     relay_stop(nc);
     coherence_stop(nc);
     upstream_pool_destroy(nc->pool); /* pending requests go without their callbacks */
+    while (nc->groups) {
+        struct nc_guard_group *grp = nc->groups;
+        nc->groups = grp->next;
+        free(grp); /* its guards are in nc->all */
+    }
     while (nc->all) /* their waiters' clients are gone (shutdown): the waiters are freed */
         guard_free(nc->all);
     fieldmap_free(nc->guards);

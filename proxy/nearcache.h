@@ -73,6 +73,7 @@ struct nearcache {
     struct fieldmap *guards;          /* (link index, key) -> first guard of that key */
     struct nc_guard *all;             /* every guard alive (doubly linked) */
     struct coherence_arm *arms;       /* CLIENT TRACKING requests in flight */
+    struct nc_guard_group *groups;    /* grouped write-through reads in flight */
     char *prefixes[NEARCACHE_PREFIXES_MAX]; /* bcast: the keys that may be cached */
     size_t prefix_lens[NEARCACHE_PREFIXES_MAX];
     size_t nprefixes;
@@ -110,6 +111,13 @@ bool nearcache_can_fill(const struct nearcache *nc, size_t idx, const char *key,
  * when the key may not be cached now. */
 struct nc_guard *nearcache_guard_external(struct nearcache *nc, size_t idx, const char *key,
                                           size_t klen, const char *sig, size_t siglen);
+/* Guards for n keys on link idx whose TTL is known to be none (MSET's write-through): one
+ * EXISTS of them all follows (it makes Redis track them), and each stores its value with
+ * max_ttl_ms if every key still exists then. out[i] is key i's guard, or NULL when key i may
+ * not be cached now. Returns how many were made. */
+size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const *keys,
+                             const size_t *klens, size_t n, const char *sig, size_t siglen,
+                             struct nc_guard **out);
 /* The bytes the guard stores, already confirmed (an MGET element). Called at most once,
  * before the guard's PTTL reply (same ordered link). */
 void nearcache_guard_set_reply(struct nc_guard *g, const char *p, size_t n);

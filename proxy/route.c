@@ -243,7 +243,8 @@ static void route_write(struct client *c, const struct command *cmd)
                                                                     : NULL;
     if (r && !set_options_allow(c, r))
         r = NULL;
-    /* The write, then (write-through) a guard per key whose PTTL follows it. */
+    /* The write, then (write-through) a guard per key whose tracked read follows it: a PTTL
+     * for one key (its TTL may be any), one EXISTS for all of MSET's (none have a TTL). */
     struct nc_guard *stack_guards[8];
     size_t nkeys = !r ? 0 : r->stride ? (c->argc - 1) / 2 : 1;
     struct nc_guard **guards = nkeys <= 8 ? stack_guards : xmalloc(nkeys * sizeof(*guards));
@@ -253,10 +254,23 @@ static void route_write(struct client *c, const struct command *cmd)
     struct sig s;
     if (r && sent) {
         sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
+        if (r->stride) { /* MSET: one EXISTS re-tracks every key (no TTL to ask for) */
+            const char **keys = xmalloc(nkeys * sizeof(*keys));
+            size_t *klens = xmalloc(nkeys * sizeof(*klens));
+            for (size_t k = 0; k < nkeys; k++) {
+                keys[k] = c->argv[1 + 2 * k].ptr;
+                klens[k] = c->argv[1 + 2 * k].len;
+            }
+            nearcache_guard_group(nc, idx, keys, klens, nkeys, s.p, s.len, guards);
+            free(keys);
+            free(klens);
+        }
         for (size_t k = 0; k < nkeys; k++) {
             const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
             const struct resp_arg *val = &c->argv[r->stride ? 2 + 2 * k : r->value_arg];
-            struct nc_guard *g = nearcache_guard_external(nc, idx, key->ptr, key->len, s.p, s.len);
+            struct nc_guard *g = r->stride ? guards[k]
+                                           : nearcache_guard_external(nc, idx, key->ptr,
+                                                                      key->len, s.p, s.len);
             guards[nwt++] = g; /* aligned with the keys f remembers (the same positions) */
             if (!g)
                 continue;
