@@ -6,6 +6,7 @@
  * config (NULL only before config_init_defaults or after config_free); a value is parsed
  * completely before it replaces the old one, so a rejected value leaves the field untouched. */
 #include "conf/config.h"
+#include "conf/config_internal.h"
 
 #include "conf/glob.h"
 #include "conf/log.h"
@@ -21,48 +22,13 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CONFIG_LINE_MAX 1024  /* longest ini line accepted, in bytes, without its line ending */
-#define CONFIG_HOST_MAX 253   /* longest host name in a listen address (DNS limit) */
-#define CONFIG_ADDR_MAX 264   /* longest "host:port" / "[v6]:port" string */
-#define CONFIG_NAME_MAX 96    /* longest option name we build (env name, section.key) */
-#define CONFIG_UNIX_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
-#define CONFIG_VALUE_MAX (CONFIG_MAX_LISTEN * (CONFIG_ADDR_MAX + 1) + 32) /* formatted value */
 #define MB (1024LL * 1024)
-
-enum opt_type {
-    OPT_INT,      /* long long, decimal as Redis's string2ll, [min, max] */
-    OPT_MEMORY,   /* long long bytes, Redis memory units, [min, max] */
-    OPT_OCTAL,    /* long long, octal digits, [min, max] */
-    OPT_STRING,   /* char *, any text */
-    OPT_ADDR,     /* char *, "" or one host:port */
-    OPT_LISTEN,   /* char *listen[CONFIG_MAX_LISTEN] + nlisten */
-    OPT_POLICY,   /* int, enum maxmemory_policy */
-    OPT_LOGLEVEL, /* int, enum log_level */
-    OPT_BOOL,     /* int, 0/1 written no/yes */
-    OPT_INVALIDATION, /* int, enum cache_invalidation */
-    OPT_LOGFORMAT, /* int, enum log_format */
-    OPT_CONST,    /* compatibility row: always its default text, no field */
-    OPT_BIND,     /* compatibility row: the hosts of the listen addresses */
-    OPT_PORT,     /* compatibility row: the port of the first listen address, 0 if none */
-};
-
-struct config_option {
-    const char *section;    /* NULL: a CONFIG GET compatibility row, not in file/env/help */
-    const char *key;        /* snake_case key inside the section */
-    const char *redis_name; /* Redis's parameter name, NULL when Redis has none */
-    enum opt_type type;
-    size_t offset;          /* of the field in struct config */
-    long long min, max;     /* numeric types */
-    bool runtime;           /* CONFIG SET may change it */
-    const char *def;        /* default, as written in sidecar.ini */
-    const char *help;
-};
 
 #define ROW(sec, key, redis, type, field, min, max, rt, def, help) \
     { sec, key, redis, type, offsetof(struct config, field), min, max, rt, def, help }
 #define COMPAT(redis, type, def) { NULL, NULL, redis, type, 0, 0, 0, false, def, NULL }
 
-static const struct config_option config_options[] = {
+const struct config_option config_options[] = {
     ROW("server", "listen", NULL, OPT_LISTEN, listen, 0, 0, false, "127.0.0.1:6379",
         "addresses to serve, host:port separated by spaces or commas; IPv6 as [::1]:6379"),
     ROW("server", "unixsocket", "unixsocket", OPT_STRING, unixsocket, 0, 0, false, "",
@@ -158,9 +124,7 @@ static const struct config_option config_options[] = {
     COMPAT("port", OPT_PORT, NULL),
 };
 
-#define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
-#define CONFIG_FOREACH(o) \
-    for (const struct config_option *o = config_options; o < config_options + CONFIG_NOPTIONS; o++)
+const size_t config_noptions = sizeof(config_options) / sizeof(config_options[0]);
 
 static const char *const policy_names[] = {
     [POLICY_ALLKEYS_LRU] = "allkeys-lru",
@@ -680,7 +644,7 @@ static void opt_format_list(const struct config *cfg, char *buf, size_t size)
 }
 
 /* The value of o as Redis formats it. Returns buf, or a string owned by cfg / the table. */
-static const char *opt_format(const struct config *cfg, const struct config_option *o, char *buf,
+const char *opt_format(const struct config *cfg, const struct config_option *o, char *buf,
                               size_t size)
 {
     const char *name;
@@ -719,7 +683,7 @@ static const char *opt_format(const struct config *cfg, const struct config_opti
 }
 
 /* The name CONFIG GET shows: Redis's where Redis has the parameter, else "section.key". */
-static const char *opt_name(const struct config_option *o, char *buf, size_t size)
+const char *opt_name(const struct config_option *o, char *buf, size_t size)
 {
     if (o->redis_name)
         return o->redis_name;
@@ -727,7 +691,7 @@ static const char *opt_name(const struct config_option *o, char *buf, size_t siz
     return buf;
 }
 
-static void opt_env_name(const struct config_option *o, char *buf, size_t size)
+void opt_env_name(const struct config_option *o, char *buf, size_t size)
 {
     snprintf(buf, size, "SIDECAR_%s_%s", o->section, o->key);
     for (char *p = buf; *p; p++)
@@ -745,7 +709,7 @@ static bool section_known(const char *name, size_t len)
     return false;
 }
 
-static const struct config_option *opt_find_in_section(const char *section, const char *key)
+const struct config_option *opt_find_in_section(const char *section, const char *key)
 {
     CONFIG_FOREACH(o)
         if (o->section && strcasecmp(o->section, section) == 0 && strcasecmp(o->key, key) == 0)
@@ -982,10 +946,8 @@ static int loader_parse(struct config_loader *ld)
     return ret;
 }
 
-static void config_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void config_errf(char *err, size_t errlen, const char *fmt, ...)
+void config_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -1218,235 +1180,4 @@ size_t config_get(const struct config *cfg, const char *pattern,
         count++;
     }
     return count;
-}
-
-void config_diff(const struct config *a, const struct config *b,
-                 void (*fn)(void *ctx, const char *name, bool runtime, const char *old_value,
-                            const char *new_value),
-                 void *ctx)
-{
-    char name[CONFIG_NAME_MAX], va[CONFIG_VALUE_MAX], vb[CONFIG_VALUE_MAX];
-
-    CONFIG_FOREACH(o) {
-        if (!o->section)
-            continue;
-        const char *x = opt_format(a, o, va, sizeof(va));
-        const char *y = opt_format(b, o, vb, sizeof(vb));
-        if (strcmp(x, y) == 0)
-            continue;
-        snprintf(name, sizeof(name), "%s.%s", o->section, o->key);
-        fn(ctx, name, o->runtime, x, y);
-    }
-}
-
-/* ---- CONFIG REWRITE ---- */
-
-struct rewrite_out {
-    char *p;
-    size_t len, cap;
-};
-
-static void out_append(struct rewrite_out *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        o->cap = (o->len + n + 1) * 2;
-        o->p = xrealloc(o->p, o->cap);
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
-}
-
-static void out_puts(struct rewrite_out *o, const char *s)
-{
-    out_append(o, s, strlen(s));
-}
-
-/* "key = value\n", the value quoted when empty or when it holds a space or a ';'. */
-static void out_option(struct rewrite_out *out, const struct config *cfg,
-                       const struct config_option *o)
-{
-    char value[CONFIG_VALUE_MAX];
-    const char *v = opt_format(cfg, o, value, sizeof(value));
-    bool quote = !*v || strpbrk(v, " ;#\t") != NULL;
-    out_puts(out, o->key);
-    out_puts(out, quote ? " = \"" : " = ");
-    out_puts(out, v);
-    out_puts(out, quote ? "\"\n" : "\n");
-}
-
-/* The options of section not written yet whose value differs from defaults'. */
-static void out_missing(struct rewrite_out *out, const struct config *cfg,
-                        const struct config *defaults, const char *section, const bool *written)
-{
-    char value[CONFIG_VALUE_MAX], dvalue[CONFIG_VALUE_MAX];
-    CONFIG_FOREACH(o) {
-        if (!o->section || strcasecmp(o->section, section) != 0 || written[o - config_options])
-            continue;
-        if (strcmp(opt_format(cfg, o, value, sizeof(value)),
-                   opt_format(defaults, o, dvalue, sizeof(dvalue))) != 0)
-            out_option(out, cfg, o);
-    }
-}
-
-/* Copies the line's leading blanks and key, returns the key in key[] (empty when the line is
- * not "key = value"). */
-static void line_key(const char *line, char *key, size_t cap)
-{
-    const char *p = line + strspn(line, " \t");
-    size_t n = 0;
-    while (p[n] && p[n] != '=' && p[n] != ' ' && p[n] != '\t' && n + 1 < cap)
-        n++;
-    const char *q = p + n + strspn(p + n, " \t");
-    if (*q != '=' || *p == ';' || *p == '#' || *p == '[') {
-        key[0] = '\0';
-        return;
-    }
-    memcpy(key, p, n);
-    key[n] = '\0';
-}
-
-int config_rewrite(const struct config *cfg, const char *path, char *err, size_t errlen)
-{
-    FILE *in = fopen(path, "r");
-    if (!in) {
-        config_errf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    bool written[CONFIG_NOPTIONS] = { false };
-    bool in_file[CONFIG_NOPTIONS] = { false }; /* rows whose section the file has */
-    struct config defaults;
-    config_init_defaults(&defaults);
-    struct rewrite_out out = { NULL, 0, 0 };
-    char line[CONFIG_LINE_MAX + 2], section[64] = "", key[CONFIG_NAME_MAX];
-    while (fgets(line, sizeof(line), in)) {
-        const char *p = line + strspn(line, " \t");
-        if (*p == '[') {
-            if (section[0])
-                out_missing(&out, cfg, &defaults, section, written);
-            const char *end = strchr(p, ']');
-            size_t n = end ? (size_t)(end - p - 1) : 0;
-            snprintf(section, sizeof(section), "%.*s", (int)(n < 63 ? n : 63), p + 1);
-            CONFIG_FOREACH(o)
-                if (o->section && strcasecmp(o->section, section) == 0)
-                    in_file[o - config_options] = true;
-            out_puts(&out, line);
-            continue;
-        }
-        line_key(line, key, sizeof(key));
-        const struct config_option *o = key[0] && section[0] ? opt_find_in_section(section, key)
-                                                             : NULL;
-        if (!o) {
-            out_puts(&out, line); /* comments, blank lines, unknown text: kept as they are */
-            continue;
-        }
-        out_append(&out, line, (size_t)(p - line)); /* its indentation */
-        out_option(&out, cfg, o);
-        written[o - config_options] = true;
-    }
-    bool read_error = ferror(in);
-    fclose(in);
-    if (read_error) {
-        free(out.p);
-        config_free(&defaults);
-        config_errf(err, errlen, "%s: read error", path);
-        return -1;
-    }
-    if (section[0])
-        out_missing(&out, cfg, &defaults, section, written);
-    /* Sections the file did not have, for the options that differ from their defaults (the
-     * table keeps a section's rows together). */
-    const char *last = NULL;
-    CONFIG_FOREACH(o) {
-        if (!o->section || in_file[o - config_options] || (last && !strcmp(last, o->section)))
-            continue;
-        last = o->section;
-        struct rewrite_out sec = { NULL, 0, 0 };
-        out_missing(&sec, cfg, &defaults, o->section, written);
-        if (sec.len) {
-            out_puts(&out, "\n[");
-            out_puts(&out, o->section);
-            out_puts(&out, "]\n");
-            out_append(&out, sec.p, sec.len);
-        }
-        free(sec.p);
-    }
-    config_free(&defaults);
-    char tmp[PATH_MAX + 16];
-    snprintf(tmp, sizeof(tmp), "%s.rewrite.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    bool ok = f && fwrite(out.p ? out.p : "", 1, out.len, f) == out.len;
-    ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-    if (f && fclose(f) != 0)
-        ok = false;
-    free(out.p);
-    if (!ok || rename(tmp, path) != 0) {
-        config_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- --config-reference ---- */
-
-/* "|" would end a Markdown table cell. */
-static void md_cell(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '|')
-            fputs("\\|", out);
-        else
-            fputc(*s, out);
-    }
-}
-
-void config_print_reference(FILE *out)
-{
-    char env[CONFIG_NAME_MAX], name[CONFIG_NAME_MAX];
-    const char *section = NULL;
-    CONFIG_FOREACH(o) {
-        if (!o->section)
-            continue;
-        if (!section || strcmp(section, o->section) != 0) {
-            section = o->section;
-            fprintf(out, "%s**[%s]**\n\n| key | default | CONFIG SET | environment | meaning |\n"
-                         "|---|---|---|---|---|\n",
-                    o == config_options ? "" : "\n", section);
-        }
-        opt_env_name(o, env, sizeof(env));
-        fprintf(out, "| `%s` | `%s` | %s%s%s | `%s` | ", o->key, *o->def ? o->def : "\"\"",
-                o->runtime ? "`" : "", o->runtime ? opt_name(o, name, sizeof(name)) : "no",
-                o->runtime ? "`" : "", env);
-        md_cell(out, o->help);
-        fputs(" |\n", out);
-    }
-}
-
-/* ---- --help ---- */
-
-void config_print_help(FILE *out)
-{
-    char lhs[CONFIG_NAME_MAX + 64], env[CONFIG_NAME_MAX], name[CONFIG_NAME_MAX];
-
-    fprintf(out,
-            "Usage: sidecar [-c FILE] [--port N] [--check-config] [--version] [--help]\n"
-            "\n"
-            "  -c FILE          read the configuration from FILE (default: built-in defaults)\n"
-            "  --port N         serve on port N on every listen address instead\n"
-            "  --check-config   load and validate the configuration, then exit\n"
-            "  --version        print the version and exit\n"
-            "  --help           print this text and exit\n"
-            "\n"
-            "Options ([section] key = default). An environment variable SIDECAR_<SECTION>_<KEY>\n"
-            "wins over the file; options marked CONFIG SET can be changed at run time.\n");
-    CONFIG_FOREACH(o) {
-        if (!o->section)
-            continue;
-        snprintf(lhs, sizeof(lhs), "[%s] %s = %s", o->section, o->key, *o->def ? o->def : "\"\"");
-        opt_env_name(o, env, sizeof(env));
-        fprintf(out, "  %-46s %s (env %s%s%s)\n", lhs, o->help, env,
-                o->runtime ? "; CONFIG SET " : "",
-                o->runtime ? opt_name(o, name, sizeof(name)) : "");
-    }
 }

@@ -843,7 +843,8 @@ START_TEST(test_help)
     config_print_help(f);
     fclose(f);
     const char *usage =
-        "Usage: sidecar [-c FILE] [--port N] [--check-config] [--version] [--help]\n";
+        "Usage: sidecar [-c FILE] [--port N] [--check-config] [--config-reference] [--version]\n"
+        "               [--help]\n";
     ck_assert_msg(strncmp(text, usage, strlen(usage)) == 0, "%s", text);
     ck_assert_ptr_nonnull(strstr(text, "  [cache] max_memory = 256mb "));
     ck_assert_ptr_nonnull(strstr(text, "(env SIDECAR_CACHE_MAX_MEMORY; CONFIG SET maxmemory)"));
@@ -851,6 +852,7 @@ START_TEST(test_help)
     ck_assert_ptr_nonnull(strstr(text, "(env SIDECAR_UPSTREAM_HOST)"));
     ck_assert_ptr_nonnull(strstr(text, "  [server] listen = 127.0.0.1:6379 "));
     ck_assert_ptr_nonnull(strstr(text, "--check-config"));
+    ck_assert_ptr_nonnull(strstr(text, "--config-reference"));
     ck_assert_ptr_null(strstr(text, "] save"));
     free(text);
 }
