@@ -186,6 +186,8 @@ void server_apply_config(struct server *srv)
     srv->log.level = srv->cfg.log_level;
     store_set_max_memory(srv->store, (uint64_t)srv->cfg.max_memory);
     store_set_policy(srv->store, srv->cfg.maxmemory_policy, (int)srv->cfg.maxmemory_samples);
+    if (store_over_budget(srv->store)) /* a lower limit takes effect now, not at the next write */
+        store_evict(srv->store, server_now_ms(srv));
     double period = 1.0 / (double)srv->cfg.hz;
     if (srv->cron.repeat != period) {
         srv->cron.repeat = period;

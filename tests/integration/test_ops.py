@@ -98,6 +98,23 @@ class OpsTest(unittest.TestCase):
         self.wait_log("the running configuration is kept")
         self.assertEqual(self.c.call("PING"), "PONG")
 
+    def test_lower_maxmemory_evicts_at_once(self):
+        value = "x" * 1000
+        for start in range(0, 4000, 500):
+            self.c.send(b"".join(harness.encode_command("SET", "k%d" % i, value)
+                                     for i in range(start, start + 500)))
+            for _ in range(500):
+                self.assertEqual(self.c.read_reply(), "OK")
+        self.assertEqual(self.c.call("DBSIZE"), 4000)
+        self.assertEqual(self.c.call("CONFIG", "SET", "maxmemory", "1mb"), "OK")
+        # no write in between: the very next command already sees the store within budget
+        keys = self.c.call("DBSIZE")
+        self.assertLess(keys, 1100)
+        self.assertGreater(keys, 0)
+        stats = self.c.call("SIDECAR", "STATS")
+        fields = dict(zip(stats[::2], stats[1::2]))  # the store's own bytes, client buffers aside
+        self.assertLessEqual(fields[b"used_memory"], 1024 * 1024)
+
     def test_config_rewrite_keeps_comments(self):
         text = ("; written by the test\n[server]\nlisten = 127.0.0.1:%d ; ours\n"
                 "# keep me\n[cache]\nmax_memory = 64mb\n" % self.srv.port)
