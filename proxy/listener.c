@@ -83,8 +83,17 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The pending connection stays readable: pause instead of spinning. */
+                log_warn(&srv->log, "Accepting client connection: %s (pausing %.0f ms)",
+                         strerror(errno), SERVER_ACCEPT_PAUSE_S * 1000);
+                ev_io_stop(srv->loop, &l->io);
+                ev_timer_set(&l->pause, SERVER_ACCEPT_PAUSE_S, 0.0);
+                ev_timer_start(srv->loop, &l->pause);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
                 log_warn(&srv->log, "Accepting client connection: %s", strerror(errno));
+            }
             return;
         }
         srv->stats.connections_received++;
@@ -97,6 +106,14 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             tune_tcp(srv, fd);
         client_create(srv, fd, l->unix_socket);
     }
+}
+
+static void listener_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct listener *l = (struct listener *)((char *)w - offsetof(struct listener, pause));
+    (void)revents;
+    if (!l->srv->shutting_down)
+        ev_io_start(loop, &l->io);
 }
 
 static int open_tcp(struct server *srv, const char *spec)
@@ -167,6 +184,7 @@ static void listener_add(struct server *srv, int fd, bool unix_socket, const cha
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
     ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
     ev_io_start(srv->loop, &l->io);
+    ev_timer_init(&l->pause, listener_resume_cb, SERVER_ACCEPT_PAUSE_S, 0.0);
     log_info(&srv->log, "Ready to accept connections %s %s", unix_socket ? "unix" : "tcp", addr);
 }
 
@@ -192,6 +210,7 @@ void listener_close_all(struct server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++) {
         struct listener *l = &srv->listeners[i];
         ev_io_stop(srv->loop, &l->io);
+        ev_timer_stop(srv->loop, &l->pause);
         close(l->fd);
         if (l->unix_socket)
             unlink(l->addr);

@@ -30,6 +30,8 @@ struct errorstats;
 #define SIDECAR_VERSION "0.1.0"
 #define SERVER_MAX_LISTENERS (CONFIG_MAX_LISTEN + 1)
 #define SERVER_ACCEPTS_PER_EVENT 1000
+/* How long accepting pauses when the process is out of file descriptors. */
+#define SERVER_ACCEPT_PAUSE_S 0.1
 /* Output a client may queue before we stop reading its requests (backpressure). */
 #define SERVER_OUTPUT_SOFT_LIMIT (1024 * 1024)
 /* Active expiry: entries looked at per cron tick, and the time share of a tick it may use. */
@@ -45,6 +47,7 @@ struct errorstats;
 struct listener {
     struct server *srv;
     ev_io io;
+    ev_timer pause;       /* accepting paused after EMFILE/ENFILE (the socket stays readable) */
     int fd;
     bool unix_socket;
     char addr[128];

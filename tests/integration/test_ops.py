@@ -145,6 +145,58 @@ def read_text(path):
         return f.read()
 
 
+def cpu_seconds(pid):
+    """utime + stime of pid from /proc, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@unittest.skipIf(IS_REDIS, "sidecar-only file descriptor limit")
+class FdLimitTest(unittest.TestCase):
+    def test_out_of_descriptors_pauses_accepting(self):
+        """With its descriptors exhausted the sidecar neither spins on accept nor dies: it pauses
+        accepting, keeps serving the clients it has, and accepts again once some leave."""
+        srv = harness.SidecarServer(SIDECAR_BIN, name="fdlimit", config={"maxclients": "1000"})
+        wrapper = os.path.join(srv.tmpdir, "limited.sh")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nulimit -n 32\nexec %s \"$@\"\n" % SIDECAR_BIN)
+        os.chmod(wrapper, 0o755)
+        srv.binary = wrapper
+        srv.start()
+        socks = []
+        try:
+            first = harness.RespClient(srv.port)
+            self.assertEqual(first.call("PING"), "PONG")
+            for _ in range(60):  # more than the 32 descriptors the process may hold
+                socks.append(harness.RespClient(srv.port))
+            before = cpu_seconds(srv.proc.pid)
+            time.sleep(1.0)
+            used = cpu_seconds(srv.proc.pid) - before
+            self.assertLess(used, 0.5, "the sidecar spun on accept: %.2f s CPU in 1 s" % used)
+            self.assertEqual(first.call("PING"), "PONG")  # existing clients are served
+            for s in socks:
+                s.close()
+            socks = []
+            ok = harness.wait_until(lambda: self._ping(srv.port), WAIT)
+            self.assertTrue(ok, "no new connection accepted after descriptors were freed")
+            self.assertIn("pausing", srv.stderr_text())
+            first.close()
+        finally:
+            for s in socks:
+                s.close()
+            srv.stop(check=True)
+            srv.cleanup()
+
+    @staticmethod
+    def _ping(port):
+        try:
+            with harness.RespClient(port, timeout=1.0) as c:
+                return c.call("PING") == "PONG"
+        except OSError:
+            return False
+
+
 @unittest.skipIf(IS_REDIS, "sidecar-only documentation")
 class DocsTest(unittest.TestCase):
     def test_readme_config_reference_is_generated(self):
