@@ -100,6 +100,15 @@ class ServerError(Exception):
     pass
 
 
+def _process_id(client):
+    """process_id from INFO server on an open RespClient, or None when not given."""
+    info = client.call("INFO", "server")
+    if isinstance(info, Error):
+        return None
+    pid = parse_info(info).get("process_id")
+    return int(pid) if pid and pid.isdigit() else None
+
+
 class Server:
     """One server process on 127.0.0.1:port. Use as a context manager, or call start()/stop().
 
@@ -165,11 +174,20 @@ class Server:
             try:
                 with RespClient(self.port, timeout=1.0) as c:
                     c.send(encode_command("PING"))
-                    c.read_reply()  # +PONG, or -NOAUTH when a password is set: both mean ready
-                return
+                    # +PONG, or -NOAUTH when a password is set: both mean ready
+                    pong = c.read_reply()
+                    owner = None if isinstance(pong, Error) else _process_id(c)
             except (OSError, ProtocolError) as e:
                 last_err = e
                 time.sleep(0.02)
+                continue
+            if owner is not None and owner != self.proc.pid:
+                # Another suite's server got this port between free_port() and our bind: ours
+                # will fail to bind. Stop it and let start() retry on a new port.
+                self.stop(check=False)
+                raise ServerError("%s exited: port %d answered by pid %d, not ours (bind race)"
+                                  % (self.name, self.port, owner))
+            return
         self.stop(check=False)
         raise ServerError("%s not ready on port %d after %.1fs (%r)\n--- stderr ---\n%s"
                           % (self.name, self.port, ready_timeout, last_err, _tail(self.stderr_path)))
