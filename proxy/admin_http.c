@@ -25,6 +25,7 @@
 #define ADMIN_DRAIN_MAX (64 * 1024)  /* bytes read and dropped while lingering */
 #define ADMIN_PAUSE_S 0.1            /* accept paused after EMFILE/ENFILE */
 #define ADMIN_REASON_MAX 256
+#define ADMIN_BACKLOG 128
 
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -484,48 +485,12 @@ static void admin_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_io_start(loop, &adm->io);
 }
 
-static int admin_listen_tcp(struct server *srv, const char *spec)
-{
-    char host[256];
-    int port;
-    if (!listener_parse_addr(spec, host, sizeof(host), &port)) {
-        log_warn(&srv->log, "[admin] listen: bad address '%s'", spec);
-        return -1;
-    }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *res;
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        log_warn(&srv->log, "[admin] listen: cannot resolve '%s': %s", spec, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (res->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
-    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-        log_warn(&srv->log, "Could not listen on admin port %s: %s", spec, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 int admin_http_open(struct server *srv)
 {
     const char *spec = srv->cfg.admin_listen;
     if (!spec || !spec[0])
         return 0;
-    int fd = admin_listen_tcp(srv, spec);
+    int fd = listener_open_tcp(srv, spec, ADMIN_BACKLOG);
     if (fd < 0)
         return -1;
     struct admin_http *adm = xcalloc(1, sizeof(*adm));

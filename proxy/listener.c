@@ -116,7 +116,7 @@ static void listener_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &l->io);
 }
 
-static int open_tcp(struct server *srv, const char *spec)
+int listener_open_tcp(struct server *srv, const char *spec, int backlog)
 {
     char host[256];
     int port;
@@ -142,7 +142,7 @@ static int open_tcp(struct server *srv, const char *spec)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     }
     if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-        listen(fd, (int)srv->cfg.tcp_backlog) < 0 || set_nonblock(fd) < 0) {
+        listen(fd, backlog) < 0 || set_nonblock(fd) < 0) {
         log_warn(&srv->log, "Could not listen on %s: %s", spec, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -191,7 +191,7 @@ static void listener_add(struct server *srv, int fd, bool unix_socket, const cha
 int listener_open_all(struct server *srv)
 {
     for (size_t i = 0; i < srv->cfg.nlisten; i++) {
-        int fd = open_tcp(srv, srv->cfg.listen[i]);
+        int fd = listener_open_tcp(srv, srv->cfg.listen[i], (int)srv->cfg.tcp_backlog);
         if (fd < 0)
             return -1;
         listener_add(srv, fd, false, srv->cfg.listen[i]);

@@ -12,5 +12,9 @@ void listener_close_all(struct server *srv);
 
 /* Splits "host:port" / "[v6]:port". false when malformed. host gets a NUL-terminated copy. */
 bool listener_parse_addr(const char *spec, char *host, size_t hostcap, int *port);
+/* A non-blocking TCP socket listening on spec ("host:port", IPv6 in brackets) with the given
+ * backlog, or -1 (logged). The RESP listeners and the admin port share it. */
+struct server;
+int listener_open_tcp(struct server *srv, const char *spec, int backlog);
 
 #endif
