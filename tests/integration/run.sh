@@ -8,6 +8,11 @@
 #                                                          sanitizer build: leak checking on, and
 #                                                          any sanitizer report fails the run
 #   sh tests/integration/run.sh redis-server               proves the tests against redis-server
+#   SIDECAR_VALGRIND=1 sh tests/integration/run.sh ./sidecar
+#                                                          the sidecar under valgrind memcheck:
+#                                                          the differential scripts (standalone and
+#                                                          near-cache) and $VALGRIND_SUITES; any
+#                                                          memcheck error or leak fails the run
 #
 # Each Python step is bounded (timeout 300 s, so at most ~10 min in all); exit status is non-zero
 # if anything failed.
@@ -44,6 +49,35 @@ esac
 
 STDERR_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sidecar-it-stderr.XXXXXX")
 trap 'rm -rf "$STDERR_DIR"' EXIT
+
+# Memcheck: every sidecar the tests start runs as `valgrind ... sidecar` through a wrapper script
+# (exec keeps the pid, so the harness's INFO process_id check and its SIGTERM still reach it).
+# A memcheck error or a definite/indirect/possible leak makes valgrind exit 99, which the harness
+# reports as a failed stop; the logs are also checked below. "still reachable" is not a leak.
+VALGRIND=${SIDECAR_VALGRIND:-0}
+PY_SUITES="$HERE"/test_*.py
+MEMCHECK_ARG=""
+if [ "$VALGRIND" = 1 ]; then
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "run.sh: valgrind not found (make deps)" >&2
+        exit 2
+    fi
+    REAL_BIN=$BIN
+    BIN=$STDERR_DIR/sidecar-memcheck
+    cat >"$BIN" <<EOF
+#!/bin/sh
+exec valgrind --quiet --error-exitcode=99 --leak-check=full \\
+    --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \\
+    --log-file="$STDERR_DIR/valgrind.%p.log" "$REAL_BIN" "\$@"
+EOF
+    chmod +x "$BIN"
+    DIFF_ARGS="--sidecar $BIN"
+    MEMCHECK_ARG="--memcheck"
+    PY_SUITES=""
+    for t in ${VALGRIND_SUITES:-test_nearcache.py}; do
+        PY_SUITES="$PY_SUITES $HERE/$t"
+    done
+fi
 export SIDECAR_IT_STDERR_DIR="$STDERR_DIR"
 export SIDECAR_BIN="$BIN"
 if [ "${SIDECAR_ASAN:-0}" = 1 ]; then
@@ -54,7 +88,7 @@ fi
 status=0
 echo "== differential test ($BIN vs redis-server)"
 # shellcheck disable=SC2086
-timeout --foreground -k 10 300 $PY "$HERE/diff_test.py" $DIFF_ARGS || status=1
+timeout --foreground -k 10 300 $PY "$HERE/diff_test.py" $DIFF_ARGS $MEMCHECK_ARG || status=1
 
 # The same scripts through the sidecar in front of a redis-server (near-cache mode), up to
 # their RESP3 part. Left out on purpose: pubsub.txt (PUBSUB CHANNELS on the upstream lists the
@@ -72,17 +106,17 @@ case "$DIFF_ARGS" in
         done
         # shellcheck disable=SC2086
         timeout --foreground -k 10 300 $PY "$HERE/diff_test.py" --target nearcache \
-            --sidecar "$BIN" $NC_SCRIPTS || status=1 ;;
+            --sidecar "$BIN" $MEMCHECK_ARG $NC_SCRIPTS || status=1 ;;
 esac
 
-for t in "$HERE"/test_*.py; do
+for t in $PY_SUITES; do
     echo "== $(basename "$t") (SIDECAR_BIN=$BIN)"
     timeout --foreground -k 10 300 $PY "$t" -v || status=1
 done
 
 # ioredis (Node): its packages come from the npm registry, pinned by package-lock.json. The Node
 # harness starts the sidecar binary only (no redis-server mode).
-if [ -z "${DIFF_ARGS##--sidecar*}" ]; then
+if [ -z "${DIFF_ARGS##--sidecar*}" ] && [ "$VALGRIND" != 1 ]; then
     NODE_DIR=$HERE/node
     echo "== ioredis tests (SIDECAR_BIN=$BIN)"
     if [ ! -d "$NODE_DIR/node_modules/ioredis" ]; then
@@ -102,6 +136,25 @@ if [ "${SIDECAR_ASAN:-0}" = 1 ]; then
         status=1
     else
         echo "== no sanitizer reports in $(ls "$STDERR_DIR" | wc -l) sidecar stderr logs"
+    fi
+fi
+
+if [ "$VALGRIND" = 1 ]; then
+    nlogs=$(ls "$STDERR_DIR"/valgrind.*.log 2>/dev/null | wc -l)
+    bad=0
+    for f in "$STDERR_DIR"/valgrind.*.log; do
+        [ -s "$f" ] || continue
+        echo "--- memcheck report $(basename "$f"):"
+        head -80 "$f"
+        bad=1
+    done
+    if [ "$nlogs" -eq 0 ]; then
+        echo "== no valgrind logs: the sidecar never ran under valgrind"
+        status=1
+    elif [ $bad = 1 ]; then
+        status=1
+    else
+        echo "== memcheck: 0 errors, 0 leaks in $nlogs sidecar processes"
     fi
 fi
 
