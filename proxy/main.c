@@ -76,7 +76,9 @@ int main(int argc, char **argv)
     }
     if (args.port)
         config_override_port(&srv.cfg, args.port);
-    if (config_validate(&srv.cfg, err, sizeof(err)) < 0) {
+    if (config_read_secret_files(&srv.cfg, err, sizeof(err)) < 0 ||
+        config_validate(&srv.cfg, err, sizeof(err)) < 0 ||
+        server_check_config(&srv.cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         config_free(&srv.cfg);
         return 1;

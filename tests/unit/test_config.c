@@ -221,7 +221,7 @@ START_TEST(test_sidecar_ini_documents_every_key)
 {
     static char help[64][96], ini[64][96];
     size_t nh = collect_help_keys(help, 64), ni = collect_ini_keys("sidecar.ini", ini, 64);
-    ck_assert_uint_eq(nh, 41); /* 39 + slowlog_log_slower_than, slowlog_max_len */
+    ck_assert_uint_eq(nh, 44); /* 41 + requirepass_file, protected_mode, password_file */
     ck_assert_uint_eq(ni, nh);
     for (size_t i = 0; i < nh; i++)
         ck_assert_str_eq(ini[i], help[i]); /* same keys, same order */
@@ -772,14 +772,14 @@ START_TEST(test_get_patterns)
     ck_assert_str_eq(p.name[0], "maxmemory");
     ck_assert_str_eq(p.name[1], "maxmemory-policy");
     ck_assert_str_eq(p.name[2], "maxmemory-samples");
-    ck_assert_uint_eq(get_names("upstream.*", &p), 12);
+    ck_assert_uint_eq(get_names("upstream.*", &p), 13);
     ck_assert_uint_eq(get_names("cache.*", &p), 9); /* matched by section.key, shown as Redis */
     ck_assert_str_eq(p.name[0], "maxmemory");
     ck_assert_str_eq(p.name[3], "cache.invalidation");
     ck_assert_str_eq(p.value[3], "tracking");
     ck_assert_str_eq(p.name[7], "cache.write_through");
     ck_assert_str_eq(p.value[7], "yes");
-    ck_assert_uint_eq(get_names("*", &p), 45);     /* 41 options + save appendonly bind port */
+    ck_assert_uint_eq(get_names("*", &p), 48);     /* 44 options + save appendonly bind port */
     for (size_t i = 0; i < p.n; i++)              /* each row once */
         for (size_t j = 0; j < i; j++)
             ck_assert_str_ne(p.name[i], p.name[j]);
