@@ -1,7 +1,8 @@
 /* Configuration reload (see reload.h). The new file is loaded into a fresh struct config the
  * same way main() loads the first one; only config_diff()'s differences are acted on, each
  * run-time one through config_set() so CONFIG SET's checks and the file's agree. Secrets
- * (config_is_secret: requirepass, upstream.password) are never written to the log; password
+ * (config_is_secret: requirepass, upstream.password; and any name holding "pass") are
+ * never written to the log, only "(hidden)"; password
  * files are re-read. [users] changes apply (the users are rebuilt; clients stay authenticated
  * unless their user is gone); [rename_commands] changes need a restart. */
 #include "proxy/reload.h"
@@ -19,9 +20,7 @@ struct reload_ctx {
 
 static const char *shown(const char *name, const char *value)
 {
-    if (!config_is_secret(name))
-        return value;
-    return *value ? CONFIG_SECRET_SHOWN : "";
+    return config_is_secret(name) || strstr(name, "pass") ? "(hidden)" : value;
 }
 
 static void reload_one(void *arg, const char *name, bool runtime, const char *old_value,
