@@ -1,8 +1,8 @@
 /* Access control (see acl.h): building the users, AUTH's check, the permission check, and the
  * ACL WHOAMI / USERS / LIST / HELP subcommands.
  * ACL categories follow Redis 7 and COMMAND INFO (cmd_command.c describes them the same way):
- * a row is in a category by its flags (@read = CMD_READ, @write = CMD_WRITE, @admin and
- * @dangerous = CMD_ADMIN, @fast, @slow, @blocking) or by its group (@connection, @keyspace,
+ * a row is in a category by its flags (@read = CMD_READ, @write = CMD_WRITE, @admin =
+ * CMD_ADMIN, @dangerous = CMD_ADMIN or CMD_DANGEROUS, @fast, @slow, @blocking) or by its group (@connection, @keyspace,
  * @string, @hash, @list, @set, @sortedset, @pubsub, @transaction...). Rules apply in order, the
  * last one that names a command decides, nothing is allowed before the first rule. */
 #include "proxy/acl.h"
@@ -38,7 +38,8 @@ static const struct acl_category acl_categories[] = {
     { "geo", 0, 0, "geo" },           { "stream", 0, 0, "stream" },
     { "pubsub", 0, 0, "pubsub" },     { "admin", CMD_ADMIN, 0, NULL },
     { "fast", CMD_FAST, 0, NULL },    { "slow", 0, CMD_FAST, NULL },
-    { "blocking", CMD_BLOCKING, 0, NULL }, { "dangerous", CMD_ADMIN, 0, NULL },
+    { "blocking", CMD_BLOCKING, 0, NULL },
+    { "dangerous", CMD_ADMIN | CMD_DANGEROUS, 0, NULL },
     { "connection", 0, 0, "connection" }, { "transaction", 0, 0, "transactions" },
     { "scripting", 0, 0, "scripting" },
 };

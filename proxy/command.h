@@ -24,6 +24,7 @@ struct client;
 #define CMD_KEYSPACE 0x0200u   /* works on keys of the selected database */
 #define CMD_MOVABLEKEYS 0x0400u /* key positions come from the arguments (numkeys) */
 #define CMD_BLOCKING 0x0800u   /* may block the client (BLPOP ...) */
+#define CMD_DANGEROUS 0x1000u  /* Redis's @dangerous without being @admin (FLUSHALL, KEYS, INFO) */
 
 typedef void command_proc(struct client *c);
 

@@ -21,6 +21,7 @@
 #define F CMD_FAST
 #define N CMD_NOAUTH
 #define K CMD_KEYSPACE
+#define D CMD_DANGEROUS
 
 command_proc cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo,
     cmd_client_info, cmd_client_list, cmd_client_kill, cmd_client_no_evict,
@@ -104,14 +105,14 @@ const struct command core_commands[] = {
     { "command", cmd_command, -1, L, 0, 0, 0, "server", "Returns detailed information about all commands.", command_subcommands },
     { "acl", NULL, -2, L, 0, 0, 0, "server", "A container for Access List Control commands.", acl_subcommands },
     { "config", NULL, -2, L | A, 0, 0, 0, "server", "A container for server configuration commands.", config_subcommands },
-    { "info", cmd_info, -1, L, 0, 0, 0, "server", "Returns information and statistics about the server.", NULL },
+    { "info", cmd_info, -1, L | D, 0, 0, 0, "server", "Returns information and statistics about the server.", NULL },
     { "slowlog", NULL, -2, L, 0, 0, 0, "server", "A container for slow log commands.", slowlog_subcommands },
     { "monitor", cmd_monitor, 1, L | A, 0, 0, 0, "server", "Listens for all requests received by the server in real-time.", NULL },
     { "sidecar", NULL, -2, L, 0, 0, 0, "sidecar", "A container for the sidecar's own commands.", sidecar_subcommands },
     { "time", cmd_time, 1, L | F, 0, 0, 0, "server", "Returns the server time.", NULL },
     { "dbsize", cmd_dbsize, 1, R | F | K, 0, 0, 0, "server", "Returns the number of keys in the database.", NULL },
-    { "flushdb", cmd_flushdb, -1, W | K, 0, 0, 0, "server", "Removes all keys from the current database.", NULL },
-    { "flushall", cmd_flushall, -1, W | K, 0, 0, 0, "server", "Removes all keys from all databases.", NULL },
+    { "flushdb", cmd_flushdb, -1, W | K | D, 0, 0, 0, "server", "Removes all keys from the current database.", NULL },
+    { "flushall", cmd_flushall, -1, W | K | D, 0, 0, 0, "server", "Removes all keys from all databases.", NULL },
     /* strings */
     { "get", cmd_get, 2, R | C | F | K, 1, 1, 1, "string", "Returns the string value of a key.", NULL },
     { "set", cmd_set, -3, W | M | K, 1, 1, 1, "string", "Sets the string value of a key, ignoring its type.", NULL },
@@ -152,7 +153,7 @@ const struct command core_commands[] = {
     { "rename", cmd_rename, 3, W | K, 1, 2, 1, "generic", "Renames a key and overwrites the destination.", NULL },
     { "renamenx", cmd_renamenx, 3, W | F | K, 1, 2, 1, "generic", "Renames a key only when the target key name doesn't exist.", NULL },
     { "copy", cmd_copy, -3, W | M | K, 1, 2, 1, "generic", "Copies the value of a key to a new key.", NULL },
-    { "keys", cmd_keys, 2, R | K, 0, 0, 0, "generic", "Returns all key names that match a pattern.", NULL },
+    { "keys", cmd_keys, 2, R | K | D, 0, 0, 0, "generic", "Returns all key names that match a pattern.", NULL },
     { "scan", cmd_scan, -2, R | K, 0, 0, 0, "generic", "Iterates over the key names in the database.", NULL },
     { "randomkey", cmd_randomkey, 1, R | K, 0, 0, 0, "generic", "Returns a random key name from the database.", NULL },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
