@@ -528,5 +528,61 @@ class NearCacheTest(unittest.TestCase):
         self.assertIn("not both", out)
 
 
+@unittest.skipIf(IS_REDIS, "sidecar-only reload")
+class ReloadTest(unittest.TestCase):
+    def test_reload_users_and_password_file(self):
+        d = tempfile.mkdtemp(prefix="sidecar-sec-")
+        pw = os.path.join(d, "pw")
+        with open(pw, "w") as f:
+            f.write("first-pw\n")
+        cfg = {"requirepass_file": pw, "users.alice": "on >alice-1 +@read",
+               "users.gone": "on >gone-1 +@all"}
+        srv = harness.SidecarServer(SIDECAR_BIN, config=cfg, name="reload-users")
+        try:
+            srv.start()
+            with harness.RespClient(srv.port) as a, harness.RespClient(srv.port) as g, \
+                    harness.RespClient(srv.port) as adm:
+                self.assertEqual(a.call("AUTH", "alice", "alice-1"), "OK")
+                self.assertEqual(g.call("AUTH", "gone", "gone-1"), "OK")
+                self.assertEqual(adm.call("AUTH", "first-pw"), "OK")
+                self.assertTrue(a.call_raw("SET", "k", "v").startswith(b"-NOPERM"))
+                # new rules for alice, user "gone" removed, the password file rotated
+                with open(pw, "w") as f:
+                    f.write("second-pw\n")
+                cfg2 = {"requirepass_file": pw, "users.alice": "on >alice-2 +@all"}
+                with open(srv.ini_path, "w") as f:
+                    f.write(harness.sidecar_ini(srv.port, cfg2))
+                srv.signal(signal.SIGHUP)
+                self.assertTrue(harness.wait_until(
+                    lambda: "configuration reloaded" in srv.stderr_text(), WAIT))
+                self.assertEqual(a.call("SET", "k", "v"), "OK")  # same user, new rules
+                self.assertEqual(adm.call("PING"), "PONG")       # still authenticated
+                self.assertTrue(g.wait_closed(WAIT))              # its user is gone
+                with harness.RespClient(srv.port) as n:
+                    self.assertTrue(n.call_raw("AUTH", "alice", "alice-1").startswith(b"-WRONGPASS"))
+                    self.assertTrue(n.call_raw("AUTH", "first-pw").startswith(b"-WRONGPASS"))
+                    self.assertTrue(n.call_raw("AUTH", "gone", "gone-1").startswith(b"-WRONGPASS"))
+                    self.assertEqual(n.call("AUTH", "second-pw"), "OK")
+                    self.assertEqual(n.call("AUTH", "alice", "alice-2"), "OK")
+                # an invalid [users] change is refused whole: the running users stay
+                with open(srv.ini_path, "w") as f:
+                    f.write(harness.sidecar_ini(srv.port, dict(cfg2, **{"users.bad": "on +@nosuch"})))
+                srv.signal(signal.SIGHUP)
+                self.assertTrue(harness.wait_until(
+                    lambda: "reload of" in srv.stderr_text(), WAIT))
+                self.assertIn("unknown command category 'nosuch'", srv.stderr_text())
+                with harness.RespClient(srv.port) as n:
+                    self.assertEqual(n.call("AUTH", "alice", "alice-2"), "OK")
+            log = srv.stderr_text()
+            for secret in ("first-pw", "second-pw", "alice-1", "alice-2", "gone-1"):
+                self.assertNotIn(secret, log)
+            srv.stop(check=True)
+        finally:
+            srv.stop(check=False)
+            srv.cleanup()
+            os.unlink(pw)
+            os.rmdir(d)
+
+
 if __name__ == "__main__":
     unittest.main()
