@@ -224,6 +224,10 @@ static void dispatch_run(struct client *c)
         acl_client_reset(c);
     if (srv->nc && pin_in_multi(c) && !(cmd && (cmd->flags & CMD_NOAUTH))) {
         const struct command *parent, *sub;
+        if (!cmd && command_is_hidden(&srv->commands, c->argv[0].ptr, c->argv[0].len)) {
+            reject_unknown_command(c); /* renamed or disabled: never forwarded */
+            return;
+        }
         if (!dispatch_permitted(c, cmd, &parent, &sub)) { /* never forwarded */
             reject_noperm(c, parent, sub);
             return;

@@ -500,6 +500,11 @@ class NearCacheTest(unittest.TestCase):
             self.assertEqual(c.call("SET", "shared", "v2"), "QUEUED")
             self.assertEqual(c.call_raw("OBJECT", "ENCODING", "shared"),
                              b"-NOPERM this user has no permissions to run the 'object' command\r\n")
+            # renamed away / disabled inside the transaction: unknown, never forwarded
+            self.assertEqual(c.call_raw("FLUSHALL"),
+                             b"-ERR unknown command 'FLUSHALL', with args beginning with: \r\n")
+            self.assertEqual(c.call_raw("DEBUG", "SLEEP", "0"),
+                             b"-ERR unknown command 'DEBUG', with args beginning with: 'SLEEP' '0' \r\n")
             c.call("DISCARD")
             self.assertEqual(c.call("AUTH", TOPPW), "OK")
             self.assertEqual(c.call("OBJECT", "ENCODING", "shared"), b"embstr")
@@ -508,6 +513,13 @@ class NearCacheTest(unittest.TestCase):
                              b"-ERR unknown command 'FLUSHALL', with args beginning with: \r\n")
             self.assertEqual(c.call_raw("DEBUG", "SLEEP", "0"),
                              b"-ERR unknown command 'DEBUG', with args beginning with: 'SLEEP' '0' \r\n")
+            # the same inside a transaction of a +@all user (its private upstream connection)
+            self.assertEqual(c.call("MULTI"), "OK")
+            self.assertEqual(c.call_raw("FLUSHALL"),
+                             b"-ERR unknown command 'FLUSHALL', with args beginning with: \r\n")
+            self.assertEqual(c.call_raw("DEBUG", "SLEEP", "0"),
+                             b"-ERR unknown command 'DEBUG', with args beginning with: 'SLEEP' '0' \r\n")
+            self.assertEqual(c.call("DISCARD"), "OK")
         self.assertEqual(self.upstream_call("GET", "shared"), b"v1")
         stats = harness.parse_info(self.upstream_call("INFO", "commandstats"))
         self.assertNotIn("cmdstat_flushall", stats)
