@@ -352,6 +352,51 @@ void cmd_acl_list(struct client *c)
     free(v);
 }
 
+/* ACL CAT: the categories in Redis's order; ACL CAT category: its commands ("get",
+ * "config|get"), by their table names. */
+void cmd_acl_cat(struct client *c)
+{
+    if (c->argc > 3) {
+        reply_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+                        "ACL HELP.", (int)c->argv[1].len, c->argv[1].ptr); /* as typed */
+        return;
+    }
+    if (c->argc == 2) {
+        reply_array(c, NCATEGORIES);
+        for (int i = 0; i < NCATEGORIES; i++)
+            reply_bulk_cstr(c, acl_categories[i].name);
+        return;
+    }
+    char name[32];
+    snprintf(name, sizeof(name), "%.*s", (int)(c->argv[2].len < 31 ? c->argv[2].len : 31),
+             c->argv[2].ptr);
+    int cat = c->argv[2].len < 31 ? category_find(name) : -3;
+    if (cat < 0) { /* "all" is not listed by Redis either */
+        reply_errorf(c, "ERR Unknown category '%.*s'", (int)c->argv[2].len, c->argv[2].ptr);
+        return;
+    }
+    const struct command_index *idx = &c->srv->commands;
+    const struct acl_category *k = &acl_categories[cat];
+    struct strbuf names = { NULL, 0, 0 };
+    size_t n = 0;
+    for (size_t i = 0; i < idx->count; i++) {
+        const struct command *p = idx->all[i];
+        if (p->proc && category_has(k, p)) {
+            strbuf_printf(&names, "%s%c", p->name, '\0');
+            n++;
+        }
+        for (const struct command *s = p->subcommands; s && s->name; s++)
+            if (category_has(k, s)) {
+                strbuf_printf(&names, "%s|%s%c", p->name, s->name, '\0');
+                n++;
+            }
+    }
+    reply_array(c, n);
+    for (size_t off = 0; off < names.len; off += strlen(names.data + off) + 1)
+        reply_bulk_cstr(c, names.data + off);
+    strbuf_free(&names);
+}
+
 static const char *const acl_help[] = {
     "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "WHOAMI",
@@ -360,6 +405,9 @@ static const char *const acl_help[] = {
     "    List all the registered usernames.",
     "LIST",
     "    Show users details in config file format (password digests are not shown).",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
     "HELP",
     "    Prints this help.",
     "Users are defined in the [users] section of sidecar.ini; they cannot be changed at run time.",

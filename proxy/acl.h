@@ -56,6 +56,6 @@ bool acl_allows(const struct acl_user *u, const struct command *parent,
                 const struct command *cmd);
 
 /* ACL subcommands (proxy/acl.c). */
-command_proc cmd_acl_whoami, cmd_acl_users, cmd_acl_list, cmd_acl_help;
+command_proc cmd_acl_whoami, cmd_acl_users, cmd_acl_list, cmd_acl_cat, cmd_acl_help;
 
 #endif

@@ -32,7 +32,7 @@ command_proc cmd_config_get, cmd_config_set, cmd_config_resetstat, cmd_config_re
     cmd_config_help;
 command_proc cmd_slowlog_get, cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help; /* slowlog.c */
 command_proc cmd_monitor; /* monitor.c */
-command_proc cmd_acl_whoami, cmd_acl_users, cmd_acl_list, cmd_acl_help; /* acl.c */
+command_proc cmd_acl_whoami, cmd_acl_users, cmd_acl_list, cmd_acl_cat, cmd_acl_help; /* acl.c */
 
 static const struct command client_subcommands[] = {
     { "id", cmd_client_id, 2, L | F, 0, 0, 0, "connection", "Returns the unique client ID of the connection.", NULL },
@@ -79,6 +79,7 @@ static const struct command acl_subcommands[] = {
     { "whoami", cmd_acl_whoami, 2, L, 0, 0, 0, "server", "Returns the authenticated username of the current connection.", NULL },
     { "users", cmd_acl_users, 2, L | A, 0, 0, 0, "server", "Lists all ACL users.", NULL },
     { "list", cmd_acl_list, 2, L | A, 0, 0, 0, "server", "Dumps the effective rules in ACL file format.", NULL },
+    { "cat", cmd_acl_cat, -2, L, 0, 0, 0, "server", "Lists the ACL categories, or the commands inside a category.", NULL },
     { "help", cmd_acl_help, 2, L, 0, 0, 0, "server", "Returns helpful text about the different subcommands.", NULL },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
