@@ -1214,7 +1214,7 @@ static int secret_file_read(const char *what, const char *path, char **out, char
     }
     free(*out);
     *out = xmemdup(buf, n);
-    memset(buf, 0, sizeof(buf));
+    explicit_bzero(buf, sizeof(buf));
     return 0;
 }
 

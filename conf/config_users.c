@@ -93,7 +93,7 @@ static int user_apply_word(struct config_user *u, char *w, char *reason, size_t 
         }
         if (w[0] == '>') {
             sha256(w + 1, strlen(w + 1), d);
-            memset(w, 0, strlen(w)); /* the plaintext goes no further */
+            explicit_bzero(w, strlen(w)); /* the plaintext goes no further */
         } else if (!sha256_from_hex(w + 1, strlen(w + 1), d)) {
             snprintf(reason, size, "'#' must be followed by the 64 hex digits of a SHA-256 "
                                    "digest (for example: printf %%s PASSWORD | sha256sum)");
@@ -148,7 +148,7 @@ static int users_parse(struct config *cfg, const char *name, const char *value, 
     for (char *w = strtok_r(text, RULE_TOKEN_SEPS, &save); w && rc == 0;
          w = strtok_r(NULL, RULE_TOKEN_SEPS, &save))
         rc = user_apply_word(&u, w, why, sizeof(why));
-    memset(text, 0, strlen(value)); /* a plaintext password may have been in it */
+    explicit_bzero(text, strlen(value)); /* a plaintext password may have been in it */
     free(text);
     if (rc < 0) {
         snprintf(reason, size, "[users] user '%s': %s", name, why);

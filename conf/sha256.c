@@ -87,7 +87,7 @@ void sha256_final(struct sha256 *s, unsigned char out[SHA256_DIGEST_LEN])
         out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
         out[4 * i + 3] = (unsigned char)s->h[i];
     }
-    memset(s, 0, sizeof(*s)); /* no trace of the message left behind */
+    explicit_bzero(s, sizeof(*s)); /* no trace of the message left behind */
 }
 
 void sha256(const void *data, size_t len, unsigned char out[SHA256_DIGEST_LEN])

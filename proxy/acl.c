@@ -234,12 +234,10 @@ const struct acl_user *acl_authenticate(const struct acl *acl, const char *user,
     const struct acl_user *u = user ? acl_find_user(acl, user, ulen) : &acl->users[0];
     bool match = false;
     sha256(pass, plen, d); /* always: the time spent does not depend on the user or password */
-    if (!u)
-        return NULL;
-    for (size_t i = 0; i < u->nhashes; i++)
+    for (size_t i = 0; u && i < u->nhashes; i++)
         match |= sha256_equal(d, u->hashes[i]); /* every digest, no early exit */
-    memset(d, 0, sizeof(d));
-    if (!u->enabled || !(u->nopass || match))
+    explicit_bzero(d, sizeof(d));
+    if (!u || !u->enabled || !(u->nopass || match))
         return NULL;
     return u;
 }
