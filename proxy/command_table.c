@@ -1,6 +1,8 @@
 /* The core command table (connection, server, strings, keyspace) and the lookup index built
- * over every family table (command_families.c). Command names appear only in these tables.
- * Arity and key positions follow Redis 7's command table; flags drive routing (DESIGN.md §3). */
+ * over every family table (command_families.c). Command names appear only in these tables and
+ * in [rename_commands], which command_index_rename applies here (the only place a configured
+ * name is compared with a command's). Arity and key positions follow Redis 7's command table;
+ * flags drive routing (DESIGN.md §3) and ACL categories (acl.c). */
 #include "proxy/command.h"
 
 #include "conf/config.h"

@@ -1,5 +1,7 @@
-/* Entry point: command line, configuration (file, then environment, then --port), then the
- * server. Exit status 0 on a clean shutdown, 1 on a configuration or start-up error. */
+/* Entry point: command line, configuration (file, then environment, then --port, then the
+ * password files; validated with protected mode, then against the command table: [users] rules
+ * and [rename_commands]), then the server. Exit status 0 on a clean shutdown, 1 on a
+ * configuration or start-up error (the reason on stderr, never a password). */
 #include "conf/config.h"
 #include "proxy/server.h"
 
