@@ -12,8 +12,10 @@
 #include "conf/log.h"
 #include "conf/xmalloc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,8 +27,10 @@
 #define MB (1024LL * 1024)
 
 #define ROW(sec, key, redis, type, field, min, max, rt, def, help) \
-    { sec, key, redis, type, offsetof(struct config, field), min, max, rt, def, help }
-#define COMPAT(redis, type, def) { NULL, NULL, redis, type, 0, 0, 0, false, def, NULL }
+    { sec, key, redis, type, offsetof(struct config, field), min, max, rt, def, help, false }
+#define COMPAT(redis, type, def) { NULL, NULL, redis, type, 0, 0, 0, false, def, NULL, false }
+#define SECRET(sec, key, redis, field, rt, help) \
+    { sec, key, redis, OPT_STRING, offsetof(struct config, field), 0, 0, rt, "", help, true }
 
 const struct config_option config_options[] = {
     ROW("server", "listen", NULL, OPT_LISTEN, listen, 0, 0, false, "127.0.0.1:6379",
@@ -47,8 +51,13 @@ const struct config_option config_options[] = {
         "number of databases, SELECT 0..databases-1"),
     ROW("server", "hz", "hz", OPT_INT, hz, 1, 500, true, "10",
         "background task runs per second (active expiry, client timeouts)"),
-    ROW("server", "requirepass", "requirepass", OPT_STRING, requirepass, 0, 0, true, "",
-        "password clients must AUTH with (\"\" = none)"),
+    SECRET("server", "requirepass", "requirepass", requirepass, true,
+           "password of the default user, which clients AUTH with (\"\" = none); CONFIG GET "
+           "shows (redacted)"),
+    ROW("server", "requirepass_file", NULL, OPT_STRING, requirepass_file, 0, 0, false, "",
+        "file holding requirepass (its trailing newline dropped) instead of the ini (\"\" = none)"),
+    ROW("server", "protected_mode", "protected-mode", OPT_BOOL, protected_mode, 0, 0, true, "yes",
+        "refuse to start on a non-loopback listen address while the default user has no password"),
     ROW("server", "proto_max_bulk_len", "proto-max-bulk-len", OPT_MEMORY, proto_max_bulk_len, MB,
         LLONG_MAX, true, "512mb", "largest bulk string a client may send"),
     ROW("server", "client_query_buffer_limit", "client-query-buffer-limit", OPT_MEMORY,
@@ -94,8 +103,11 @@ const struct config_option config_options[] = {
         "upstream Redis Unix socket path, instead of host and port (\"\" = TCP)"),
     ROW("upstream", "username", NULL, OPT_STRING, upstream.username, 0, 0, false, "",
         "ACL user for AUTH (\"\" = AUTH with the password only)"),
-    ROW("upstream", "password", NULL, OPT_STRING, upstream.password, 0, 0, false, "",
-        "password for AUTH (\"\" = no AUTH)"),
+    SECRET("upstream", "password", NULL, upstream.password, false,
+           "password for AUTH (\"\" = no AUTH); CONFIG GET shows (redacted)"),
+    ROW("upstream", "password_file", NULL, OPT_STRING, upstream.password_file, 0, 0, false, "",
+        "file holding the upstream password (its trailing newline dropped) instead of the ini "
+        "(\"\" = none)"),
     ROW("upstream", "db", NULL, OPT_INT, upstream.db, 0, 1023, false, "0",
         "database selected on upstream connections"),
     ROW("upstream", "connect_timeout_ms", NULL, OPT_INT, upstream.connect_timeout_ms, 1, INT_MAX,
@@ -703,6 +715,8 @@ void opt_env_name(const struct config_option *o, char *buf, size_t size)
 
 static bool section_known(const char *name, size_t len)
 {
+    if (config_section_free_form(name, len))
+        return true;
     CONFIG_FOREACH(o)
         if (o->section && strlen(o->section) == len && strncasecmp(o->section, name, len) == 0)
             return true;
@@ -770,6 +784,7 @@ void config_free(struct config *cfg)
         cfg->listen[i] = NULL;
     }
     cfg->nlisten = 0;
+    config_free_form_free(cfg);
 }
 
 /* ---- sidecar.ini ---- */
@@ -919,6 +934,14 @@ static int loader_on_pair(void *user, const char *section, const char *key, cons
     if (!section_known(section, strlen(section))) {
         loader_fail(ld, ld->lineno, "unknown section [%s]", section);
         return 0;
+    }
+    if (config_section_free_form(section, strlen(section))) {
+        v = loader_unquote(value ? value : "", text, sizeof(text));
+        if (config_free_form_pair(ld->cfg, section, key, v, reason, sizeof(reason)) < 0) {
+            loader_fail(ld, ld->lineno, "%s", reason);
+            return 0;
+        }
+        return 1;
     }
     if (!(o = opt_find_in_section(section, key))) {
         loader_fail(ld, ld->lineno, "unknown key '%s' in section [%s]", key, section);
@@ -1097,9 +1120,141 @@ static int validate_upstream(const struct config_upstream *up, char *err, size_t
 int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
     if (validate_ranges(cfg, err, errlen) < 0 || validate_listen(cfg, err, errlen) < 0 ||
-        validate_paths(cfg, err, errlen) < 0 || validate_upstream(&cfg->upstream, err, errlen) < 0)
+        validate_paths(cfg, err, errlen) < 0 || validate_upstream(&cfg->upstream, err, errlen) < 0 ||
+        config_check_protected(cfg, err, errlen) < 0)
         return -1;
     return 0;
+}
+
+/* ---- protected mode ---- */
+
+bool config_host_is_loopback(const char *host, size_t len)
+{
+    char buf[CONFIG_ADDR_MAX + 1];
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (len == 0 || len >= sizeof(buf))
+        return false;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    if (strcasecmp(buf, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, buf, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, buf, &a6) == 1) {
+        static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        if (IN6_IS_ADDR_LOOPBACK(&a6))
+            return true;
+        return memcmp(a6.s6_addr, mapped, sizeof(mapped)) == 0 && a6.s6_addr[12] == 127;
+    }
+    return false; /* 0.0.0.0, ::, *, any other address or name */
+}
+
+bool config_default_user_is_open(const struct config *cfg)
+{
+    const struct config_user *u = config_user_find(cfg, "default");
+
+    if (*str_or_empty(cfg->requirepass))
+        return false;
+    return !u || (u->enabled && u->nopass);
+}
+
+int config_check_protected(const struct config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->protected_mode || !config_default_user_is_open(cfg))
+        return 0;
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const char *a = str_or_empty(cfg->listen[i]), *host, *port;
+        size_t hostlen, portlen;
+        if (!addr_split(a, strlen(a), &host, &hostlen, &port, &portlen) ||
+            config_host_is_loopback(host, hostlen))
+            continue;
+        config_errf(err, errlen,
+                    "protected mode: [server] listen '%s' is not a loopback address and the "
+                    "default user has no password; set requirepass (or requirepass_file, or a "
+                    "[users] default entry with a password), listen on 127.0.0.1 only, or set "
+                    "protected_mode = no", a);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- password files ---- */
+
+/* Reads path into *out (heap): at most CONFIG_SECRET_FILE_MAX bytes, trailing CR/LF dropped. */
+static int secret_file_read(const char *what, const char *path, char **out, char *err,
+                            size_t errlen)
+{
+    char buf[CONFIG_SECRET_FILE_MAX + 2];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f) {
+        config_errf(err, errlen, "%s %s: cannot open: %s", what, path, strerror(errno));
+        return -1;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        config_errf(err, errlen, "%s %s: cannot read", what, path);
+        return -1;
+    }
+    if (n > CONFIG_SECRET_FILE_MAX) {
+        config_errf(err, errlen, "%s %s: longer than %d bytes", what, path,
+                    CONFIG_SECRET_FILE_MAX);
+        return -1;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n == 0 || memchr(buf, '\0', n)) {
+        config_errf(err, errlen, "%s %s: %s", what, path, n ? "holds a NUL byte" : "is empty");
+        return -1;
+    }
+    free(*out);
+    *out = xmemdup(buf, n);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
+int config_read_secret_files(struct config *cfg, char *err, size_t errlen)
+{
+    if (*str_or_empty(cfg->requirepass_file)) {
+        if (*str_or_empty(cfg->requirepass)) {
+            config_errf(err, errlen, "[server] set requirepass or requirepass_file, not both");
+            return -1;
+        }
+        if (secret_file_read("[server] requirepass_file", cfg->requirepass_file,
+                             &cfg->requirepass, err, errlen) < 0)
+            return -1;
+    }
+    if (*str_or_empty(cfg->upstream.password_file)) {
+        if (*str_or_empty(cfg->upstream.password)) {
+            config_errf(err, errlen, "[upstream] set password (or SIDECAR_UPSTREAM_PASSWORD) or "
+                                     "password_file, not both");
+            return -1;
+        }
+        if (secret_file_read("[upstream] password_file", cfg->upstream.password_file,
+                             &cfg->upstream.password, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+bool opt_secret_from_file(const struct config *cfg, const struct config_option *o)
+{
+    if (!o->secret)
+        return false;
+    if (o->offset == offsetof(struct config, requirepass))
+        return *str_or_empty(cfg->requirepass_file) != '\0';
+    return *str_or_empty(cfg->upstream.password_file) != '\0';
+}
+
+bool config_is_secret(const char *name)
+{
+    const struct config_option *o = opt_find(name);
+    return o && o->secret;
 }
 
 void config_override_port(struct config *cfg, int port)
@@ -1167,8 +1322,9 @@ static bool opt_matches(const struct config_option *o, const char *pattern, size
     return glob_match(pattern, plen, buf, strlen(buf), true);
 }
 
-size_t config_get(const struct config *cfg, const char *pattern,
-                  void (*emit)(void *ctx, const char *name, const char *value), void *ctx)
+static size_t config_get_walk(const struct config *cfg, const char *pattern, bool raw,
+                              void (*emit)(void *ctx, const char *name, const char *value),
+                              void *ctx)
 {
     size_t plen = strlen(pattern), count = 0;
     char name[CONFIG_NAME_MAX], value[CONFIG_VALUE_MAX];
@@ -1176,8 +1332,23 @@ size_t config_get(const struct config *cfg, const char *pattern,
     CONFIG_FOREACH(o) {
         if (!opt_matches(o, pattern, plen))
             continue;
-        emit(ctx, opt_name(o, name, sizeof(name)), opt_format(cfg, o, value, sizeof(value)));
+        const char *v = opt_format(cfg, o, value, sizeof(value));
+        if (o->secret && !raw && *v)
+            v = CONFIG_SECRET_SHOWN; /* never the password itself */
+        emit(ctx, opt_name(o, name, sizeof(name)), v);
         count++;
     }
     return count;
+}
+
+size_t config_get(const struct config *cfg, const char *pattern,
+                  void (*emit)(void *ctx, const char *name, const char *value), void *ctx)
+{
+    return config_get_walk(cfg, pattern, false, emit, ctx);
+}
+
+size_t config_get_raw(const struct config *cfg, const char *pattern,
+                      void (*emit)(void *ctx, const char *name, const char *value), void *ctx)
+{
+    return config_get_walk(cfg, pattern, true, emit, ctx);
 }

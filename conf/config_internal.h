@@ -43,6 +43,7 @@ struct config_option {
     bool runtime;           /* CONFIG SET may change it */
     const char *def;        /* default, as written in sidecar.ini */
     const char *help;
+    bool secret;            /* a password: CONFIG GET shows CONFIG_SECRET_SHOWN, logs hide it */
 };
 
 /* The option table (config.c), in section order. */
@@ -59,6 +60,16 @@ const char *opt_name(const struct config_option *o, char *buf, size_t size);
 /* SIDECAR_<SECTION>_<KEY>. */
 void opt_env_name(const struct config_option *o, char *buf, size_t size);
 const struct config_option *opt_find_in_section(const char *section, const char *key);
+/* Whether o is a password whose value came from its *_file option (CONFIG REWRITE then never
+ * writes it to the ini). */
+bool opt_secret_from_file(const struct config *cfg, const struct config_option *o);
+/* The free-form sections ([users], [rename_commands]: config_users.c). */
+bool config_section_free_form(const char *name, size_t len);
+/* One "key = value" of a free-form section; -1 with the reason (never a password) in reason. */
+int config_free_form_pair(struct config *cfg, const char *section, const char *key,
+                          const char *value, char *reason, size_t size);
+/* Frees the [users] and [rename_commands] entries. */
+void config_free_form_free(struct config *cfg);
 void config_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

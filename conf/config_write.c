@@ -63,6 +63,8 @@ static void out_option(struct rewrite_out *out, const struct config *cfg,
 {
     char value[CONFIG_VALUE_MAX];
     const char *v = opt_format(cfg, o, value, sizeof(value));
+    if (opt_secret_from_file(cfg, o))
+        v = ""; /* a password read from its file stays out of the ini */
     bool quote = !*v || strpbrk(v, " ;#\t") != NULL;
     out_puts(out, o->key);
     out_puts(out, quote ? " = \"" : " = ");
@@ -76,7 +78,8 @@ static void out_missing(struct rewrite_out *out, const struct config *cfg,
 {
     char value[CONFIG_VALUE_MAX], dvalue[CONFIG_VALUE_MAX];
     CONFIG_FOREACH(o) {
-        if (!o->section || strcasecmp(o->section, section) != 0 || written[o - config_options])
+        if (!o->section || strcasecmp(o->section, section) != 0 || written[o - config_options] ||
+            opt_secret_from_file(cfg, o))
             continue;
         if (strcmp(opt_format(cfg, o, value, sizeof(value)),
                    opt_format(defaults, o, dvalue, sizeof(dvalue))) != 0)

@@ -30,6 +30,7 @@ struct pubsub_client;
 struct blocking_state;
 struct fwd;
 struct pin;
+struct acl_user;
 
 #define CLIENT_ADDR_MAX 64
 #define CLIENT_NAME_MAX 256
@@ -56,6 +57,7 @@ struct pin;
 #define CLIENT_UNBLOCKED 0x4000u       /* answered after blocking: its pending input runs from
                                           the flush path (blocking.c's resume queue) */
 #define CLIENT_MONITOR 0x8000u         /* MONITOR: sees every command run (monitor.c) */
+#define CLIENT_ACL_READY 0x10000u      /* authenticated was set from the users (acl.c) */
 
 struct reply_slot {
     struct reply_slot *next;
@@ -87,6 +89,7 @@ struct client {
     int resp;                      /* 2 or 3 */
     int db;
     bool authenticated;
+    const struct acl_user *user;   /* the user authenticated as (acl.c); NULL = default */
     char *name;                    /* CLIENT SETNAME; NULL = none */
     char *lib_name, *lib_ver;      /* CLIENT SETINFO */
     char addr[CLIENT_ADDR_MAX], laddr[CLIENT_ADDR_MAX];

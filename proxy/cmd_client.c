@@ -6,6 +6,7 @@
  * Invariants: the client list is shown in connection order (oldest first, as Redis does);
  * a killed client is only marked (client_close), never freed here, and the killer itself is
  * closed after its reply; a client already being closed is not killed (or counted) twice. */
+#include "proxy/acl.h"
 #include "proxy/args.h"
 #include "proxy/command.h"
 #include "proxy/multi.h"
@@ -114,14 +115,15 @@ static void client_info_line(struct strbuf *b, struct client *cl, int64_t now_ms
                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
                "sub=%zu psub=%zu ssub=0 multi=%ld qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=%zu "
                "rbs=%zu rbp=%zu obl=%zu oll=%zu omem=%zu tot-mem=%zu events=%s cmd=%s "
-               "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
+               "user=%s redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
                (unsigned long long)cl->id, cl->addr, cl->laddr, cl->fd,
                cl->name ? cl->name : "", (long long)((now_ms - cl->ctime_ms) / 1000),
                (long long)((now_ms - cl->last_active_ms) / 1000), flags, cl->db,
                pubsub_client_channels(cl), pubsub_client_patterns(cl), multi_queued_count(cl),
                cl->qbuf.len, cl->qbuf.cap - cl->qbuf.len, client_argv_bytes(cl),
                multi_client_bytes(cl), cl->out.cap, cl->out.cap,
-               cl->out.len - cl->out_sent, cl->slots, omem, totmem, events, cmd, cl->resp,
+               cl->out.len - cl->out_sent, cl->slots, omem, totmem, events, cmd,
+               acl_user_name(acl_client_user(cl)), cl->resp,
                cl->lib_name ? cl->lib_name : "", cl->lib_ver ? cl->lib_ver : "");
 }
 
@@ -243,6 +245,7 @@ void cmd_client_list(struct client *c)
 /* What CLIENT KILL matches; NULL / -1 / 0 = any. */
 struct kill_filter {
     const struct resp_arg *addr, *laddr;
+    const struct acl_user *user; /* NULL = any */
     int type;
     long long id;
     long long max_age;  /* seconds: only clients connected for longer (Redis 7.4's MAXAGE) */
@@ -273,7 +276,8 @@ static bool kill_parse_filter(struct client *c, struct kill_filter *f)
         } else if (arg_is(opt, "laddr")) {
             f->laddr = val;
         } else if (arg_is(opt, "user")) {
-            if (!arg_equals(val, "default")) { /* the only user */
+            f->user = acl_find_user(c->srv->acl, val->ptr, val->len);
+            if (!f->user) {
                 reply_errorf(c, "ERR No such user '%.*s'", (int)val->len, val->ptr);
                 return false;
             }
@@ -308,6 +312,8 @@ static bool kill_matches(const struct kill_filter *f, const struct client *c,
         return false;
     if (f->type >= 0 && (int)client_type_of(cl) != f->type)
         return false;
+    if (f->user && acl_client_user(cl) != f->user)
+        return false;
     if (f->id && (long long)cl->id != f->id)
         return false;
     return !(cl == c && f->skipme);
@@ -316,7 +322,7 @@ static bool kill_matches(const struct kill_filter *f, const struct client *c,
 /* CLIENT KILL addr:port (old form: +OK, may kill itself) or CLIENT KILL option value ... */
 void cmd_client_kill(struct client *c)
 {
-    struct kill_filter f = { NULL, NULL, -1, 0, 0, true };
+    struct kill_filter f = { NULL, NULL, NULL, -1, 0, 0, true };
     bool old_form = c->argc == 3;
     if (old_form) {
         f.addr = &c->argv[2];

@@ -95,7 +95,7 @@ static void config_restore(struct config *cfg, const struct config_pairs *before
 {
     struct config_pairs now = { 0 };
     char err[CONFIG_ERR_LEN];
-    config_get(cfg, "*", pairs_add, &now);
+    config_get_raw(cfg, "*", pairs_add, &now);
     for (size_t i = 0; i < before->n && i < now.n; i++)
         if (strcmp(before->value[i], now.value[i]) != 0)
             config_set(cfg, before->name[i], before->value[i], err, sizeof(err));
@@ -131,8 +131,9 @@ static bool config_set_all(struct client *c, const struct config_pairs *before)
     return true;
 }
 
-/* The values of secrets (any parameter whose name holds "pass", as reload.c hides them) are
- * shown "(redacted)" by SLOWLOG, as Redis redacts its sensitive parameters. */
+/* The values of secrets (any parameter whose name holds "pass": requirepass, upstream.password
+ * and the password files' paths) are shown "(redacted)" by SLOWLOG, as Redis redacts its
+ * sensitive parameters. CONFIG GET never shows them (config_get). */
 static void config_set_redact(struct client *c)
 {
     for (size_t i = 2; i + 1 < c->argc; i += 2) {
@@ -161,12 +162,20 @@ void cmd_config_set(struct client *c)
         return;
     }
     struct config_pairs before = { 0 };
-    config_get(&c->srv->cfg, "*", pairs_add, &before);
+    char err[CONFIG_ERR_LEN];
+    config_get_raw(&c->srv->cfg, "*", pairs_add, &before); /* the undo copy: secrets in clear */
     bool ok = config_set_all(c, &before);
+    if (ok && config_check_protected(&c->srv->cfg, err, sizeof(err)) < 0) {
+        /* requirepass "" (or protected-mode yes) on a non-loopback address: refused */
+        config_restore(&c->srv->cfg, &before);
+        reply_errorf(c, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+                     (int)c->argv[2].len, c->argv[2].ptr, err);
+        ok = false;
+    }
     pairs_free(&before);
     if (!ok)
         return;
-    server_apply_config(c->srv);
+    server_apply_config(c->srv); /* the users too: requirepass is the default user's password */
     reply_ok(c);
 }
 

@@ -1,4 +1,7 @@
-/* Connection commands, answered locally: PING ECHO QUIT RESET HELLO AUTH SELECT TIME. */
+/* Connection commands, answered locally: PING ECHO QUIT RESET HELLO AUTH SELECT TIME.
+ * AUTH and HELLO AUTH check the user and password with acl.c (SHA-256 digests compared in
+ * constant time); a failed AUTH leaves the connection as it was, as Redis. */
+#include "proxy/acl.h"
 #include "proxy/args.h"
 #include "proxy/client.h"
 #include "proxy/command.h"
@@ -50,20 +53,21 @@ void cmd_reset(struct client *c)
     c->resp = 2;
     free(c->name);
     c->name = NULL;
-    c->authenticated = c->srv->cfg.requirepass[0] == '\0';
+    acl_client_reset(c); /* back to the default user, authenticated only if it is open */
     reply_status(c, "RESET");
 }
 
-/* Checks (user, pass) against requirepass; the only user is "default". */
-static bool auth_check(const struct server *srv, const struct resp_arg *user,
+/* Authenticates c as (user, pass) (user NULL = default): true when it now is that user. */
+static bool auth_check(struct client *c, const struct resp_arg *user,
                        const struct resp_arg *pass)
 {
-    if (user && !arg_is(user, "default"))
+    const struct acl_user *u = acl_authenticate(c->srv->acl, user ? user->ptr : NULL,
+                                                user ? user->len : 0, pass->ptr, pass->len);
+    if (!u)
         return false;
-    const char *want = srv->cfg.requirepass;
-    if (want[0] == '\0')
-        return true; /* default user has nopass */
-    return pass->len == strlen(want) && memcmp(pass->ptr, want, pass->len) == 0;
+    c->user = u;
+    c->authenticated = true;
+    return true;
 }
 
 void cmd_auth(struct client *c)
@@ -75,17 +79,16 @@ void cmd_auth(struct client *c)
     client_redact_arg(c, 1); /* SLOWLOG and MONITOR show "(redacted)", as Redis 7 */
     if (c->argc == 3)
         client_redact_arg(c, 2);
-    if (c->argc == 2 && c->srv->cfg.requirepass[0] == '\0') {
+    if (c->argc == 2 && acl_default_nopass(c->srv->acl)) {
         reply_error(c, "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
         return;
     }
     const struct resp_arg *user = c->argc == 3 ? &c->argv[1] : NULL;
-    if (!auth_check(c->srv, user, &c->argv[c->argc - 1])) {
+    if (!auth_check(c, user, &c->argv[c->argc - 1])) {
         reply_error(c, ERR_WRONGPASS);
         return;
     }
-    c->authenticated = true;
     reply_ok(c);
 }
 
@@ -142,15 +145,14 @@ void cmd_hello(struct client *c)
         }
     }
     if (user) {
-        if (!auth_check(c->srv, user, pass)) {
+        if (!auth_check(c, user, pass)) {
             reply_error(c, ERR_WRONGPASS);
             return;
         }
-        c->authenticated = true;
     }
     if (!c->authenticated) {
         reply_error(c, "NOAUTH HELLO must be called with the client already authenticated, "
-                       "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                       "otherwise the HELLO AUTH <user> <pass> option can be used to "
                        "authenticate the client and select the RESP protocol version at the "
                        "same time");
         return;

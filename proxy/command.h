@@ -5,6 +5,7 @@
 #ifndef PROXY_COMMAND_H
 #define PROXY_COMMAND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct client;
 #define CMD_KEYSPACE 0x0200u   /* works on keys of the selected database */
 #define CMD_MOVABLEKEYS 0x0400u /* key positions come from the arguments (numkeys) */
 #define CMD_BLOCKING 0x0800u   /* may block the client (BLPOP ...) */
+#define CMD_DANGEROUS 0x1000u  /* Redis's @dangerous without being @admin (FLUSHALL, KEYS, INFO) */
 
 typedef void command_proc(struct client *c);
 
@@ -39,13 +41,22 @@ struct command {
 
 #define COMMAND_INDEX_SLOTS 1024 /* power of two, > 2x the number of commands */
 #define COMMAND_MAX (COMMAND_INDEX_SLOTS / 2)
+#define COMMAND_RENAMES_MAX 64   /* [rename_commands] entries (CONFIG_RENAMES_MAX) */
+#define COMMAND_NAME_MAX 64      /* bytes of a new name */
 
 /* Built once at start from every family table: an open-addressing index by name, and every
- * top-level row in table order (COMMAND, COMMAND COUNT, INFO commandstats walk `all`). */
+ * top-level row in table order (COMMAND, COMMAND COUNT, INFO commandstats walk `all`).
+ * [rename_commands] (command_index_rename) changes the names the index finds rows by: a
+ * renamed row is found under its new name only, a disabled one not at all; both original
+ * names are `hidden` (never forwarded upstream either). */
 struct command_index {
     const struct command *slot[COMMAND_INDEX_SLOTS];
+    const char *slot_name[COMMAND_INDEX_SLOTS]; /* the name slot[i] is found by */
     const struct command *all[COMMAND_MAX];
     size_t count;
+    char renamed[COMMAND_RENAMES_MAX][COMMAND_NAME_MAX + 1]; /* new names (slot_name targets) */
+    char hidden[COMMAND_RENAMES_MAX][COMMAND_NAME_MAX + 1];  /* original names taken away */
+    size_t nhidden;
 };
 
 /* The family tables, each NULL-terminated and defined next to its handlers (core commands in
@@ -53,6 +64,18 @@ struct command_index {
 extern const struct command *const command_families[];
 
 void command_index_build(struct command_index *idx);
+struct config_rename;
+/* Applies [rename_commands] to an index just built: "from" is then found as "to" only, or not
+ * at all when to is "". A name the table lacks may only be disabled, and only when forwarding
+ * (near-cache: it would otherwise go to the upstream). -1 with the reason in err. */
+int command_index_rename(struct command_index *idx, const struct config_rename *renames,
+                         size_t n, bool forwarding, char *err, size_t errlen);
+/* Whether name was renamed away or disabled (dispatch must not forward it). */
+bool command_is_hidden(const struct command_index *idx, const char *name, size_t len);
+/* The top-level row whose original table name is name (ACL rules name commands this way,
+ * renamed or not), or NULL. */
+const struct command *command_lookup_original(const struct command_index *idx, const char *name,
+                                              size_t len);
 /* The row for name (case-insensitive), or NULL. */
 const struct command *command_lookup(const struct command_index *idx, const char *name,
                                      size_t len);

@@ -1,7 +1,11 @@
 /* The core command table (connection, server, strings, keyspace) and the lookup index built
- * over every family table (command_families.c). Command names appear only in these tables.
- * Arity and key positions follow Redis 7's command table; flags drive routing (DESIGN.md §3). */
+ * over every family table (command_families.c). Command names appear only in these tables and
+ * in [rename_commands], which command_index_rename applies here (the only place a configured
+ * name is compared with a command's). Arity and key positions follow Redis 7's command table;
+ * flags drive routing (DESIGN.md §3) and ACL categories (acl.c). */
 #include "proxy/command.h"
+
+#include "conf/config.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -19,6 +23,7 @@
 #define F CMD_FAST
 #define N CMD_NOAUTH
 #define K CMD_KEYSPACE
+#define D CMD_DANGEROUS
 
 command_proc cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo,
     cmd_client_info, cmd_client_list, cmd_client_kill, cmd_client_no_evict,
@@ -29,6 +34,7 @@ command_proc cmd_config_get, cmd_config_set, cmd_config_resetstat, cmd_config_re
     cmd_config_help;
 command_proc cmd_slowlog_get, cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help; /* slowlog.c */
 command_proc cmd_monitor; /* monitor.c */
+command_proc cmd_acl_whoami, cmd_acl_users, cmd_acl_list, cmd_acl_cat, cmd_acl_help; /* acl.c */
 
 static const struct command client_subcommands[] = {
     { "id", cmd_client_id, 2, L | F, 0, 0, 0, "connection", "Returns the unique client ID of the connection.", NULL },
@@ -71,6 +77,15 @@ static const struct command slowlog_subcommands[] = {
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
+static const struct command acl_subcommands[] = {
+    { "whoami", cmd_acl_whoami, 2, L, 0, 0, 0, "server", "Returns the authenticated username of the current connection.", NULL },
+    { "users", cmd_acl_users, 2, L | A, 0, 0, 0, "server", "Lists all ACL users.", NULL },
+    { "list", cmd_acl_list, 2, L | A, 0, 0, 0, "server", "Dumps the effective rules in ACL file format.", NULL },
+    { "cat", cmd_acl_cat, -2, L, 0, 0, 0, "server", "Lists the ACL categories, or the commands inside a category.", NULL },
+    { "help", cmd_acl_help, 2, L, 0, 0, 0, "server", "Returns helpful text about the different subcommands.", NULL },
+    { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
 static const struct command sidecar_subcommands[] = {
     { "stats", cmd_sidecar_stats, 2, L, 0, 0, 0, "sidecar", "Returns the local store's and the near-cache's figures.", NULL },
     { "flush", cmd_sidecar_flush, 2, L | A, 0, 0, 0, "sidecar", "Empties the local store (the near-cache), never the upstream.", NULL },
@@ -91,15 +106,16 @@ const struct command core_commands[] = {
     { "select", cmd_select, 2, L | F, 0, 0, 0, "connection", "Changes the selected database.", NULL },
     { "client", NULL, -2, L, 0, 0, 0, "connection", "A container for client connection commands.", client_subcommands },
     { "command", cmd_command, -1, L, 0, 0, 0, "server", "Returns detailed information about all commands.", command_subcommands },
+    { "acl", NULL, -2, L, 0, 0, 0, "server", "A container for Access List Control commands.", acl_subcommands },
     { "config", NULL, -2, L | A, 0, 0, 0, "server", "A container for server configuration commands.", config_subcommands },
-    { "info", cmd_info, -1, L, 0, 0, 0, "server", "Returns information and statistics about the server.", NULL },
+    { "info", cmd_info, -1, L | D, 0, 0, 0, "server", "Returns information and statistics about the server.", NULL },
     { "slowlog", NULL, -2, L, 0, 0, 0, "server", "A container for slow log commands.", slowlog_subcommands },
     { "monitor", cmd_monitor, 1, L | A, 0, 0, 0, "server", "Listens for all requests received by the server in real-time.", NULL },
     { "sidecar", NULL, -2, L, 0, 0, 0, "sidecar", "A container for the sidecar's own commands.", sidecar_subcommands },
     { "time", cmd_time, 1, L | F, 0, 0, 0, "server", "Returns the server time.", NULL },
     { "dbsize", cmd_dbsize, 1, R | F | K, 0, 0, 0, "server", "Returns the number of keys in the database.", NULL },
-    { "flushdb", cmd_flushdb, -1, W | K, 0, 0, 0, "server", "Removes all keys from the current database.", NULL },
-    { "flushall", cmd_flushall, -1, W | K, 0, 0, 0, "server", "Removes all keys from all databases.", NULL },
+    { "flushdb", cmd_flushdb, -1, W | K | D, 0, 0, 0, "server", "Removes all keys from the current database.", NULL },
+    { "flushall", cmd_flushall, -1, W | K | D, 0, 0, 0, "server", "Removes all keys from all databases.", NULL },
     /* strings */
     { "get", cmd_get, 2, R | C | F | K, 1, 1, 1, "string", "Returns the string value of a key.", NULL },
     { "set", cmd_set, -3, W | M | K, 1, 1, 1, "string", "Sets the string value of a key, ignoring its type.", NULL },
@@ -140,7 +156,7 @@ const struct command core_commands[] = {
     { "rename", cmd_rename, 3, W | K, 1, 2, 1, "generic", "Renames a key and overwrites the destination.", NULL },
     { "renamenx", cmd_renamenx, 3, W | F | K, 1, 2, 1, "generic", "Renames a key only when the target key name doesn't exist.", NULL },
     { "copy", cmd_copy, -3, W | M | K, 1, 2, 1, "generic", "Copies the value of a key to a new key.", NULL },
-    { "keys", cmd_keys, 2, R | K, 0, 0, 0, "generic", "Returns all key names that match a pattern.", NULL },
+    { "keys", cmd_keys, 2, R | K | D, 0, 0, 0, "generic", "Returns all key names that match a pattern.", NULL },
     { "scan", cmd_scan, -2, R | K, 0, 0, 0, "generic", "Iterates over the key names in the database.", NULL },
     { "randomkey", cmd_randomkey, 1, R | K, 0, 0, 0, "generic", "Returns a random key name from the database.", NULL },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
@@ -156,6 +172,19 @@ static uint32_t name_hash(const char *name, size_t len)
     return h;
 }
 
+static void index_insert(struct command_index *idx, const char *name, const struct command *c)
+{
+    uint32_t h = name_hash(name, strlen(name));
+    for (uint32_t i = 0; i < COMMAND_INDEX_SLOTS; i++) {
+        uint32_t s = (h + i) & (COMMAND_INDEX_SLOTS - 1);
+        if (!idx->slot[s]) {
+            idx->slot[s] = c;
+            idx->slot_name[s] = name;
+            return;
+        }
+    }
+}
+
 void command_index_build(struct command_index *idx)
 {
     memset(idx, 0, sizeof(*idx));
@@ -164,14 +193,7 @@ void command_index_build(struct command_index *idx)
             if (idx->count == COMMAND_MAX)
                 abort(); /* the index is sized at build time; a bigger table needs a bigger one */
             idx->all[idx->count++] = c;
-            uint32_t h = name_hash(c->name, strlen(c->name));
-            for (uint32_t i = 0; i < COMMAND_INDEX_SLOTS; i++) {
-                uint32_t s = (h + i) & (COMMAND_INDEX_SLOTS - 1);
-                if (!idx->slot[s]) {
-                    idx->slot[s] = c;
-                    break;
-                }
-            }
+            index_insert(idx, c->name, c);
         }
     }
 }
@@ -181,18 +203,84 @@ static bool name_equals(const char *row, const char *name, size_t len)
     return strlen(row) == len && strncasecmp(row, name, len) == 0;
 }
 
+const struct command *command_lookup_original(const struct command_index *idx, const char *name,
+                                              size_t len)
+{
+    for (size_t i = 0; i < idx->count; i++)
+        if (name_equals(idx->all[i]->name, name, len))
+            return idx->all[i];
+    return NULL;
+}
+
 const struct command *command_lookup(const struct command_index *idx, const char *name,
                                      size_t len)
 {
     uint32_t h = name_hash(name, len);
     for (uint32_t i = 0; i < COMMAND_INDEX_SLOTS; i++) {
-        const struct command *c = idx->slot[(h + i) & (COMMAND_INDEX_SLOTS - 1)];
-        if (!c)
+        uint32_t s = (h + i) & (COMMAND_INDEX_SLOTS - 1);
+        if (!idx->slot[s])
             return NULL;
-        if (name_equals(c->name, name, len))
-            return c;
+        if (name_equals(idx->slot_name[s], name, len))
+            return idx->slot[s];
     }
     return NULL;
+}
+
+bool command_is_hidden(const struct command_index *idx, const char *name, size_t len)
+{
+    for (size_t i = 0; i < idx->nhidden; i++)
+        if (name_equals(idx->hidden[i], name, len))
+            return true;
+    return false;
+}
+
+int command_index_rename(struct command_index *idx, const struct config_rename *renames,
+                         size_t n, bool forwarding, char *err, size_t errlen)
+{
+    const char *names[COMMAND_MAX];
+    if (n > COMMAND_RENAMES_MAX) {
+        snprintf(err, errlen, "[rename_commands] more than %d entries", COMMAND_RENAMES_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < idx->count; i++)
+        names[i] = idx->all[i]->name;
+    for (size_t r = 0; r < n; r++) {
+        const char *from = renames[r].from, *to = renames[r].to;
+        const struct command *c = command_lookup_original(idx, from, strlen(from));
+        if (strlen(from) > COMMAND_NAME_MAX || strlen(to) > COMMAND_NAME_MAX) {
+            snprintf(err, errlen, "[rename_commands] '%s': names are at most %d bytes", from,
+                     COMMAND_NAME_MAX);
+            return -1;
+        }
+        if (!c && (*to || !forwarding)) {
+            snprintf(err, errlen, "[rename_commands] '%s' is not a command of the sidecar%s", from,
+                     forwarding ? " (a forwarded command can only be disabled: \"\")" : "");
+            return -1;
+        }
+        if (*to && (command_lookup_original(idx, to, strlen(to)) &&
+                    !command_is_hidden(idx, to, strlen(to)))) {
+            bool renamed_too = false; /* "get = x" and "x = ..." */
+            for (size_t q = 0; q < n; q++)
+                renamed_too |= strcasecmp(renames[q].from, to) == 0;
+            if (!renamed_too) {
+                snprintf(err, errlen, "[rename_commands] '%s' cannot be renamed to '%s': a "
+                                      "command has that name", from, to);
+                return -1;
+            }
+        }
+        snprintf(idx->hidden[idx->nhidden], sizeof(idx->hidden[0]), "%s", from);
+        snprintf(idx->renamed[idx->nhidden], sizeof(idx->renamed[0]), "%s", to);
+        for (size_t i = 0; c && i < idx->count; i++)
+            if (idx->all[i] == c)
+                names[i] = *to ? idx->renamed[idx->nhidden] : NULL;
+        idx->nhidden++;
+    }
+    memset(idx->slot, 0, sizeof(idx->slot));
+    memset(idx->slot_name, 0, sizeof(idx->slot_name));
+    for (size_t i = 0; i < idx->count; i++)
+        if (names[i])
+            index_insert(idx, names[i], idx->all[i]);
+    return 0;
 }
 
 const struct command *command_lookup_sub(const struct command *table, const char *name,

@@ -11,6 +11,7 @@
 #include "proxy/dispatch.h"
 
 #include "cache/store.h"
+#include "proxy/acl.h"
 #include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cmdstats.h"
@@ -86,6 +87,44 @@ static void reject_unknown_command(struct client *c)
     }
     dispatch_rejectf(c, NULL, "ERR unknown command '%.*s', with args beginning with: %s",
                      c_len(&c->argv[0], 128), c->argv[0].ptr, args);
+}
+
+/* The user may not run the command: Redis 7.0's NOPERM, naming it as Redis does ("set",
+ * "config|get"; a forwarded command by its name in lower case). */
+static void reject_noperm(struct client *c, const struct command *parent,
+                          const struct command *cmd)
+{
+    char fullname[96];
+    if (cmd) {
+        command_fullname(parent, cmd, fullname, sizeof(fullname));
+    } else {
+        int n = c_len(&c->argv[0], (int)sizeof(fullname) - 1);
+        for (int i = 0; i < n; i++)
+            fullname[i] = (char)tolower((unsigned char)c->argv[0].ptr[i]);
+        fullname[n] = '\0';
+    }
+    dispatch_rejectf(c, cmd, "NOPERM this user has no permissions to run the '%s' command",
+                     fullname);
+}
+
+/* Whether c's user may run the request: the subcommand row when there is one (Redis checks
+ * "config|get"), NULL for a command the sidecar does not know. */
+static bool dispatch_permitted(const struct client *c, const struct command *cmd,
+                               const struct command **parent, const struct command **sub)
+{
+    *parent = NULL;
+    *sub = cmd;
+    if (cmd && cmd->subcommands && c->argc >= 2) {
+        const struct command *s = command_lookup_sub(cmd->subcommands, c->argv[1].ptr,
+                                                     c->argv[1].len);
+        if (s) {
+            *parent = cmd;
+            *sub = s;
+        }
+    }
+    if (cmd && (cmd->flags & CMD_NOAUTH))
+        return true; /* AUTH HELLO QUIT RESET: every user, as Redis */
+    return acl_allows(acl_client_user(c), *parent, *sub);
 }
 
 static void reject_unknown_subcommand(struct client *c, const struct command *parent)
@@ -181,14 +220,30 @@ static void dispatch_run(struct client *c)
     struct cmdstats_call call; /* cmdstats: the request's start */
     cmdstats_request_begin(c, &call);
     c->redacted = 0;
+    if (!(c->flags & CLIENT_ACL_READY)) /* a new connection: authenticated from the users */
+        acl_client_reset(c);
     if (srv->nc && pin_in_multi(c) && !(cmd && (cmd->flags & CMD_NOAUTH))) {
+        const struct command *parent, *sub;
+        if (!cmd && command_is_hidden(&srv->commands, c->argv[0].ptr, c->argv[0].len)) {
+            reject_unknown_command(c); /* renamed or disabled: never forwarded */
+            return;
+        }
+        if (!dispatch_permitted(c, cmd, &parent, &sub)) { /* never forwarded */
+            reject_noperm(c, parent, sub);
+            return;
+        }
         pin_forward(c, cmd); /* the upstream queues, refuses and flags, as Redis does */
         dispatch_routed(c, cmd, &call);
         return;
     }
     if (!cmd && srv->nc) { /* not ours: the upstream may know it */
+        const struct command *parent, *sub;
         if (!c->authenticated)
             dispatch_reject(c, NULL, ERR_NOAUTH);
+        else if (command_is_hidden(&srv->commands, c->argv[0].ptr, c->argv[0].len))
+            reject_unknown_command(c); /* renamed or disabled: not for the upstream either */
+        else if (!dispatch_permitted(c, NULL, &parent, &sub))
+            reject_noperm(c, NULL, NULL);
         else if (c->flags & CLIENT_PUBSUB)
             reject_unknown_command(c);
         else if (c->flags & CLIENT_MONITOR) /* it may well name keys */
@@ -223,6 +278,10 @@ static void dispatch_run(struct client *c)
     }
     if (!c->authenticated && !(cmd->flags & CMD_NOAUTH)) {
         dispatch_reject(c, cmd, ERR_NOAUTH);
+        return;
+    }
+    if (!(cmd->flags & CMD_NOAUTH) && !acl_allows(acl_client_user(c), parent, cmd)) {
+        reject_noperm(c, parent, cmd);
         return;
     }
     if (!srv->nc && store_over_budget(srv->store)) { /* a near-cache evicts when it stores */

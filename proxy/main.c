@@ -1,5 +1,7 @@
-/* Entry point: command line, configuration (file, then environment, then --port), then the
- * server. Exit status 0 on a clean shutdown, 1 on a configuration or start-up error. */
+/* Entry point: command line, configuration (file, then environment, then --port, then the
+ * password files; validated with protected mode, then against the command table: [users] rules
+ * and [rename_commands]), then the server. Exit status 0 on a clean shutdown, 1 on a
+ * configuration or start-up error (the reason on stderr, never a password). */
 #include "conf/config.h"
 #include "proxy/server.h"
 
@@ -76,7 +78,9 @@ int main(int argc, char **argv)
     }
     if (args.port)
         config_override_port(&srv.cfg, args.port);
-    if (config_validate(&srv.cfg, err, sizeof(err)) < 0) {
+    if (config_read_secret_files(&srv.cfg, err, sizeof(err)) < 0 ||
+        config_validate(&srv.cfg, err, sizeof(err)) < 0 ||
+        server_check_config(&srv.cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         config_free(&srv.cfg);
         return 1;

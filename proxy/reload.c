@@ -1,7 +1,10 @@
 /* Configuration reload (see reload.h). The new file is loaded into a fresh struct config the
  * same way main() loads the first one; only config_diff()'s differences are acted on, each
- * run-time one through config_set() so CONFIG SET's checks and the file's agree. Secrets (any
- * option whose name holds "pass") are never written to the log. */
+ * run-time one through config_set() so CONFIG SET's checks and the file's agree. Secrets
+ * (config_is_secret: requirepass, upstream.password; and any name holding "pass") are
+ * never written to the log, only "(hidden)"; password
+ * files are re-read. [users] changes apply (the users are rebuilt; clients stay authenticated
+ * unless their user is gone); [rename_commands] changes need a restart. */
 #include "proxy/reload.h"
 
 #include "conf/config.h"
@@ -17,7 +20,7 @@ struct reload_ctx {
 
 static const char *shown(const char *name, const char *value)
 {
-    return strstr(name, "pass") ? "(hidden)" : value;
+    return config_is_secret(name) || strstr(name, "pass") ? "(hidden)" : value;
 }
 
 static void reload_one(void *arg, const char *name, bool runtime, const char *old_value,
@@ -55,7 +58,11 @@ int server_reload(struct server *srv, char *err, size_t errlen)
     if (rc == 0 && srv->port_override)
         config_override_port(&next, srv->port_override);
     if (rc == 0)
+        rc = config_read_secret_files(&next, err, errlen);
+    if (rc == 0)
         rc = config_validate(&next, err, errlen);
+    if (rc == 0)
+        rc = server_check_config(&next, err, errlen);
     if (rc < 0) {
         log_warn(&srv->log, "reload of %s failed, the running configuration is kept: %s",
                  srv->config_path, err);
@@ -64,6 +71,15 @@ int server_reload(struct server *srv, char *err, size_t errlen)
     }
     struct reload_ctx ctx = { srv, 0, 0 };
     config_diff(&srv->cfg, &next, reload_one, &ctx);
+    if (!config_users_equal(&srv->cfg, &next)) {
+        config_users_swap(&srv->cfg, &next); /* server_apply_config rebuilds them */
+        log_info(&srv->log, "reload: [users] changed");
+        ctx.applied++;
+    }
+    if (!config_renames_equal(&srv->cfg, &next)) {
+        log_warn(&srv->log, "reload: [rename_commands] changed but needs a restart");
+        ctx.restart++;
+    }
     config_free(&next);
     server_apply_config(srv);
     log_info(&srv->log, "configuration reloaded from %s: %d change(s) applied, %d need a restart",

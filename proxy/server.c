@@ -3,6 +3,7 @@
 #include "proxy/server.h"
 
 #include "cache/store.h"
+#include "proxy/acl.h"
 #include "conf/xmalloc.h"
 #include "proxy/admin_http.h"
 #include "proxy/blocking.h"
@@ -183,7 +184,10 @@ static void server_sigusr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 void server_apply_config(struct server *srv)
 {
+    char err[CONFIG_ERR_LEN];
     srv->log.level = srv->cfg.log_level;
+    if (srv->acl && acl_server_rebuild(srv, err, sizeof(err)) < 0) /* kept: the users are checked */
+        log_warn(&srv->log, "users not rebuilt: %s", err);         /* before they reach cfg */
     store_set_max_memory(srv->store, (uint64_t)srv->cfg.max_memory);
     store_set_policy(srv->store, srv->cfg.maxmemory_policy, (int)srv->cfg.maxmemory_samples);
     if (store_over_budget(srv->store)) /* a lower limit takes effect now, not at the next write */
@@ -201,6 +205,21 @@ static int server_open_log(struct server *srv)
         fprintf(stderr, "sidecar: cannot open log file %s\n", srv->cfg.log_file);
         return -1;
     }
+    return 0;
+}
+
+int server_check_config(const struct config *cfg, char *err, size_t errlen)
+{
+    static struct command_index idx; /* large: not on the stack; only main's thread uses it */
+    const struct config_upstream *u = &cfg->upstream;
+    bool forwarding = (u->host && u->host[0]) || (u->unixsocket && u->unixsocket[0]);
+    command_index_build(&idx);
+    if (command_index_rename(&idx, cfg->renames, cfg->nrenames, forwarding, err, errlen) < 0)
+        return -1;
+    struct acl *acl = acl_build(cfg, &idx, err, errlen);
+    if (!acl)
+        return -1;
+    acl_free(acl);
     return 0;
 }
 
@@ -232,6 +251,13 @@ int server_init(struct server *srv)
     srv->store = store_create(&so);
     server_register_types(srv->store);
     command_index_build(&srv->commands);
+    char err[CONFIG_ERR_LEN];
+    if (command_index_rename(&srv->commands, srv->cfg.renames, srv->cfg.nrenames,
+                             server_has_upstream(srv), err, sizeof(err)) < 0 ||
+        !(srv->acl = acl_build(&srv->cfg, &srv->commands, err, sizeof(err)))) {
+        log_warn(&srv->log, "%s", err);
+        return -1;
+    }
     srv->cmdstats = cmdstats_create(&srv->commands); /* issue 5: INFO commandstats, /metrics */
     srv->slowlog = slowlog_create();                 /* issue 5: SLOWLOG */
     srv->errorstats = errorstats_create();           /* issue 5: INFO errorstats */
@@ -325,6 +351,8 @@ void server_free(struct server *srv)
     srv->blocking = NULL;
     store_destroy(srv->store);
     srv->store = NULL;
+    acl_free(srv->acl); /* after the clients: they point at its users */
+    srv->acl = NULL;
     log_close(&srv->log);
     config_free(&srv->cfg);
     free(srv->config_path);

@@ -25,6 +25,7 @@ struct cmdstats;
 struct admin_http;
 struct slowlog;
 struct errorstats;
+struct acl;
 
 #define SERVER_VERSION "7.0.15"      /* the Redis version whose behaviour we follow */
 #define SIDECAR_VERSION "0.1.0"
@@ -69,6 +70,7 @@ struct server {
     struct logger log;
     struct store *store;
     struct command_index commands;
+    struct acl *acl;                 /* users and permissions (acl.c); never NULL once running */
     struct multi_watches *watches;   /* WATCHed keys -> their clients (multi.c) */
     struct pubsub *pubsub;           /* channels and patterns -> subscribers (pubsub.c) */
     struct blocking *blocking;       /* blocked clients by (db, key), ready keys (blocking.c) */
@@ -133,7 +135,12 @@ void server_free(struct server *srv);
 /* Tells the store about every aggregate value type (command_families.c). */
 void server_register_types(struct store *s);
 
-/* Pushes the run-time settable values of srv->cfg into the running parts (after CONFIG SET). */
+/* Pushes the run-time settable values of srv->cfg into the running parts (after CONFIG SET):
+ * the users too (requirepass is the default user's password). */
 void server_apply_config(struct server *srv);
+
+/* The checks of cfg that need the command table ([users] rules, [rename_commands]): main's
+ * --check-config and server_init run them. -1 with the reason in err. */
+int server_check_config(const struct config *cfg, char *err, size_t errlen);
 
 #endif

@@ -656,9 +656,20 @@ class Dockerfile(unittest.TestCase):
         with tempfile.NamedTemporaryFile("w", suffix=".ini") as f:
             f.write("\n".join(after) + "\n")
             f.flush()
-            r = subprocess.run([SIDECAR_BIN, "--check-config", "-c", f.name], env=clean_env(),
-                               capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, f"the image's sidecar.ini is invalid: {r.stderr}")
+
+            def check(extra):
+                return subprocess.run([SIDECAR_BIN, "--check-config", "-c", f.name],
+                                      env=dict(clean_env(), **extra), capture_output=True,
+                                      text=True)
+            # 0.0.0.0 without a password: protected mode refuses it until the user chooses
+            r = check({})
+            self.assertEqual(r.returncode, 1, "the image's ini starts without a password")
+            self.assertIn("protected mode", r.stderr)
+            for extra in ({"SIDECAR_SERVER_REQUIREPASS": "x"},
+                          {"SIDECAR_SERVER_PROTECTED_MODE": "no"}):
+                r = check(extra)
+                self.assertEqual(r.returncode, 0, f"the image's sidecar.ini is invalid with "
+                                                  f"{extra}: {r.stderr}")
         # The entry point reads the file the ini is copied to.
         dest = next(a.split()[-1] for a in self.stage_args(self.stages[-1], "COPY")
                     if "sidecar.ini" in a)
