@@ -1,8 +1,8 @@
 /* Access control (see acl.h): building the users, AUTH's check, the permission check, and the
  * ACL WHOAMI / USERS / LIST / HELP subcommands.
- * ACL categories follow Redis 7 and COMMAND INFO (cmd_command.c describes them the same way):
- * a row is in a category by its flags (@read = CMD_READ, @write = CMD_WRITE, @admin =
- * CMD_ADMIN, @dangerous = CMD_ADMIN or CMD_DANGEROUS, @fast, @slow, @blocking) or by its group (@connection, @keyspace,
+ * ACL categories are command_category.c's table, the one COMMAND INFO shows: a row is in a
+ * category by its flags (@read = CMD_READ, @write = CMD_WRITE, @admin = CMD_ADMIN, @dangerous =
+ * CMD_ADMIN or CMD_DANGEROUS, @fast, @slow, @blocking) or by its group (@connection, @keyspace,
  * @string, @hash, @list, @set, @sortedset, @pubsub, @transaction...). Rules apply in order, the
  * last one that names a command decides, nothing is allowed before the first rule. */
 #include "proxy/acl.h"
@@ -22,32 +22,10 @@
 #define ACL_CATEGORY_ALL (-1)
 #define ACL_RULE_TEXT_MAX 4096
 
-struct acl_category {
-    const char *name;
-    unsigned flag, unless;
-    const char *group;
-};
-
-/* Redis 7's categories, in its order. */
-static const struct acl_category acl_categories[] = {
-    { "keyspace", 0, 0, "generic" },  { "read", CMD_READ, 0, NULL },
-    { "write", CMD_WRITE, 0, NULL },  { "set", 0, 0, "set" },
-    { "sortedset", 0, 0, "sorted-set" }, { "list", 0, 0, "list" },
-    { "hash", 0, 0, "hash" },         { "string", 0, 0, "string" },
-    { "bitmap", 0, 0, "bitmap" },     { "hyperloglog", 0, 0, "hyperloglog" },
-    { "geo", 0, 0, "geo" },           { "stream", 0, 0, "stream" },
-    { "pubsub", 0, 0, "pubsub" },     { "admin", CMD_ADMIN, 0, NULL },
-    { "fast", CMD_FAST, 0, NULL },    { "slow", 0, CMD_FAST, NULL },
-    { "blocking", CMD_BLOCKING, 0, NULL },
-    { "dangerous", CMD_ADMIN | CMD_DANGEROUS, 0, NULL },
-    { "connection", 0, 0, "connection" }, { "transaction", 0, 0, "transactions" },
-    { "scripting", 0, 0, "scripting" },
-};
-#define NCATEGORIES (int)(sizeof(acl_categories) / sizeof(acl_categories[0]))
 
 struct acl_rule {
     bool allow;
-    int category;                /* index in acl_categories, ACL_CATEGORY_ALL, or -2 = cmd */
+    int category;                /* index in command_categories, ACL_CATEGORY_ALL, or -2 = cmd */
     const struct command *cmd;   /* a command row (all its subcommands) or a subcommand row */
 };
 
@@ -67,21 +45,14 @@ struct acl {
     size_t nusers;
 };
 
-static bool category_has(const struct acl_category *cat, const struct command *cmd)
-{
-    if ((cat->flag && (cmd->flags & cat->flag)) || (cat->unless && !(cmd->flags & cat->unless)))
-        return true;
-    return cat->group && cmd->group && strcmp(cat->group, cmd->group) == 0;
-}
 
+/* The index of a category in command_categories, ACL_CATEGORY_ALL for "all", or -3. */
 static int category_find(const char *name)
 {
-    if (strcmp(name, "all") == 0)
+    if (strcasecmp(name, "all") == 0)
         return ACL_CATEGORY_ALL;
-    for (int i = 0; i < NCATEGORIES; i++)
-        if (strcmp(acl_categories[i].name, name) == 0)
-            return i;
-    return -3;
+    const struct command_category *cat = command_category_find(name, strlen(name));
+    return cat ? (int)(cat - command_categories) : -3;
 }
 
 /* "+@read", "-config|set", "+get" into r. -1 with the reason. */
@@ -280,7 +251,7 @@ static bool rule_matches(const struct acl_rule *r, const struct command *parent,
     if (!cmd)
         return false; /* a forwarded command is in no category we know */
     if (r->category >= 0)
-        return category_has(&acl_categories[r->category], cmd);
+        return command_category_has(&command_categories[r->category], cmd);
     return r->cmd == cmd || (parent && r->cmd == parent);
 }
 
@@ -360,9 +331,9 @@ void cmd_acl_cat(struct client *c)
         return;
     }
     if (c->argc == 2) {
-        reply_array(c, NCATEGORIES);
-        for (int i = 0; i < NCATEGORIES; i++)
-            reply_bulk_cstr(c, acl_categories[i].name);
+        reply_array(c, (long long)command_category_count);
+        for (size_t i = 0; i < command_category_count; i++)
+            reply_bulk_cstr(c, command_categories[i].name);
         return;
     }
     char name[32];
@@ -374,17 +345,17 @@ void cmd_acl_cat(struct client *c)
         return;
     }
     const struct command_index *idx = &c->srv->commands;
-    const struct acl_category *k = &acl_categories[cat];
+    const struct command_category *k = &command_categories[cat];
     struct strbuf names = { NULL, 0, 0 };
     size_t n = 0;
     for (size_t i = 0; i < idx->count; i++) {
         const struct command *p = idx->all[i];
-        if (p->proc && category_has(k, p)) {
+        if (p->proc && command_category_has(k, p)) {
             strbuf_printf(&names, "%s%c", p->name, '\0');
             n++;
         }
         for (const struct command *s = p->subcommands; s && s->name; s++)
-            if (category_has(k, s)) {
+            if (command_category_has(k, s)) {
                 strbuf_printf(&names, "%s|%s%c", p->name, s->name, '\0');
                 n++;
             }

@@ -30,24 +30,6 @@ static const struct {
     { CMD_NOAUTH, "no_auth" }, { CMD_MOVABLEKEYS, "movablekeys" },
 };
 
-/* ACL categories, in Redis's order. A row is in a category when it has `flag`, lacks
- * `unless`, or belongs to `group`. */
-static const struct acl_category {
-    const char *name;
-    unsigned flag, unless;
-    const char *group;
-} acl_categories[] = {
-    { "keyspace", 0, 0, "generic" },  { "read", CMD_READ, 0, NULL },
-    { "write", CMD_WRITE, 0, NULL },  { "set", 0, 0, "set" },
-    { "sortedset", 0, 0, "sorted-set" }, { "list", 0, 0, "list" },
-    { "hash", 0, 0, "hash" },         { "string", 0, 0, "string" },
-    { "bitmap", 0, 0, "bitmap" },     { "hyperloglog", 0, 0, "hyperloglog" },
-    { "geo", 0, 0, "geo" },           { "stream", 0, 0, "stream" },
-    { "pubsub", 0, 0, "pubsub" },     { "admin", CMD_ADMIN, 0, NULL },
-    { "fast", CMD_FAST, 0, NULL },    { "slow", 0, CMD_FAST, NULL },
-    { "blocking", CMD_BLOCKING, 0, NULL }, { "dangerous", CMD_ADMIN, 0, NULL }, { "connection", 0, 0, "connection" },
-    { "transaction", 0, 0, "transactions" }, { "scripting", 0, 0, "scripting" },
-};
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -61,13 +43,6 @@ static unsigned command_flags(const struct command *cmd)
     return command_is_container(cmd) ? 0 : cmd->flags;
 }
 
-static bool acl_category_has(const struct acl_category *cat, const struct command *cmd)
-{
-    unsigned f = command_flags(cmd);
-    if ((cat->flag && (f & cat->flag)) || (cat->unless && !(f & cat->unless)))
-        return true;
-    return cat->group && !command_is_container(cmd) && strcmp(cat->group, cmd->group) == 0;
-}
 
 static size_t subcommand_count(const struct command *cmd)
 {
@@ -110,13 +85,13 @@ static void reply_command_categories(struct client *c, const struct command *cmd
 {
     char name[32];
     size_t n = 0;
-    for (size_t i = 0; i < NELEMS(acl_categories); i++)
-        n += acl_category_has(&acl_categories[i], cmd);
+    for (size_t i = 0; i < command_category_count; i++)
+        n += command_category_has(&command_categories[i], cmd);
     reply_set(c, n);
-    for (size_t i = 0; i < NELEMS(acl_categories); i++) {
-        if (!acl_category_has(&acl_categories[i], cmd))
+    for (size_t i = 0; i < command_category_count; i++) {
+        if (!command_category_has(&command_categories[i], cmd))
             continue;
-        snprintf(name, sizeof(name), "@%s", acl_categories[i].name);
+        snprintf(name, sizeof(name), "@%s", command_categories[i].name);
         reply_status(c, name);
     }
 }
@@ -246,7 +221,7 @@ static const struct {
 struct list_query {
     enum list_filter type;
     const struct resp_arg *arg;
-    const struct acl_category *cat; /* FILTER_ACLCAT: NULL when the name is unknown */
+    const struct command_category *cat; /* FILTER_ACLCAT: NULL when the name is unknown */
 };
 
 static bool list_matches(const struct list_query *q, const struct command *cmd, const char *name)
@@ -257,7 +232,7 @@ static bool list_matches(const struct list_query *q, const struct command *cmd, 
     case FILTER_MODULE:
         return false; /* no modules */
     case FILTER_ACLCAT:
-        return q->cat && acl_category_has(q->cat, cmd);
+        return q->cat && command_category_has(q->cat, cmd);
     case FILTER_PATTERN:
         return glob_match(q->arg->ptr, q->arg->len, name, strlen(name), true);
     }
@@ -298,10 +273,7 @@ static bool list_parse(struct client *c, struct list_query *q)
         return false;
     }
     q->arg = &c->argv[4];
-    q->cat = NULL;
-    for (size_t i = 0; i < NELEMS(acl_categories); i++)
-        if (arg_is(q->arg, acl_categories[i].name))
-            q->cat = &acl_categories[i];
+    q->cat = command_category_find(q->arg->ptr, q->arg->len);
     return true;
 }
 

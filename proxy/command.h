@@ -88,6 +88,20 @@ const struct command *command_parent(const struct command *cmd);
 void command_fullname(const struct command *parent, const struct command *cmd, char *buf,
                       size_t cap);
 
+/* Redis 7's ACL categories in Redis's order (command_category.c): ACL rules, ACL CAT, COMMAND
+ * INFO and COMMAND LIST FILTERBY ACLCAT all read this one table. */
+struct command_category {
+    const char *name;     /* without the '@' */
+    unsigned flag, unless;
+    const char *group;
+};
+extern const struct command_category command_categories[];
+extern const size_t command_category_count;
+/* Whether cmd (a row of any table; a container row is @slow only) is in cat. */
+bool command_category_has(const struct command_category *cat, const struct command *cmd);
+/* The category named name (case-insensitive, no '@'), or NULL. */
+const struct command_category *command_category_find(const char *name, size_t len);
+
 /* The core table: connection, server, strings, keyspace (command_table.c). */
 extern const struct command core_commands[];
 

@@ -210,17 +210,20 @@ static int server_open_log(struct server *srv)
 
 int server_check_config(const struct config *cfg, char *err, size_t errlen)
 {
-    static struct command_index idx; /* large: not on the stack; only main's thread uses it */
+    struct command_index *idx = xcalloc(1, sizeof(*idx)); /* large (16 KB): not on the stack */
     const struct config_upstream *u = &cfg->upstream;
     bool forwarding = (u->host && u->host[0]) || (u->unixsocket && u->unixsocket[0]);
-    command_index_build(&idx);
-    if (command_index_rename(&idx, cfg->renames, cfg->nrenames, forwarding, err, errlen) < 0)
-        return -1;
-    struct acl *acl = acl_build(cfg, &idx, err, errlen);
-    if (!acl)
-        return -1;
-    acl_free(acl);
-    return 0;
+    command_index_build(idx);
+    int rc = -1;
+    if (command_index_rename(idx, cfg->renames, cfg->nrenames, forwarding, err, errlen) == 0) {
+        struct acl *acl = acl_build(cfg, idx, err, errlen);
+        if (acl) {
+            acl_free(acl);
+            rc = 0;
+        }
+    }
+    free(idx);
+    return rc;
 }
 
 bool server_has_upstream(const struct server *srv)
