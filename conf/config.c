@@ -204,6 +204,8 @@ enum opt_err {
     OPT_ERR_ADDR,      /* not host:port */
     OPT_ERR_TOO_MANY,  /* more than CONFIG_MAX_LISTEN addresses */
     OPT_ERR_READONLY,  /* a compatibility row */
+    OPT_ERR_TEXT,      /* a line break, or too long for one ini line: CONFIG REWRITE could
+                          not write it back as the same single "key = value" line */
 };
 
 /* "a, b, c" for the enum names of o, in our enum order. */
@@ -257,6 +259,10 @@ static void opt_describe_err(const struct config_option *o, enum opt_err e, char
         break;
     case OPT_ERR_TOO_MANY:
         snprintf(buf, size, "expected at most %d addresses", CONFIG_MAX_LISTEN);
+        break;
+    case OPT_ERR_TEXT:
+        snprintf(buf, size, "argument must hold no line break and fit one ini line (%d bytes)",
+                 CONFIG_LINE_MAX);
         break;
     default:
         snprintf(buf, size, "cannot be set");
@@ -602,6 +608,10 @@ static enum opt_err opt_set_text(struct config *cfg, const struct config_option 
                                  const char *text)
 {
     struct opt_value v;
+    /* `key = value` must be one line of the ini for CONFIG REWRITE to write it back. */
+    size_t line = strlen(o->key) + 3 + strlen(text) + (opt_value_needs_quotes(text) ? 2 : 0);
+    if (strpbrk(text, "\r\n") || line > CONFIG_LINE_MAX)
+        return OPT_ERR_TEXT;
     enum opt_err e = opt_parse(o, text, &v);
 
     if (e == OPT_OK)
@@ -1240,6 +1250,11 @@ int config_read_secret_files(struct config *cfg, char *err, size_t errlen)
             return -1;
     }
     return 0;
+}
+
+bool opt_value_needs_quotes(const char *v)
+{
+    return !*v || strpbrk(v, " ;#\t\"") != NULL;
 }
 
 bool opt_secret_from_file(const struct config *cfg, const struct config_option *o)

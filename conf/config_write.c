@@ -57,7 +57,8 @@ static void out_puts(struct rewrite_out *o, const char *s)
     out_append(o, s, strlen(s));
 }
 
-/* "key = value\n", the value quoted when empty or when it holds a space or a ';'. */
+/* "key = value\n", the value in double quotes when opt_value_needs_quotes says so. Values never
+ * hold a line break and always fit one line (opt_set_text refuses others). */
 static void out_option(struct rewrite_out *out, const struct config *cfg,
                        const struct config_option *o)
 {
@@ -65,7 +66,7 @@ static void out_option(struct rewrite_out *out, const struct config *cfg,
     const char *v = opt_format(cfg, o, value, sizeof(value));
     if (opt_secret_from_file(cfg, o))
         v = ""; /* a password read from its file stays out of the ini */
-    bool quote = !*v || strpbrk(v, " ;#\t") != NULL;
+    bool quote = opt_value_needs_quotes(v);
     out_puts(out, o->key);
     out_puts(out, quote ? " = \"" : " = ");
     out_puts(out, v);
@@ -129,6 +130,8 @@ int config_rewrite(const struct config *cfg, const char *path, char *err, size_t
                 if (o->section && strcasecmp(o->section, section) == 0)
                     in_file[o - config_options] = true;
             out_puts(&out, line);
+            if (!strchr(line, '\n'))
+                out_puts(&out, "\n");
             continue;
         }
         line_key(line, key, sizeof(key));
@@ -136,6 +139,8 @@ int config_rewrite(const struct config *cfg, const char *path, char *err, size_t
                                                              : NULL;
         if (!o) {
             out_puts(&out, line); /* comments, blank lines, unknown text: kept as they are */
+            if (!strchr(line, '\n'))
+                out_puts(&out, "\n"); /* a last line without one: what follows starts anew */
             continue;
         }
         out_append(&out, line, (size_t)(p - line)); /* its indentation */

@@ -930,6 +930,36 @@ START_TEST(test_rewrite_keeps_comments)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_config: what CONFIG SET accepts, CONFIG REWRITE writes back as the
+ * same value on one line (a line break could inject settings; a quoted value lost its quotes; a
+ * last line without a newline swallowed the first appended option). */
+START_TEST(test_rewrite_round_trips_odd_values)
+{
+    ck_assert_int_eq(config_set(&cfg, "requirepass", "a\nmaxclients = 5\n;", err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(err, "line break"));
+    ck_assert_int_eq(config_set(&cfg, "requirepass", "a\rb", err, sizeof(err)), -1);
+    char big[1024 + 8]; /* longer than an ini line (CONFIG_LINE_MAX, config_internal.h) */
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(config_set(&cfg, "requirepass", big, err, sizeof(err)), -1);
+    ck_assert_str_eq(cfg.requirepass, ""); /* refused values change nothing */
+
+    const char *path = write_file("rw3.ini", "[server]\nmaxclients = 7\n; no newline at the end");
+    ck_assert_int_eq(config_load_file(&cfg, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "requirepass", "\"quoted\"", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "cache.negative_ttl_ms", "10", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_rewrite(&cfg, path, err, sizeof(err)), 0);
+    struct config back;
+    config_init_defaults(&back);
+    ck_assert_int_eq(config_load_file(&back, path, err, sizeof(err)), 0);
+    ck_assert_str_eq(back.requirepass, "\"quoted\"");
+    ck_assert_int_eq(back.maxclients, 7);
+    ck_assert_int_eq(back.negative_ttl_ms, 10);
+    config_free(&back);
+}
+END_TEST
+
 /* ---- security: [users], [rename_commands], protected mode, secrets ---- */
 
 #define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -1155,6 +1185,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_help);
     tcase_add_test(tc, test_free_is_idempotent);
     tcase_add_test(tc, test_rewrite_keeps_comments);
+    tcase_add_test(tc, test_rewrite_round_trips_odd_values);
     tcase_add_test(tc, test_users_parse);
     tcase_add_test(tc, test_users_errors);
     tcase_add_test(tc, test_renames_parse);
