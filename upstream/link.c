@@ -38,11 +38,20 @@
 #include <hiredis/hiredis.h>
 
 #include <ev.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+/* TCP keepalive of upstream sockets: first probe after this much idle time, then one every
+ * INTVL seconds, CNT unanswered probes drop the connection (~30 s for a vanished peer). */
+#define UPSTREAM_KEEPALIVE_IDLE_S 15
+#define UPSTREAM_KEEPALIVE_INTVL_S 5
+#define UPSTREAM_KEEPALIVE_CNT 3
 
 /* Why a caller's request sits on the fail queue (its kind). */
 enum fail_why {
@@ -222,8 +231,9 @@ void upstream_link_go_up(struct upstream_link *link)
     link->backoff_ms = link->reconnect_min_ms;
     link->stats.connects++;
     ev_timer_stop(link->loop, &link->timer);
-    if (link->health_interval > 0. && !link->sub) {
-        /* never on a subscriber: see upstream_link_create_subscriber in link.h */
+    if (link->sub) {
+        upstream_sub_health_start(link); /* when on: see upstream_link_set_sub_health */
+    } else if (link->health_interval > 0.) {
         ev_timer_set(&link->timer, link->health_interval, link->health_interval);
         ev_timer_start(link->loop, &link->timer);
     }
@@ -390,6 +400,21 @@ static void link_install_reader(struct upstream_link *link, redisAsyncContext *a
     ac->c.reader->fn = &link->reply_fns;
 }
 
+/* TCP keepalive on an upstream socket, so that a peer that vanished without a FIN or RST (a
+ * host gone, a dropped NAT entry) is noticed by the kernel even on a link with nothing to send
+ * and health checks off. Best effort: a failure leaves the socket as it was (hiredis's own
+ * redisEnableKeepAlive would mark the context failed instead). */
+static void link_keepalive(int fd)
+{
+    int on = 1, idle = UPSTREAM_KEEPALIVE_IDLE_S, intvl = UPSTREAM_KEEPALIVE_INTVL_S,
+        cnt = UPSTREAM_KEEPALIVE_CNT;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+        return;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 /* Starts a connection attempt (from DOWN). */
 static void link_connect(struct upstream_link *link)
 {
@@ -410,6 +435,8 @@ static void link_connect(struct upstream_link *link)
         return;
     }
     link_install_reader(link, ac);
+    if (!link->unixsocket)
+        link_keepalive(ac->c.fd);
     ac->data = link;
     if (redisLibevAttach(link->loop, ac) != REDIS_OK)
         abort(); /* only fails when already attached */
@@ -439,7 +466,9 @@ static void upstream_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         upstream_link_drop(link, UPSTREAM_DROP_RECYCLE, why);
         break;
     case UPSTREAM_UP:
-        if (link->fifo.reqs.count == 0) {
+        if (link->sub) {
+            upstream_sub_health_tick(link);
+        } else if (link->fifo.reqs.count == 0) {
             link->stats.health_checks++;
             upstream_link_send_own(link, UPSTREAM_KIND_HEALTH_PING, &link->hs_ping);
         }
