@@ -339,21 +339,23 @@ def sidecar_ini(port, config):
 
 
 class SidecarServer(Server):
-    """The sidecar binary, started as `BIN -c TMP.ini` with a temp ini (listen on our port)."""
+    """The sidecar binary, started as `BIN -c TMP.ini` with a temp ini (listen on our port).
+    wrapper: argv put before it (e.g. ["valgrind", "-q"]; the process keeps its pid)."""
 
     kind = "sidecar"
 
-    def __init__(self, binary, extra_args=(), extra_env=None, **kw):
+    def __init__(self, binary, extra_args=(), extra_env=None, wrapper=(), **kw):
         super().__init__(**kw)
         self.binary = os.path.abspath(binary) if os.sep in binary else binary
         self.extra_args = list(extra_args)
         self.extra_env = dict(extra_env or {})
+        self.wrapper = list(wrapper)
         self.ini_path = os.path.join(self.tmpdir, "sidecar.ini")
 
     def argv(self):
         with open(self.ini_path, "w") as f:
             f.write(sidecar_ini(self.port, self.config))
-        return [self.binary, "-c", self.ini_path] + self.extra_args
+        return self.wrapper + [self.binary, "-c", self.ini_path] + self.extra_args
 
     def env(self):
         e = dict(os.environ)
