@@ -316,6 +316,142 @@ class TestOneConnection(FaultCase):
         self.assert_new_value_only("k", "old", "new", 0.5, "stalled subscriber healed")
 
 
+class TestPrivateConnections(FaultCase):
+    """A client with state on its private upstream connection (SELECT, WATCH, MULTI): when that
+    connection is lost and the sidecar reconnects, the state must not silently vanish."""
+
+    sidecar_opts = {"db": None}
+
+    def setUp(self):
+        super().setUp()
+        self.direct.call("SELECT", "0")
+
+    def lose_private_connections(self):
+        n = self.relay.reset(role="data")
+        self.assertGreaterEqual(n, 2, "the shared and the private data connections")
+        harness.nearcache_wait_ready(self.sc, timeout=RECOVER)
+
+    def test_selected_database_kept_across_reconnect(self):
+        c = self.client()
+        self.assertEqual(c.call_raw("SELECT", "5"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("SET", "a", "first"), b"+OK\r\n")
+        self.lose_private_connections()
+        replies = [c.call_raw("SET", "a", "second") for _ in range(3)]
+        self.assertIn(b"+OK\r\n", replies, replies)
+        self.assertTrue(all(r == b"+OK\r\n" or is_upstream_error(r) for r in replies), replies)
+        self.assertEqual(c.call_raw("GET", "a"), bulk("second"))
+        self.assertEqual(self.direct.call_raw("GET", "a"), NIL, "written to database 0")
+        self.direct.call("SELECT", "5")
+        self.assertEqual(self.direct.call_raw("GET", "a"), bulk("second"))
+
+    def test_watch_lost_aborts_exec(self):
+        c = self.client()
+        self.direct.call_raw("SET", "w", "1")
+        self.assertEqual(c.call_raw("WATCH", "w"), b"+OK\r\n")
+        self.lose_private_connections()
+        self.assertEqual(self.direct.call_raw("SET", "w", "changed"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("MULTI"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("SET", "w", "mine"), b"+QUEUED\r\n")
+        # Redis: EXEC after a watched key changed is aborted (a null array); the sidecar cannot
+        # know whether it changed while the WATCH was gone, so it must abort too.
+        self.assertEqual(c.call_raw("EXEC"), b"*-1\r\n")
+        self.assertEqual(self.direct.call_raw("GET", "w"), bulk("changed"))
+        # and the connection is usable for the next transaction
+        self.assertEqual(c.call_raw("WATCH", "w"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("MULTI"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("SET", "w", "mine"), b"+QUEUED\r\n")
+        self.assertEqual(c.call_raw("EXEC"), b"*1\r\n+OK\r\n")
+        self.assertEqual(c.call_raw("GET", "w"), bulk("mine"))
+
+    def test_multi_lost_is_discarded(self):
+        c = self.client()
+        self.assertEqual(c.call_raw("MULTI"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("SET", "m", "1"), b"+QUEUED\r\n")
+        self.lose_private_connections()
+        r = c.call_raw("SET", "m", "2")
+        self.assertTrue(r.startswith(b"-ERR"), "a command after the transaction was lost: %r" % r)
+        self.assertEqual(c.call_raw("EXEC"),
+                         b"-EXECABORT Transaction discarded because of previous errors.\r\n")
+        self.assertEqual(self.direct.call_raw("GET", "m"), NIL, "nothing of it was applied")
+        self.assertEqual(c.call_raw("GET", "m"), NIL)
+        # DISCARD ends a lost transaction as well
+        self.assertEqual(c.call_raw("MULTI"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("SET", "m", "3"), b"+QUEUED\r\n")
+        self.lose_private_connections()
+        self.assertEqual(c.call_raw("DISCARD"), b"+OK\r\n")
+        self.assertEqual(c.call_raw("SET", "m", "4"), b"+OK\r\n")
+        self.assertEqual(self.direct.call_raw("GET", "m"), bulk("4"))
+        self.assert_alive(c, "lost MULTI")
+
+
+    def test_blocking_pop_blackholed(self):
+        # BLPOP k 1 on a private connection that goes silent: answered by its own deadline
+        # (1 s + op_timeout_ms), the client stays connected, and the next one works.
+        c = self.client()
+        self.assertEqual(c.call_raw("BLPOP", "q", "0.1"), b"*-1\r\n")  # creates the pin
+        self.relay.set_mode("blackhole", role="data")
+        t0 = time.monotonic()
+        r = c.call_raw("BLPOP", "q", "1", timeout=10.0)
+        took = time.monotonic() - t0
+        self.assertTrue(is_upstream_error(r), r)
+        self.assertLess(took, 1.0 + ANSWER, "BLPOP took %.3fs" % took)
+        self.relay.heal()
+        harness.nearcache_wait_ready(self.sc, timeout=RECOVER)
+        self.direct.call_raw("RPUSH", "q", "x")
+        deadline = time.monotonic() + RECOVER
+        r = None
+        while time.monotonic() < deadline:
+            r = c.call_raw("BLPOP", "q", "1", timeout=10.0)
+            if not is_upstream_error(r):
+                break
+            time.sleep(0.05)  # the private link reconnects with its own backoff
+        self.assertEqual(r, b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n")
+        self.assert_alive(c, "blocking pop")
+
+
+class TestPubSubRelay(FaultCase):
+
+    def test_subscriber_gets_messages_after_faults(self):
+        # A client subscribed through the sidecar (its relay link upstream): after each fault of
+        # that link heals, messages reach the client again; none arrives twice or unpublished.
+        sub = self.client()
+        self.assertEqual(sub.call("SUBSCRIBE", "news"), [b"subscribe", b"news", 1])
+        published, seen = set(), []
+
+        def publish_until_seen(payload):
+            deadline = time.monotonic() + RECOVER
+            while time.monotonic() < deadline:
+                if self.direct.call("PUBLISH", "news", payload) >= 1:
+                    published.add(payload.encode())
+                    end = time.monotonic() + ANSWER + 2.0
+                    while time.monotonic() < end:
+                        try:
+                            m = sub.read_reply(timeout=0.5)
+                        except OSError:
+                            break
+                        self.assertEqual(m[:2], [b"message", b"news"], m)
+                        self.assertIn(m[2], published, "a message never published: %r" % m)
+                        self.assertNotIn(m[2], seen, "a message delivered twice: %r" % m)
+                        seen.append(m[2])
+                        if m[2] == payload.encode():
+                            return
+                time.sleep(0.05)  # the relay's upstream subscription is (re)connecting
+            self.fail("%s never reached the subscriber (seen %r)" % (payload, seen))
+
+        publish_until_seen("before")
+        for fault in ("blackhole", "stall", "reset"):
+            if fault == "reset":
+                self.relay.reset(role="pubsub")
+            else:
+                self.relay.set_mode(fault, role="pubsub")
+                self.direct.call("PUBLISH", "news", "lost-" + fault)
+                published.add(("lost-" + fault).encode())
+                time.sleep(DETECT)  # noticed by its health check; reconnects into the fault
+            self.relay.heal()
+            publish_until_seen("after-" + fault)
+        self.assert_alive(self.c, "pub/sub relay")
+
+
 class TestPipelinesUnderFaults(FaultCase):
 
     def test_no_reply_twice_or_misrouted(self):
