@@ -46,6 +46,8 @@ static void fwd_unlink(struct fwd *f)
     struct client *c = f->c;
     if (!c)
         return;
+    if ((f->flags & FWD_GATING) && c->pin)
+        pin_shared_done(c->pin);
     if (f->cprev)
         f->cprev->cnext = f->cnext;
     else

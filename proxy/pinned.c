@@ -190,9 +190,34 @@ void pin_forward_silent(struct client *c, const struct command *cmd)
         c->fwd_tail->flags |= FWD_DISCARD;
 }
 
+/* c's forwards still in flight on the shared links must run before anything sent on p: each
+ * is marked, counted, and p's link gate stays closed until the last one is done. Those are
+ * all there will be: while p has requests in flight, c's new requests all come here. */
+static void pin_gate(struct client *c, struct pin *p)
+{
+    size_t n = 0;
+    for (struct fwd *f = c->fwd_head; f; f = f->cnext) {
+        if (!f->pin && !(f->flags & FWD_GATING)) {
+            f->flags |= FWD_GATING;
+            n++;
+        }
+    }
+    if (n == 0)
+        return;
+    p->gate_wait += n;
+    upstream_link_set_gate(p->link, true);
+}
+
+void pin_shared_done(struct pin *p)
+{
+    if (p->gate_wait > 0 && --p->gate_wait == 0)
+        upstream_link_set_gate(p->link, false);
+}
+
 void pin_forward(struct client *c, const struct command *cmd)
 {
     struct pin *p = c->pin ? c->pin : (c->pin = pin_create(c));
+    pin_gate(c, p);
     const struct pin_effect *eff = pin_effect_for(cmd);
     if (eff && cmd->arity > 0 && c->argc != (size_t)cmd->arity)
         eff = NULL;

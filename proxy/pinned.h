@@ -17,7 +17,11 @@
  * since the watched keys may have changed unseen; a lost MULTI makes every command until EXEC
  * or DISCARD fail here (never run outside the transaction on the new connection), EXEC answer
  * -EXECABORT and DISCARD +OK, as Redis does for a transaction flagged by an error. A MULTI or
- * WATCH whose own request failed (upstream error) never took effect: it is not kept. */
+ * WATCH whose own request failed (upstream error) never took effect: it is not kept.
+ *
+ * Order: a client that moves to its private connection with requests still in flight on the
+ * shared links (a pipeline's writes before its MULTI) has the private link's gate closed until
+ * those complete, so nothing it sent later runs first. */
 #ifndef PROXY_PINNED_H
 #define PROXY_PINNED_H
 
@@ -41,6 +45,8 @@ struct pin {
     unsigned reasons;           /* PIN_* */
     unsigned lost;              /* PIN_MULTI, PIN_WATCH: reasons whose upstream state went with
                                    a lost connection (answered here: see above) */
+    size_t gate_wait;           /* c's forwards on the shared links still to complete before
+                                   anything sent on link is written (its gate is closed) */
     long long db;               /* the last database SELECT the upstream accepted; -1 while
                                    none was (the connection is on [upstream] db) */
     size_t inflight;            /* forwards of c sent on link and not yet answered */
@@ -65,6 +71,8 @@ void pin_forward_silent(struct client *c, const struct command *cmd);
 /* A forward sent on p was answered (or failed: r's status). */
 struct upstream_reply;
 void pin_request_done(struct pin *p, struct fwd *f, const struct upstream_reply *r);
+/* One of the forwards on the shared links that p's requests wait for is done (forward.c). */
+void pin_shared_done(struct pin *p);
 /* c is being freed (its forwards are already cancelled): closes the connection. */
 void pin_client_gone(struct client *c);
 

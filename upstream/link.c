@@ -13,9 +13,10 @@
  *    detached: req->link == NULL, and hiredis frees it when it gives it back). (A subscriber's
  *    [P]SUBSCRIBE callbacks are not requests: see subscriber.c.)
  *  - link->held is empty unless hold is on and the state is CONNECTING or HANDSHAKE, or the
- *    link has just gone UP and the state callback is running; held requests are not in hiredis
- *    (they own a copy of their command) and are written in order after that callback, or
- *    completed with UPSTREAM_ERR_DOWN when the attempt fails.
+ *    link has just gone UP and the state callback is running, or the gate is closed and the
+ *    state is not DOWN; held requests are not in hiredis (they own a copy of their command)
+ *    and are written in order after that callback (once the gate is open), or completed with
+ *    UPSTREAM_ERR_DOWN when the attempt fails or the connection is lost.
  *  - hiredis 0.14 quirks handled here: after a failed connect it frees the context without the
  *    disconnect callback (the connect callback gets REDIS_ERR and every pending callback runs
  *    with NULL); freeing a context is only safe outside hiredis or from inside a reply callback
@@ -243,7 +244,7 @@ void upstream_link_go_up(struct upstream_link *link)
     else
         upstream_link_log(link, LOG_NOTICE, "up (db %lld)", link->db);
     link_call_state(link, UPSTREAM_UP);
-    if (link->state == UPSTREAM_UP) /* the state callback may have reset it */
+    if (link->state == UPSTREAM_UP && !link->gate) /* the state callback may have reset it */
         link_write_held(link);
 }
 
@@ -553,8 +554,10 @@ static struct upstream_req *link_submit(struct upstream_link *link, const char *
 {
     bool full = link->fifo.reqs.count + link->held.count >= UPSTREAM_LINK_INFLIGHT_MAX;
     bool attempt = link->state == UPSTREAM_CONNECTING || link->state == UPSTREAM_HANDSHAKE;
-    struct upstream_req *req = link->hold && attempt && !full ? link_hold(link, cmd, len)
-                                                              : xcalloc(1, sizeof(*req));
+    bool gated = link->gate && link->state != UPSTREAM_DOWN;
+    struct upstream_req *req = ((link->hold && attempt) || gated) && !full
+                                   ? link_hold(link, cmd, len)
+                                   : xcalloc(1, sizeof(*req));
     req->cb = cb;
     req->owner = owner;
     req->link = link;
@@ -834,6 +837,15 @@ size_t upstream_link_in_flight(const struct upstream_link *link)
 void upstream_link_set_hold(struct upstream_link *link, bool hold)
 {
     link->hold = hold && !link->sub;
+}
+
+void upstream_link_set_gate(struct upstream_link *link, bool closed)
+{
+    if (link->sub)
+        return;
+    link->gate = closed;
+    if (!closed && link->state == UPSTREAM_UP && link->held.count)
+        link_write_held(link);
 }
 
 const char *upstream_link_last_error(const struct upstream_link *link)

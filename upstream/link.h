@@ -139,6 +139,14 @@ struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int arg
  * Turning hold off keeps the requests already held. No effect on a subscriber link. */
 void upstream_link_set_hold(struct upstream_link *link, bool hold);
 
+/* A gate in front of the link (off by default): while closed, requests sent while the link is
+ * UP, CONNECTING or HANDSHAKE are held as with upstream_link_set_hold (a copy of the command,
+ * the deadline starting when written, ERR_DOWN when the connection is lost first; sends while
+ * DOWN still fail fast). Opening it writes the held requests in send order at once when the
+ * link is UP, else when it next goes UP. For a caller whose earlier requests on another link
+ * must be executed first (a client moving from the shared links to its private one). */
+void upstream_link_set_gate(struct upstream_link *link, bool closed);
+
 /* Recycles the connection now: requests in flight complete with UPSTREAM_ERR_DISCONNECTED
  * (reason "reset: <reason>"), and the link reconnects after the backoff delay. Does nothing
  * when already DOWN. Safe from completion and state callbacks. */

@@ -84,6 +84,7 @@ struct upstream_link {
     struct upstream_req_list failq; /* callers' requests waiting for their ERR_DOWN */
     struct upstream_req_list held;  /* hold on: callers' requests waiting for UP, in send order */
     bool hold;                      /* upstream_link_set_hold */
+    bool gate;                      /* upstream_link_set_gate: closed (held even while UP) */
     ev_idle fail_idle;              /* active (and fed) while failq is not empty */
     ev_timer timer;                 /* DOWN: next attempt; CONNECTING/HANDSHAKE: connect
                                        deadline; UP: health check (data links: repeating;

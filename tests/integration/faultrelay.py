@@ -14,7 +14,8 @@ relay.port) and switch faults at run time from the test:
                refuse_new(False)
 
 A mode applies to all connections (set_mode(mode)), or only to the connections of one role
-(set_mode(mode, role=...)), which wins over the global mode. The role of a connection is
+(set_mode(mode, role=...)), which wins over the global mode, or to one connection
+(set_conn_mode(id, mode), an id from connections()), which wins over both. The role of a connection is
 learned from the first bytes the sidecar sends on it:
 
     "invalidate"  its handshake subscribes __redis__:invalidate (the near-cache's invalidation
@@ -114,6 +115,7 @@ class FaultRelay:
         self._lock = threading.Lock()
         self._mode = ("pass", 0)                 # (mode, delay_ms)
         self._role_modes = {}                    # role -> (mode, delay_ms)
+        self._conn_modes = {}                    # connection id -> (mode, delay_ms)
         self._refuse = False
         self._actions = collections.deque()      # callables run on the loop thread
         self._conns = {}
@@ -184,6 +186,15 @@ class FaultRelay:
                 self._role_modes[role] = (mode, int(delay_ms))
         self._wake()
 
+    def set_conn_mode(self, cid, mode, delay_ms=0):
+        """mode for one connection (an id from connections()), over its role's and the global
+        mode; forgotten by heal()."""
+        if mode not in MODES:
+            raise ValueError("mode %r not in %r" % (mode, MODES))
+        with self._lock:
+            self._conn_modes[cid] = (mode, int(delay_ms))
+        self._wake()
+
     def clear_roles(self):
         """Forget every per-role mode: all connections follow the global mode again."""
         with self._lock:
@@ -195,6 +206,7 @@ class FaultRelay:
         with self._lock:
             self._mode = ("pass", 0)
             self._role_modes.clear()
+            self._conn_modes.clear()
             self._refuse = False
         self._wake()
 
@@ -256,6 +268,8 @@ class FaultRelay:
 
     def _effective(self, conn):
         with self._lock:
+            if conn.id in self._conn_modes:
+                return self._conn_modes[conn.id]
             return self._role_modes.get(conn.role, self._mode)
 
     def _run(self):

@@ -384,6 +384,21 @@ class TestPrivateConnections(FaultCase):
         self.assert_alive(c, "lost MULTI")
 
 
+    def test_pipeline_into_transaction_keeps_order(self):
+        # A pipeline whose first write goes on the (slow) shared link and whose MULTI/EXEC goes
+        # on the client's private connection: the transaction must not run first.
+        c = self.client()
+        self.assertEqual(c.call_raw("GET", "k"), NIL)
+        shared = [x["id"] for x in self.relay.connections() if x["role"] == "data"]
+        self.assertEqual(len(shared), 1, self.relay.connections())
+        self.relay.set_conn_mode(shared[0], "delay", delay_ms=OP_TIMEOUT_MS // 3)
+        cmds = [("SET", "k", "first"), ("INCR", "n"), ("MULTI",), ("SET", "k", "second"),
+                ("INCR", "n"), ("EXEC",), ("GET", "k")]
+        replies = c.pipeline(b"".join(encode_command(*a) for a in cmds), len(cmds))
+        self.assertEqual(replies, [b"+OK\r\n", b":1\r\n", b"+OK\r\n", b"+QUEUED\r\n",
+                                   b"+QUEUED\r\n", b"*2\r\n+OK\r\n:2\r\n", bulk("second")])
+        self.assertEqual(self.direct.call_raw("GET", "k"), bulk("second"))
+
     def test_blocking_pop_blackholed(self):
         # BLPOP k 1 on a private connection that goes silent: answered by its own deadline
         # (1 s + op_timeout_ms), the client stays connected, and the next one works.

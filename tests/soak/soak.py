@@ -149,6 +149,11 @@ class Worker(threading.Thread):
 
     def random_op(self):
         r = self.rnd.random()
+        if r < 0.03:
+            # a transaction (near-cache: on the client's private connection)
+            k, c = self.rnd.choice(self.str_keys), self.rnd.choice(self.cnt_keys)
+            cmds = (("MULTI",), ("SET", k, self.new_value(k)), ("INCR", c), ("EXEC",))
+            return (cmds, "txn", [("s", k), ("c", c)])
         if r < 0.22:
             k = self.rnd.choice(self.str_keys)
             return (("SET", k, self.new_value(k)), "set", [("s", k)])
@@ -178,6 +183,10 @@ class Worker(threading.Thread):
     def written(self, op):
         """(model key, value) pairs an op may write (values: as the model stores them)."""
         args, kind, mks = op
+        if kind == "txn":
+            mk = mks[1]
+            return [(mks[0], args[1][2])] + \
+                [(mk, (0 if v is NIL else v) + 1) for v in self.possible(mk)]
         if kind in ("set", "hset"):
             return [(mks[0], args[-1])]
         if kind in ("del", "delh"):
@@ -206,6 +215,9 @@ class Worker(threading.Thread):
             # the data may have vanished at any point of a group that straddled a restart
             for mk in mks:
                 self.model[mk] = set(self.possible(mk)) | {NIL}
+        if kind == "txn":
+            self.check_txn(op, reply, straddled)
+            return
         if isinstance(reply, Error):
             if self.near and reply.startswith("ERR upstream"):
                 self.stats["upstream_errors"] += 1
@@ -262,6 +274,35 @@ class Worker(threading.Thread):
             if reply not in (0, 1) or (reply == 1 and NIL not in p) or (reply == 0 and p == {NIL}):
                 self.fail("%s -> %r, model %s" % (show(args[:3]), reply, brief(p)))
             self.model[mk] = {args[3]}
+
+    def check_txn(self, op, replies, straddled):
+        """MULTI, SET k v, INCR c, EXEC: applied as a whole ([OK, n]) or, after an upstream
+        failure, of unknown outcome (only upstream errors, -EXECABORT and the EXEC without MULTI
+        that follows a failed MULTI are allowed then)."""
+        args, _, mks = op
+        if straddled:
+            for mk, v in self.written(op):
+                self.carry.setdefault(mk, set()).add(v)
+        ok, queued = Status("OK"), Status("QUEUED")
+        r0, r1, r2, r3 = replies
+        if r0 == ok and r1 == queued and r2 == queued and isinstance(r3, list):
+            before = {0 if v is NIL else v for v in self.possible(mks[1])}
+            if len(r3) != 2 or r3[0] != ok or not isinstance(r3[1], int) or \
+                    r3[1] - 1 not in before:
+                self.fail("MULTI SET %s INCR %s EXEC -> %r, model %s" % (
+                    mks[0][1], mks[1][1], r3, brief(self.possible(mks[1]))))
+                return
+            self.model[mks[0]] = {args[1][2]}
+            self.model[mks[1]] = {r3[1]}
+            return
+        upstream = [r for r in replies if isinstance(r, Error) and r.startswith("ERR upstream")]
+        allowed = ("ERR upstream", "EXECABORT", "ERR EXEC without MULTI")
+        bad = [r for r in replies if isinstance(r, Error) and not r.startswith(allowed)]
+        if not self.near or not upstream or bad:
+            self.fail("MULTI SET %s INCR %s EXEC -> %r" % (mks[0][1], mks[1][1], replies))
+            return
+        self.stats["upstream_errors"] += 1
+        self.uncertain(op, straddled)
 
     def judge_read(self, args, mk, value):
         p = self.possible(mk)
@@ -349,12 +390,13 @@ class Worker(threading.Thread):
         self.connect()
         n = 1 if self.rnd.random() < 0.4 else self.rnd.randint(2, PIPELINE_MAX)
         ops = [self.random_op() for _ in range(n)]
-        payload = b"".join(encode_command(*op[0]) for op in ops)
+        cmds = [c for op in ops for c in (op[0] if op[1] == "txn" else (op[0],))]
+        payload = b"".join(encode_command(*c) for c in cmds)
         killing = self.rnd.random() < KILL_P
-        read_n = self.rnd.randrange(n + 1) if killing else n
+        read_n = self.rnd.randrange(len(cmds) + 1) if killing else len(cmds)
         if killing and self.rnd.random() < 0.3:
-            # half of the last command too: the sidecar holds a partial request when it dies
-            tail = encode_command(*self.random_op()[0])
+            # half of one more command: the sidecar holds a partial request when it dies
+            tail = encode_command("SET", self.str_keys[0], self.new_value(self.str_keys[0]))
             payload += tail[:max(1, len(tail) // 2)]
         self.conn.send(payload)
         replies = []
@@ -369,7 +411,8 @@ class Worker(threading.Thread):
             return
         except (socket.timeout, TimeoutError, ProtocolError) as e:
             self.fail("no reply %d of %d within %.0fs (%s): %r"
-                      % (len(replies) + 1, n, REPLY_TIMEOUT, show(ops[len(replies)][0]), e))
+                      % (len(replies) + 1, len(cmds), REPLY_TIMEOUT,
+                         show(cmds[len(replies)]), e))
             self.conn.close()
             self.conn = None
             return
@@ -379,10 +422,14 @@ class Worker(threading.Thread):
         straddled = g1 != g0
         if straddled:
             self.stats["straddled"] += 1
-        for op, reply in zip(ops, replies):
-            self.check(op, reply, straddled)
-        for op in ops[len(replies):]:
-            self.uncertain(op, straddled)
+        at = 0
+        for op in ops:
+            k = 4 if op[1] == "txn" else 1
+            if at + k <= len(replies):
+                self.check(op, replies[at:at + k] if k > 1 else replies[at], straddled)
+            else:
+                self.uncertain(op, straddled)  # its replies (some or all) were never read
+            at += k
         self.stats["groups"] += 1
         self.stats["replies"] += len(replies)
 

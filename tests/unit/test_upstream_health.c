@@ -8,7 +8,9 @@
  * noticed within interval + op_timeout (DOWN, "health check" in the last error) and SIGCONT
  * brings the link back UP with a new id; without the call a stopped server goes unnoticed (the
  * default); turning checks on and off while UP; a caller's PSUBSCRIBE/PUNSUBSCRIBE of the same
- * name does not remove it upstream; the call is refused on a data link. */
+ * name does not remove it upstream; the call is refused on a data link. Also the gate of a data
+ * link (upstream_link_set_gate): held while closed, in order when opened, failed when the
+ * connection is lost first. */
 #define FIXTURE_NAME "test_upstream_health"
 /* the fixture's helpers this suite does not need are static: not a mistake here */
 #pragma GCC diagnostic push
@@ -226,6 +228,49 @@ START_TEST(test_health_toggled_while_up)
 }
 END_TEST
 
+/* The gate (upstream_link_set_gate): requests held while it is closed, written in order when it
+ * opens; held ones fail with ERR_DOWN when the connection is lost first. */
+START_TEST(test_gate_holds_until_open)
+{
+    struct server_proc *s = server_start(NULL);
+    struct config_upstream cfg = health_cfg(s->port);
+    cfg.health_check_interval_ms = 0;
+    struct upstream_link *link = link_up(&cfg);
+    struct rec a = { 0 }, b = { 0 };
+    const char *incr[] = { "INCR", "n" };
+    const size_t lens[] = { 4, 1 };
+    upstream_link_set_gate(link, true);
+    ck_assert_ptr_nonnull(upstream_link_send_argv(link, 2, incr, lens, rec_cb, &a));
+    ck_assert_ptr_nonnull(upstream_link_send_argv(link, 2, incr, lens, rec_cb, &b));
+    run_for(0.3); /* longer than op_timeout_ms: a held request has no deadline yet */
+    ck_assert_int_eq(a.calls + b.calls, 0);
+    ck_assert_uint_eq(upstream_link_in_flight(link), 2);
+    ck_assert_uint_eq(upstream_link_stats(link)->requests, 0);
+    upstream_link_set_gate(link, false);
+    ck_assert(run_until(rec_done, &b, WAIT_S));
+    ck_assert_int_eq(a.calls, 1);
+    ASSERT_REPLY(&a, ":1\r\n");
+    ASSERT_REPLY(&b, ":2\r\n");
+
+    /* closed again, then the connection is lost: the held request fails, never written */
+    rec_reset(&a);
+    upstream_link_set_gate(link, true);
+    ck_assert_ptr_nonnull(upstream_link_send_argv(link, 2, incr, lens, rec_cb, &a));
+    upstream_link_reset(link, "test");
+    ck_assert(run_until(rec_done, &a, WAIT_S));
+    ck_assert_int_eq(a.status, UPSTREAM_ERR_DOWN);
+    upstream_link_set_gate(link, false);
+    ck_assert(run_until(link_is_up, link, WAIT_S));
+    redisReply *rr = sync_cmd(s, NULL, "GET n");
+    ck_assert_ptr_nonnull(rr);
+    ck_assert_str_eq(rr->str, "2");
+    freeReplyObject(rr);
+    rec_free(&a);
+    rec_free(&b);
+    upstream_link_destroy(link);
+}
+END_TEST
+
 START_TEST(test_health_refused_on_data_link)
 {
     struct server_proc *s = server_start(NULL);
@@ -247,6 +292,7 @@ int main(void)
     tcase_add_test(tc, test_health_off_by_default);
     tcase_add_test(tc, test_health_toggled_while_up);
     tcase_add_test(tc, test_health_refused_on_data_link);
+    tcase_add_test(tc, test_gate_holds_until_open);
     suite_add_tcase(su, tc);
     return fixture_run_suite(su);
 }
