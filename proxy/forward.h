@@ -38,10 +38,10 @@ struct slowlog_entry;
                                     (SETNX); otherwise when it replied a status (+OK) */
 #define FWD_ENDS_TXN 0x08u       /* EXEC, DISCARD, RESET on a pin: drop its transaction's keys */
 #define FWD_PIN_SELECT 0x10u     /* SELECT on a pin: pin_db is the database it selects */
-#define FWD_GATING 0x40u         /* on a shared link, and its client's private connection waits
-                                    for it (pinned.c: pin_gate) */
 #define FWD_EXEC_ABORTED 0x20u   /* an EXEC sent as DISCARD (its WATCH was lost): a +OK reply
                                     reaches the client as the null array of an aborted EXEC */
+#define FWD_GATING 0x40u         /* on a shared link, and its client's private connection waits
+                                    for it (pinned.c: pin_gate) */
 #define FWD_ARGV_STACK 16
 #define FWD_NAME_MAX 64          /* bytes of a command name quoted in an error */        /* arguments formatted without a heap array */
 
