@@ -45,7 +45,8 @@ REDIS_MODE = harness.is_redis_binary(SIDECAR_BIN)
 OP_TIMEOUT_MS = 400
 HEALTH_MS = 200
 CONNECT_TIMEOUT_MS = 300
-MARGIN = 1.0            # seconds on top of every stated bound (shared CPU, ASan builds)
+# seconds on top of every stated bound (shared CPU, ASan builds; raise it for slower runs)
+MARGIN = float(os.environ.get("FAULTS_MARGIN", "1.0"))
 DETECT = (HEALTH_MS + OP_TIMEOUT_MS) / 1000.0 + MARGIN   # a dead link noticed within this
 ANSWER = OP_TIMEOUT_MS / 1000.0 + MARGIN                 # a miss answered within this
 RECOVER = 10.0          # seconds for the sidecar to be usable again after a fault heals
@@ -285,17 +286,20 @@ class TestOneConnection(FaultCase):
         self.direct.call_raw("SET", "a", "1")
         self.assertEqual(self.c.call_raw("GET", "a"), bulk("1"))
         connects0 = self.info_int("upstream_connects")
+        disconnects0 = self.info_int("upstream_disconnects")
         self.relay.set_mode("blackhole", role="data")
         raw, took = self.timed_get(self.c, "miss1")
-        self.assertTrue(raw.startswith(b"-ERR upstream timeout"), raw)
-        self.assertGreater(took, OP_TIMEOUT_MS / 1000.0 * 0.9, "answered before the deadline?")
+        # its own deadline, or (rarely) that of a health-check PING written just before it
+        self.assertTrue(is_upstream_error(raw), raw)
+        if raw.startswith(b"-ERR upstream timeout"):
+            self.assertGreater(took, OP_TIMEOUT_MS / 1000.0 * 0.9, "before the deadline?")
         self.assertLess(took, ANSWER)
         # the next ones fail fast (down) or time out again; none hangs
         for i in range(3):
             raw, took = self.timed_get(self.c, "miss%d" % (i + 2))
             self.assertTrue(is_upstream_error(raw), raw)
             self.assertLess(took, ANSWER)
-        self.assertGreaterEqual(self.info_int("upstream_timeouts"), 1)
+        self.assertGreater(self.info_int("upstream_disconnects"), disconnects0, "recycled")
         self.direct.call_raw("SET", "a", "2")
         self.relay.heal()
         harness.nearcache_wait_ready(self.sc, timeout=RECOVER)

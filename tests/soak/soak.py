@@ -61,6 +61,7 @@ RESTART_EVERY = (8.0, 16.0)   # seconds between upstream restarts (uniform)
 DOWN_FOR = (0.1, 0.8)         # seconds the upstream stays dead
 REPLY_TIMEOUT = 10.0     # seconds for one reply (op_timeout_ms is 1000 below)
 KILL_SETTLE = 10.0       # seconds for a killed connection to leave CLIENT LIST
+PIN_SETTLE = 0.1         # seconds more when it had sent a transaction (see Worker.connect)
 GEN_WAIT = 30.0          # seconds a worker waits for a restart to finish
 RSS_EVERY = 1.0
 RSS_GROWTH = 0.10
@@ -125,6 +126,7 @@ class Worker(threading.Thread):
         self.conn = None
         self.conn_id = None
         self.killed_id = None
+        self.killed_pinned = False
         self.seq = 0
         p = "w%d:" % wid
         self.str_keys = [p + "s%d" % i for i in range(KEYS_STR)]
@@ -333,6 +335,12 @@ class Worker(threading.Thread):
             if self.killed_id is not None:
                 self.wait_gone(self.killed_id)
                 self.killed_id = None
+                if self.killed_pinned:
+                    # What it had already written on its private upstream connection may still
+                    # run after it is gone (Redis reads a closing connection in its own order
+                    # with the others): give that time to land before the model relies on it.
+                    time.sleep(PIN_SETTLE)
+                    self.killed_pinned = False
 
     def wait_gone(self, cid):
         """Until the killed connection is gone from CLIENT LIST: the sidecar may still read and
@@ -417,6 +425,7 @@ class Worker(threading.Thread):
             self.conn = None
             return
         if killing:
+            self.killed_pinned = self.near and any(op[1] == "txn" for op in ops)
             self.kill()
         g1 = self.gen.get() if self.gen else 0
         straddled = g1 != g0
