@@ -11,7 +11,10 @@ only the invalidation subscriber, only the data link) and reset, and the tests s
     on the upstream while the link is faulty, and afterwards the sidecar answers the new value
     (or an upstream error), never the old one;
   - no request is answered twice or with another request's reply: pipelines of GET k_i, each
-    k_i holding a value that names it, are checked reply by reply while a thread toggles faults.
+    k_i holding a value that names it, are checked reply by reply while a thread toggles faults;
+  - a client with state on its private upstream connection (SELECT, WATCH, MULTI, BLPOP) does
+    not lose it silently when that connection is lost, and a pipeline moving onto it keeps its
+    order; a client subscribed through the pub/sub relay gets messages again after each fault.
 
 Bounds (stated, checked): detection of a dead link (black-holed or stalled) within
 health_check_interval_ms + op_timeout_ms + MARGIN; an error or value for every miss within
@@ -20,6 +23,8 @@ op_timeout_ms + MARGIN; MARGIN is generous because the machine running the suite
     SIDECAR_BIN=./sidecar /usr/bin/python3 tests/integration/test_faults.py -v
     SIDECAR_BIN=./sidecar /usr/bin/python3 tests/integration/test_faults.py -v -k subscriber
     SIDECAR_BIN=build/asan/sidecar /usr/bin/python3 tests/integration/test_faults.py -v
+    SIDECAR_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full" FAULTS_MARGIN=3 \
+        SIDECAR_BIN=./sidecar /usr/bin/python3 tests/integration/test_faults.py -v
 
 Owns: the test cases below; each test its own redis-server, relay and sidecar, stopped at the
 end (the sidecar with check=True: a crash, a non-zero exit or a sanitizer report fails the test).
