@@ -9,6 +9,9 @@
  *   not dropped by the write that made it.
  * bcast: the same with BCAST and a PREFIX per configured prefix.
  * ttl: no subscriber, no tracking; links are armed as soon as they are up.
+ * The subscriber runs health checks (upstream_link_set_sub_health) every
+ * health_check_interval_ms: one that stops answering is dropped within that + op_timeout_ms,
+ * which flushes and re-arms as for a closed connection.
  * Invalidation messages (RESP2, redirected): ["message", "__redis__:invalidate", [key...]]
  * drops the keys; a nil payload (FLUSHALL/FLUSHDB upstream) flushes everything. */
 #include "proxy/nearcache.h"
@@ -187,6 +190,10 @@ void coherence_start(struct nearcache *nc)
                                                      "invalidate", channels, 1,
                                                      coherence_message_cb, nc);
     upstream_link_set_state_cb(nc->subscriber, coherence_subscriber_state_cb, nc);
+    /* A subscriber that stays connected but silent would lose every invalidation while hits
+     * go on being served: check it as the data links are checked (health_check_interval_ms;
+     * its loss flushes and re-arms, like any other). */
+    upstream_link_set_sub_health(nc->subscriber, true);
 }
 
 void coherence_stop(struct nearcache *nc)

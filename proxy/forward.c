@@ -46,6 +46,8 @@ static void fwd_unlink(struct fwd *f)
     struct client *c = f->c;
     if (!c)
         return;
+    if ((f->flags & FWD_GATING) && c->pin)
+        pin_shared_done(c->pin);
     if (f->cprev)
         f->cprev->cnext = f->cnext;
     else
@@ -276,6 +278,9 @@ void fwd_complete(struct fwd *f, const struct upstream_reply *r)
         size_t mark = out->len;
         if (f->parts) {
             fwd_merge_mget(f, r, out);
+        } else if ((f->flags & FWD_EXEC_ABORTED) && r->status == UPSTREAM_OK &&
+                   upstream_value_type(r->value) == UPSTREAM_VALUE_STATUS) {
+            strbuf_append(out, "*-1\r\n", 5); /* what an EXEC aborted by WATCH answers */
         } else if (r->status == UPSTREAM_OK) {
             size_t n = upstream_value_encoded_len(r->value);
             strbuf_reserve(out, n);
@@ -290,7 +295,7 @@ void fwd_complete(struct fwd *f, const struct upstream_reply *r)
     }
     fwd_post(f, r, nc);
     if (f->pin)
-        pin_request_done(f->pin, f);
+        pin_request_done(f->pin, f, r);
     fwd_deliver_done(f);
     fwd_unlink(f);
     fwd_free(srv, f);

@@ -37,6 +37,11 @@ struct slowlog_entry;
 #define FWD_WT_ONE 0x04u         /* write-through: the write succeeded when it replied :1
                                     (SETNX); otherwise when it replied a status (+OK) */
 #define FWD_ENDS_TXN 0x08u       /* EXEC, DISCARD, RESET on a pin: drop its transaction's keys */
+#define FWD_PIN_SELECT 0x10u     /* SELECT on a pin: pin_db is the database it selects */
+#define FWD_EXEC_ABORTED 0x20u   /* an EXEC sent as DISCARD (its WATCH was lost): a +OK reply
+                                    reaches the client as the null array of an aborted EXEC */
+#define FWD_GATING 0x40u         /* on a shared link, and its client's private connection waits
+                                    for it (pinned.c: pin_gate) */
 #define FWD_ARGV_STACK 16
 #define FWD_NAME_MAX 64          /* bytes of a command name quoted in an error */        /* arguments formatted without a heap array */
 
@@ -55,6 +60,8 @@ struct fwd {
     struct upstream_req *req;    /* the request this forward owns, NULL when on a guard */
     struct pin *pin;             /* a private connection counting it in flight, or NULL */
     unsigned pin_clear;          /* PIN_* reasons its reply ends */
+    unsigned pin_set;            /* PIN_* reasons it started (undone when it fails upstream) */
+    long long pin_db;            /* FWD_PIN_SELECT: the database */
     unsigned flags;              /* FWD_* */
     char **keys;                 /* written keys to drop again at the reply */
     size_t *klens;

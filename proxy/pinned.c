@@ -1,5 +1,7 @@
 /* Private upstream connections (see pinned.h): creation on the first stateful command, the
- * state each command starts or ends (one table), and the transaction's written keys. */
+ * state each command starts or ends (one table), the transaction's written keys, and what is
+ * kept or answered when the connection is lost with state on it (the database is selected
+ * again by the link's handshake; a lost MULTI or WATCH is answered here: see pinned.h). */
 #include "proxy/pinned.h"
 
 #include "conf/xmalloc.h"
@@ -57,6 +59,19 @@ bool pin_wanted(const struct client *c, const struct command *cmd)
     return (cmd->flags & CMD_STATEFUL) != 0;
 }
 
+static void pin_txn_clear(struct pin *p);
+
+/* The private connection was lost (state DOWN after UP): its MULTI and WATCH went with it.
+ * Requests in flight were completed first (pin_request_done), so what is left in reasons was
+ * in effect upstream. */
+static void pin_link_state_cb(void *arg, struct upstream_link *link, enum upstream_state state)
+{
+    (void)link;
+    struct pin *p = arg;
+    if (state == UPSTREAM_DOWN)
+        p->lost |= p->reasons & (PIN_MULTI | PIN_WATCH);
+}
+
 static struct pin *pin_create(struct client *c)
 {
     struct server *srv = c->srv;
@@ -64,10 +79,75 @@ static struct pin *pin_create(struct client *c)
     char name[48];
     snprintf(name, sizeof(name), "client-%llu", (unsigned long long)c->id);
     p->c = c;
+    p->db = -1;
     p->link = upstream_link_create(srv->loop, &srv->cfg.upstream, &srv->log, name);
     upstream_link_set_hold(p->link, true);
+    upstream_link_set_state_cb(p->link, pin_link_state_cb, p);
     srv->pinned_clients++;
     return p;
+}
+
+/* The database the upstream accepted is the one every later connection selects (after the
+ * configured one, which the link selects itself). */
+static void pin_set_db(struct pin *p, long long db)
+{
+    p->db = db;
+    if (db == p->c->srv->cfg.upstream.db) {
+        upstream_link_set_handshake(p->link, 0, NULL, NULL);
+        return;
+    }
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", db);
+    const char *argv[] = { "SELECT", num };
+    const size_t lens[] = { 6, strlen(num) };
+    upstream_link_set_handshake(p->link, 2, argv, lens);
+}
+
+/* Answers c's request here with bytes (a lost transaction's replies). */
+static void pin_answer(struct client *c, const char *reply)
+{
+    fwd_complete_bytes(fwd_open(c), reply, strlen(reply));
+}
+
+#define LOST_TXN_ERR "-ERR upstream connection lost inside MULTI: the transaction is discarded\r\n"
+#define EXECABORT "-EXECABORT Transaction discarded because of previous errors.\r\n"
+
+/* The upstream's MULTI or WATCH of this client was lost with its connection: answers here what
+ * must not reach the new connection. True when c's request was answered (or sent) here. */
+static bool pin_forward_lost(struct client *c, struct pin *p, const struct pin_effect *eff)
+{
+    command_proc *proc = eff ? eff->proc : NULL;
+    if (proc == cmd_reset) {
+        p->lost = 0; /* forwarded: RESET ends whatever is left upstream */
+        return false;
+    }
+    if (p->lost & PIN_MULTI) {
+        if (proc == cmd_exec || proc == cmd_discard) {
+            pin_answer(c, proc == cmd_exec ? EXECABORT : "+OK\r\n");
+            p->reasons &= ~(PIN_MULTI | PIN_WATCH);
+            p->lost = 0;
+            pin_txn_clear(p);
+        } else {
+            pin_answer(c, LOST_TXN_ERR);
+        }
+        return true;
+    }
+    /* only the WATCH was lost */
+    if (proc == cmd_exec && (p->reasons & PIN_MULTI)) {
+        struct fwd *f = fwd_open(c);
+        f->pin = p;
+        p->inflight++;
+        f->flags |= FWD_ENDS_TXN | FWD_EXEC_ABORTED;
+        f->pin_clear = eff->clear;
+        p->lost = 0;
+        const char *argv[] = { "DISCARD" };
+        const size_t lens[] = { 7 };
+        fwd_send_argv(f, p->link, 1, argv, lens);
+        return true;
+    }
+    if (proc == cmd_discard || proc == cmd_unwatch)
+        p->lost = 0; /* forwarded: no WATCH is left to honour */
+    return false;
 }
 
 static void pin_txn_clear(struct pin *p)
@@ -110,37 +190,87 @@ void pin_forward_silent(struct client *c, const struct command *cmd)
         c->fwd_tail->flags |= FWD_DISCARD;
 }
 
+/* c's forwards still in flight on the shared links must run before anything sent on p: each
+ * is marked, counted, and p's link gate stays closed until the last one is done. Those are
+ * all there will be: while p has requests in flight, c's new requests all come here. */
+static void pin_gate(struct client *c, struct pin *p)
+{
+    size_t n = 0;
+    for (struct fwd *f = c->fwd_head; f; f = f->cnext) {
+        if (!f->pin && !(f->flags & FWD_GATING)) {
+            f->flags |= FWD_GATING;
+            n++;
+        }
+    }
+    if (n == 0)
+        return;
+    p->gate_wait += n;
+    upstream_link_set_gate(p->link, true);
+}
+
+void pin_shared_done(struct pin *p)
+{
+    if (p->gate_wait > 0 && --p->gate_wait == 0)
+        upstream_link_set_gate(p->link, false);
+}
+
 void pin_forward(struct client *c, const struct command *cmd)
 {
     struct pin *p = c->pin ? c->pin : (c->pin = pin_create(c));
+    pin_gate(c, p);
     const struct pin_effect *eff = pin_effect_for(cmd);
     if (eff && cmd->arity > 0 && c->argc != (size_t)cmd->arity)
         eff = NULL;
+    if (p->lost && pin_forward_lost(c, p, eff))
+        return;
     if (eff)
         p->reasons |= eff->set;
+    long long db = -1;
     if (cmd && cmd->proc == cmd_select) {
         if (c->argc == 2 && arg_is(&c->argv[1], "0"))
             p->reasons &= ~PIN_DB;
         else
             p->reasons |= PIN_DB;
+        if (c->argc != 2 || !num_parse_ll(c->argv[1].ptr, c->argv[1].len, &db) || db < 0)
+            db = -1; /* the upstream refuses it */
     }
     struct fwd *f = fwd_open(c);
     f->pin = p;
     p->inflight++;
     if (eff && eff->ends_txn)
         f->flags |= FWD_ENDS_TXN;
-    if (eff)
+    if (eff) {
         f->pin_clear = eff->clear;
+        f->pin_set = eff->set;
+    }
+    if (db >= 0) {
+        f->flags |= FWD_PIN_SELECT;
+        f->pin_db = db;
+    }
     if (!cmd || (cmd->flags & CMD_WRITE))
         route_drop_write_keys(c, cmd, f, p);
     long long timeout = cmd && (cmd->flags & CMD_BLOCKING) ? pin_blocking_deadline(c) : -1;
     fwd_send_request(f, p->link, timeout);
 }
 
-void pin_request_done(struct pin *p, struct fwd *f)
+void pin_request_done(struct pin *p, struct fwd *f, const struct upstream_reply *r)
 {
     p->inflight--;
     p->reasons &= ~f->pin_clear;
+    bool accepted = r->status == UPSTREAM_OK &&
+                    upstream_value_type(r->value) == UPSTREAM_VALUE_STATUS;
+    if (r->status != UPSTREAM_OK)
+        p->reasons &= ~f->pin_set; /* a MULTI or WATCH that failed upstream never took effect */
+    if (f->flags & FWD_PIN_SELECT) {
+        if (accepted)
+            pin_set_db(p, f->pin_db);
+        if (p->db > 0) /* as at the send: a database other than 0 keeps the client here */
+            p->reasons |= PIN_DB;
+        else
+            p->reasons &= ~PIN_DB;
+    }
+    if (f->flags & FWD_ENDS_TXN && f->pin_clear & PIN_DB && accepted)
+        pin_set_db(p, 0); /* RESET selects database 0 */
     if (!(f->flags & FWD_ENDS_TXN))
         return;
     struct nearcache *nc = p->c->srv->nc;

@@ -8,7 +8,20 @@
  * database) or requests in flight, every forwarded command of the client goes through it, in
  * order; then the client is back on the shared links. Nothing sent on a pin is cached; the keys
  * its writes name are dropped from the near-cache when sent and when answered (for a MULTI,
- * when EXEC is answered), so the client reads its own writes. */
+ * when EXEC is answered), so the client reads its own writes.
+ *
+ * When the private connection is lost (closed, reset, timed out) and the link reconnects, the
+ * upstream state it held is gone, and never silently: the selected database is selected again
+ * by the new connection's handshake (the last SELECT the upstream accepted); a lost WATCH makes
+ * the client's EXEC abort as a WATCH does (a null array; DISCARD is sent upstream instead),
+ * since the watched keys may have changed unseen; a lost MULTI makes every command until EXEC
+ * or DISCARD fail here (never run outside the transaction on the new connection), EXEC answer
+ * -EXECABORT and DISCARD +OK, as Redis does for a transaction flagged by an error. A MULTI or
+ * WATCH whose own request failed (upstream error) never took effect: it is not kept.
+ *
+ * Order: a client that moves to its private connection with requests still in flight on the
+ * shared links (a pipeline's writes before its MULTI) has the private link's gate closed until
+ * those complete, so nothing it sent later runs first. */
 #ifndef PROXY_PINNED_H
 #define PROXY_PINNED_H
 
@@ -30,6 +43,12 @@ struct pin {
     struct client *c;
     struct upstream_link *link;
     unsigned reasons;           /* PIN_* */
+    unsigned lost;              /* PIN_MULTI, PIN_WATCH: reasons whose upstream state went with
+                                   a lost connection (answered here: see above) */
+    size_t gate_wait;           /* c's forwards on the shared links still to complete before
+                                   anything sent on link is written (its gate is closed) */
+    long long db;               /* the last database SELECT the upstream accepted; -1 while
+                                   none was (the connection is on [upstream] db) */
     size_t inflight;            /* forwards of c sent on link and not yet answered */
     char **txn_keys;            /* keys written since MULTI */
     size_t *txn_klens;
@@ -49,8 +68,11 @@ bool pin_in_multi(const struct client *c);
 void pin_forward(struct client *c, const struct command *cmd);
 /* The same, with the upstream's reply dropped (RESET: the sidecar replies itself). */
 void pin_forward_silent(struct client *c, const struct command *cmd);
-/* A forward sent on p was answered (or failed). */
-void pin_request_done(struct pin *p, struct fwd *f);
+/* A forward sent on p was answered (or failed: r's status). */
+struct upstream_reply;
+void pin_request_done(struct pin *p, struct fwd *f, const struct upstream_reply *r);
+/* One of the forwards on the shared links that p's requests wait for is done (forward.c). */
+void pin_shared_done(struct pin *p);
 /* c is being freed (its forwards are already cancelled): closes the connection. */
 void pin_client_gone(struct client *c);
 

@@ -50,6 +50,8 @@ static void relay_names_cb(void *ctx, bool pattern, const char *name, size_t len
             return;
         nc->relay = upstream_link_create_subscriber(srv->loop, &srv->cfg.upstream, &srv->log,
                                                     "pubsub", NULL, 0, relay_message_cb, nc);
+        /* a silent relay connection would lose every message until it is noticed */
+        upstream_link_set_sub_health(nc->relay, true);
     }
     if (pattern)
         (added ? upstream_link_psubscribe : upstream_link_punsubscribe)(nc->relay, name, len);

@@ -13,9 +13,10 @@
  *    detached: req->link == NULL, and hiredis frees it when it gives it back). (A subscriber's
  *    [P]SUBSCRIBE callbacks are not requests: see subscriber.c.)
  *  - link->held is empty unless hold is on and the state is CONNECTING or HANDSHAKE, or the
- *    link has just gone UP and the state callback is running; held requests are not in hiredis
- *    (they own a copy of their command) and are written in order after that callback, or
- *    completed with UPSTREAM_ERR_DOWN when the attempt fails.
+ *    link has just gone UP and the state callback is running, or the gate is closed and the
+ *    state is not DOWN; held requests are not in hiredis (they own a copy of their command)
+ *    and are written in order after that callback (once the gate is open), or completed with
+ *    UPSTREAM_ERR_DOWN when the attempt fails or the connection is lost.
  *  - hiredis 0.14 quirks handled here: after a failed connect it frees the context without the
  *    disconnect callback (the connect callback gets REDIS_ERR and every pending callback runs
  *    with NULL); freeing a context is only safe outside hiredis or from inside a reply callback
@@ -38,11 +39,20 @@
 #include <hiredis/hiredis.h>
 
 #include <ev.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+/* TCP keepalive of upstream sockets: first probe after this much idle time, then one every
+ * INTVL seconds, CNT unanswered probes drop the connection (~30 s for a vanished peer). */
+#define UPSTREAM_KEEPALIVE_IDLE_S 15
+#define UPSTREAM_KEEPALIVE_INTVL_S 5
+#define UPSTREAM_KEEPALIVE_CNT 3
 
 /* Why a caller's request sits on the fail queue (its kind). */
 enum fail_why {
@@ -222,8 +232,9 @@ void upstream_link_go_up(struct upstream_link *link)
     link->backoff_ms = link->reconnect_min_ms;
     link->stats.connects++;
     ev_timer_stop(link->loop, &link->timer);
-    if (link->health_interval > 0. && !link->sub) {
-        /* never on a subscriber: see upstream_link_create_subscriber in link.h */
+    if (link->sub) {
+        upstream_sub_health_start(link); /* when on: see upstream_link_set_sub_health */
+    } else if (link->health_interval > 0.) {
         ev_timer_set(&link->timer, link->health_interval, link->health_interval);
         ev_timer_start(link->loop, &link->timer);
     }
@@ -233,7 +244,7 @@ void upstream_link_go_up(struct upstream_link *link)
     else
         upstream_link_log(link, LOG_NOTICE, "up (db %lld)", link->db);
     link_call_state(link, UPSTREAM_UP);
-    if (link->state == UPSTREAM_UP) /* the state callback may have reset it */
+    if (link->state == UPSTREAM_UP && !link->gate) /* the state callback may have reset it */
         link_write_held(link);
 }
 
@@ -390,6 +401,21 @@ static void link_install_reader(struct upstream_link *link, redisAsyncContext *a
     ac->c.reader->fn = &link->reply_fns;
 }
 
+/* TCP keepalive on an upstream socket, so that a peer that vanished without a FIN or RST (a
+ * host gone, a dropped NAT entry) is noticed by the kernel even on a link with nothing to send
+ * and health checks off. Best effort: a failure leaves the socket as it was (hiredis's own
+ * redisEnableKeepAlive would mark the context failed instead). */
+static void link_keepalive(int fd)
+{
+    int on = 1, idle = UPSTREAM_KEEPALIVE_IDLE_S, intvl = UPSTREAM_KEEPALIVE_INTVL_S,
+        cnt = UPSTREAM_KEEPALIVE_CNT;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+        return;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 /* Starts a connection attempt (from DOWN). */
 static void link_connect(struct upstream_link *link)
 {
@@ -410,6 +436,8 @@ static void link_connect(struct upstream_link *link)
         return;
     }
     link_install_reader(link, ac);
+    if (!link->unixsocket)
+        link_keepalive(ac->c.fd);
     ac->data = link;
     if (redisLibevAttach(link->loop, ac) != REDIS_OK)
         abort(); /* only fails when already attached */
@@ -439,7 +467,9 @@ static void upstream_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         upstream_link_drop(link, UPSTREAM_DROP_RECYCLE, why);
         break;
     case UPSTREAM_UP:
-        if (link->fifo.reqs.count == 0) {
+        if (link->sub) {
+            upstream_sub_health_tick(link);
+        } else if (link->fifo.reqs.count == 0) {
             link->stats.health_checks++;
             upstream_link_send_own(link, UPSTREAM_KIND_HEALTH_PING, &link->hs_ping);
         }
@@ -524,8 +554,10 @@ static struct upstream_req *link_submit(struct upstream_link *link, const char *
 {
     bool full = link->fifo.reqs.count + link->held.count >= UPSTREAM_LINK_INFLIGHT_MAX;
     bool attempt = link->state == UPSTREAM_CONNECTING || link->state == UPSTREAM_HANDSHAKE;
-    struct upstream_req *req = link->hold && attempt && !full ? link_hold(link, cmd, len)
-                                                              : xcalloc(1, sizeof(*req));
+    bool gated = link->gate && link->state != UPSTREAM_DOWN;
+    struct upstream_req *req = ((link->hold && attempt) || gated) && !full
+                                   ? link_hold(link, cmd, len)
+                                   : xcalloc(1, sizeof(*req));
     req->cb = cb;
     req->owner = owner;
     req->link = link;
@@ -805,6 +837,15 @@ size_t upstream_link_in_flight(const struct upstream_link *link)
 void upstream_link_set_hold(struct upstream_link *link, bool hold)
 {
     link->hold = hold && !link->sub;
+}
+
+void upstream_link_set_gate(struct upstream_link *link, bool closed)
+{
+    if (link->sub)
+        return;
+    link->gate = closed;
+    if (!closed && link->state == UPSTREAM_UP && link->held.count)
+        link_write_held(link);
 }
 
 const char *upstream_link_last_error(const struct upstream_link *link)

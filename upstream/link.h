@@ -139,6 +139,14 @@ struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int arg
  * Turning hold off keeps the requests already held. No effect on a subscriber link. */
 void upstream_link_set_hold(struct upstream_link *link, bool hold);
 
+/* A gate in front of the link (off by default): while closed, requests sent while the link is
+ * UP, CONNECTING or HANDSHAKE are held as with upstream_link_set_hold (a copy of the command,
+ * the deadline starting when written, ERR_DOWN when the connection is lost first; sends while
+ * DOWN still fail fast). Opening it writes the held requests in send order at once when the
+ * link is UP, else when it next goes UP. For a caller whose earlier requests on another link
+ * must be executed first (a client moving from the shared links to its private one). */
+void upstream_link_set_gate(struct upstream_link *link, bool closed);
+
 /* Recycles the connection now: requests in flight complete with UPSTREAM_ERR_DISCONNECTED
  * (reason "reset: <reason>"), and the link reconnects after the backoff delay. Does nothing
  * when already DOWN. Safe from completion and state callbacks. */
@@ -204,12 +212,10 @@ const char *upstream_link_address(const struct upstream_link *link);
  *     its tracking is re-armed with the new id: the caller must treat DOWN of the subscriber as
  *     "flush everything and re-arm tracking with the id reported at the next UP".
  *
- * No health-check PING is sent on a subscriber link (health_check_interval_ms is ignored),
- * because hiredis 0.14 cannot match a PING to its reply in subscribed mode: it queues the
- * PING's callback apart (sub.invalid) and treats the RESP2 reply ["pong", ""] as a pub/sub
- * message: the callback only runs, with NULL, when the context is freed, and a pong read in
- * the same batch as a message is handed to that message's channel callback (both seen with
- * 0.14.1). A dead subscriber connection is noticed when the kernel reports it (EOF, reset).
+ * Health checks are off on a subscriber link unless upstream_link_set_sub_health turns them on
+ * (below): a plain PING cannot be matched to its reply by hiredis 0.14 in subscribed mode.
+ * Without them a dead subscriber connection is noticed only when the kernel reports it (EOF,
+ * reset): one that stays open but silent (a hung upstream, a black-holed path) goes unnoticed.
  *
  * States, backoff, reconnects, stats, the state callback, reset and destroy are as for data
  * links; each reconnect runs the whole handshake again and so gets a NEW client id: the state
@@ -241,5 +247,31 @@ int upstream_link_psubscribe(struct upstream_link *link, const char *pattern, si
 int upstream_link_punsubscribe(struct upstream_link *link, const char *pattern, size_t len);
 /* The number of channels (patterns false) or patterns (true) in a subscriber's lists. */
 size_t upstream_link_subscriptions(const struct upstream_link *link, bool patterns);
+
+/* The pattern a subscriber with health checks is subscribed to on the upstream, besides its
+ * lists (no glob characters: it matches only a channel of that exact name, which nobody
+ * publishes to; it shows in PUBSUB NUMPAT, one per such connection). */
+#define UPSTREAM_SUB_HEALTH_NAME "__sidecar_health__"
+
+/* Health checks on a subscriber link (off by default; returns -1 on a data link). When on and
+ * health_check_interval_ms is not 0: every connection's handshake also PSUBSCRIBEs
+ * UPSTREAM_SUB_HEALTH_NAME, and while UP the link writes `PING UPSTREAM_SUB_HEALTH_NAME`
+ * health_check_interval_ms after going UP and after each answer; an answer not back within
+ * op_timeout_ms recycles the connection (DOWN, state callback, reconnect with backoff), so a
+ * silent subscriber connection is noticed within health_check_interval_ms + op_timeout_ms.
+ *
+ * Why this shape (hiredis 0.14.1, async.c, checked): in subscribed mode a RESP2 PING is
+ * answered ["pong", <argument>]; hiredis routes an array reply it has no regular callback for
+ * by the first letter of its first element ('p': the pattern callbacks) and the name in its
+ * second, so with the argument a pattern of ours the pong reaches our pattern callback, which
+ * tells it from a pmessage by its kind. The PING is appended to the context's output buffer
+ * directly (redisAppendFormattedCommand, then the adapter's addWrite hook), not through
+ * redisAsync*Command, which would queue a callback on sub.invalid that is only released when
+ * the context is freed (one allocation per PING for the life of the connection).
+ * Counted in health_checks. Takes effect now: a connected link subscribes (or unsubscribes) the
+ * name at once and an UP link arms (or stops) the check. The name is never in the caller's
+ * lists: upstream_link_subscriptions does not count it, on_message never sees its traffic, and
+ * a caller's PUNSUBSCRIBE of the same name does not remove it upstream. */
+int upstream_link_set_sub_health(struct upstream_link *link, bool on);
 
 #endif

@@ -51,6 +51,9 @@ struct upstream_sub {
     bool have_id;          /* CLIENT ID answered on the current connection */
     size_t pending;        /* HANDSHAKE: [p]subscribe confirmations still expected */
     struct upstream_buf cmd; /* formatting of [P][UN]SUBSCRIBE commands */
+    bool health;           /* upstream_link_set_sub_health: on (and the interval is not 0) */
+    bool ping_out;         /* UP: a health PING was written and its pong has not come back */
+    struct upstream_buf ping; /* "PING <UPSTREAM_SUB_HEALTH_NAME>", formatted once */
 };
 
 struct upstream_link {
@@ -81,9 +84,11 @@ struct upstream_link {
     struct upstream_req_list failq; /* callers' requests waiting for their ERR_DOWN */
     struct upstream_req_list held;  /* hold on: callers' requests waiting for UP, in send order */
     bool hold;                      /* upstream_link_set_hold */
+    bool gate;                      /* upstream_link_set_gate: closed (held even while UP) */
     ev_idle fail_idle;              /* active (and fed) while failq is not empty */
     ev_timer timer;                 /* DOWN: next attempt; CONNECTING/HANDSHAKE: connect
-                                       deadline; UP: health check (repeating) */
+                                       deadline; UP: health check (data links: repeating;
+                                       subscribers: the next PING, then its deadline) */
     long long backoff_ms;           /* the next failure's delay, before jitter */
     uint64_t rng;                   /* jitter; xorshift64 state, never 0 */
     bool attempted;                 /* a connection was started before */
@@ -122,5 +127,10 @@ void upstream_sub_handshake(struct upstream_link *link);
 void upstream_sub_client_id_reply(struct upstream_link *link, const redisReply *reply);
 /* Frees the subscriber part (the context is already gone). */
 void upstream_sub_free(struct upstream_sub *sub);
+/* The health check's timer fired on an UP subscriber: writes a PING when none is out (and
+ * re-arms the timer for its deadline), or drops the link when the last one was not answered. */
+void upstream_sub_health_tick(struct upstream_link *link);
+/* The subscriber just went UP: arms the first health check (when on). */
+void upstream_sub_health_start(struct upstream_link *link);
 
 #endif

@@ -19,7 +19,12 @@
  *  - sub->pending counts the [p]subscribe confirmations the current handshake still waits
  *    for; the link goes UP when it is 0 and CLIENT ID has answered (CLIENT ID is written
  *    before the SUBSCRIBE, so its reply comes first).
- *  - No caller callback runs inside upstream_link_[p][un]subscribe (they only write). */
+ *  - No caller callback runs inside upstream_link_[p][un]subscribe (they only write).
+ *  - Health checks (upstream_link_set_sub_health, see link.h for why this shape): the health
+ *    pattern is subscribed on the wire but is in neither list; sub->ping_out is true from a
+ *    health PING's write until its pong, and then link->timer runs to that PING's deadline
+ *    (op_timeout_ms), otherwise (UP) to the next PING (health_check_interval_ms). The PING
+ *    bypasses hiredis's callback queues, so nothing accumulates per PING. */
 #include "upstream/link.h"
 #include "upstream/link_internal.h"
 
@@ -104,6 +109,61 @@ static void sub_deliver(struct upstream_link *link, const redisReply *reply)
     link->depth--;
 }
 
+/* ---- health checks ----------------------------------------------------------------------- */
+
+static bool sub_health_on(const struct upstream_link *link)
+{
+    return link->sub && link->sub->health && link->health_interval > 0.;
+}
+
+static void sub_timer_arm(struct upstream_link *link, ev_tstamp after)
+{
+    ev_timer_stop(link->loop, &link->timer);
+    ev_timer_set(&link->timer, after, 0.);
+    ev_timer_start(link->loop, &link->timer);
+}
+
+/* The pong of our health PING: the link is alive; the next PING after the interval. */
+static void sub_health_answered(struct upstream_link *link)
+{
+    struct upstream_sub *sub = link->sub;
+    if (!sub->ping_out || link->state != UPSTREAM_UP)
+        return;
+    sub->ping_out = false;
+    if (sub_health_on(link))
+        sub_timer_arm(link, link->health_interval);
+}
+
+void upstream_sub_health_start(struct upstream_link *link)
+{
+    link->sub->ping_out = false;
+    if (sub_health_on(link))
+        sub_timer_arm(link, link->health_interval);
+}
+
+void upstream_sub_health_tick(struct upstream_link *link)
+{
+    struct upstream_sub *sub = link->sub;
+    if (!sub_health_on(link))
+        return;
+    if (sub->ping_out) {
+        char why[UPSTREAM_LINK_ERROR_MAX];
+        snprintf(why, sizeof(why), "health check: no reply within %lld ms", link->op_timeout_ms);
+        upstream_link_drop(link, UPSTREAM_DROP_TIMEOUT, why);
+        return;
+    }
+    redisAsyncContext *ac = link->ac;
+    if (redisAppendFormattedCommand(&ac->c, sub->ping.data, sub->ping.len) != REDIS_OK) {
+        upstream_link_drop(link, UPSTREAM_DROP_RECYCLE, "health check: PING not written");
+        return;
+    }
+    if (ac->ev.addWrite)
+        ac->ev.addWrite(ac->ev.data);
+    sub->ping_out = true;
+    link->stats.health_checks++;
+    sub_timer_arm(link, (ev_tstamp)link->op_timeout_ms / 1000.0);
+}
+
 /* hiredis's callback for every subscribed channel and pattern (privdata unused: NULL). */
 static void upstream_sub_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -121,9 +181,16 @@ static void upstream_sub_cb(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     const redisReply *reply = r;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
+    if (reply->type != REDIS_REPLY_ARRAY)
         return;
     struct upstream_sub *sub = link->sub;
+    if (reply->elements == 2 && reply_is(reply->element[0], "pong")) {
+        if (reply_is(reply->element[1], UPSTREAM_SUB_HEALTH_NAME))
+            sub_health_answered(link);
+        return;
+    }
+    if (reply->elements < 3)
+        return;
     const redisReply *kind = reply->element[0];
     if (reply_is(kind, "message") && reply->elements == 3) {
         if (link->state == UPSTREAM_UP && reply_in(reply->element[1], &sub->channels))
@@ -163,6 +230,15 @@ static bool sub_write(struct upstream_link *link, const char *verb, char *const 
                                       sub->cmd.len) == REDIS_OK;
 }
 
+/* [P]SUBSCRIBE or PUNSUBSCRIBE of the health pattern alone. */
+static bool sub_write_health(struct upstream_link *link, const char *verb)
+{
+    char name[] = UPSTREAM_SUB_HEALTH_NAME;
+    char *names[] = { name };
+    size_t lens[] = { sizeof(name) - 1 };
+    return sub_write(link, verb, names, lens, 1);
+}
+
 void upstream_sub_handshake(struct upstream_link *link)
 {
     struct upstream_sub *sub = link->sub;
@@ -186,6 +262,11 @@ void upstream_sub_handshake(struct upstream_link *link)
         ok = sub_write(link, "PSUBSCRIBE", sub->patterns.names, sub->patterns.lens,
                        sub->patterns.count);
         sub->pending += sub->patterns.count;
+    }
+    sub->ping_out = false;
+    if (ok && sub_health_on(link)) {
+        ok = sub_write_health(link, "PSUBSCRIBE");
+        sub->pending++;
     }
     if (!ok)
         abort(); /* hiredis refuses commands only on a closing context */
@@ -211,10 +292,17 @@ void upstream_sub_free(struct upstream_sub *sub)
     names_free(&sub->channels);
     names_free(&sub->patterns);
     upstream_buf_free(&sub->cmd);
+    upstream_buf_free(&sub->ping);
     free(sub);
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
+
+static bool is_health_name(const char *name, size_t len)
+{
+    return len == sizeof(UPSTREAM_SUB_HEALTH_NAME) - 1 &&
+           memcmp(name, UPSTREAM_SUB_HEALTH_NAME, len) == 0;
+}
 
 static bool sub_connected(const struct upstream_link *link)
 {
@@ -251,7 +339,8 @@ static int sub_remove(struct upstream_link *link, bool pattern, const char *name
     size_t i = names_find(l, name, len);
     if (i == NAME_NONE)
         return -1;
-    if (sub_connected(link)) {
+    bool ours = pattern && sub_health_on(link) && is_health_name(name, len);
+    if (sub_connected(link) && !ours) {
         /* refused only when hiredis thinks nothing is subscribed: nothing to undo then */
         (void)sub_write(link, pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", &l->names[i],
                         &l->lens[i], 1);
@@ -309,4 +398,36 @@ size_t upstream_link_subscriptions(const struct upstream_link *link, bool patter
     if (!link->sub)
         return 0;
     return patterns ? link->sub->patterns.count : link->sub->channels.count;
+}
+
+int upstream_link_set_sub_health(struct upstream_link *link, bool on)
+{
+    struct upstream_sub *sub = link->sub;
+    if (!sub)
+        return -1;
+    if (sub->ping.len == 0) {
+        const char *argv[] = { "PING", UPSTREAM_SUB_HEALTH_NAME };
+        const size_t lens[] = { 4, sizeof(UPSTREAM_SUB_HEALTH_NAME) - 1 };
+        upstream_command_format(&sub->ping, 2, argv, lens);
+    }
+    bool was = sub_health_on(link);
+    sub->health = on;
+    bool now = sub_health_on(link);
+    if (was == now || !sub_connected(link))
+        return 0;
+    bool in_list = names_find(&sub->patterns, UPSTREAM_SUB_HEALTH_NAME,
+                              sizeof(UPSTREAM_SUB_HEALTH_NAME) - 1) != NAME_NONE;
+    if (now) {
+        if (sub_write_health(link, "PSUBSCRIBE") && link->state == UPSTREAM_HANDSHAKE)
+            sub->pending++;
+        if (link->state == UPSTREAM_UP)
+            upstream_sub_health_start(link);
+    } else {
+        if (!in_list)
+            (void)sub_write_health(link, "PUNSUBSCRIBE");
+        sub->ping_out = false;
+        if (link->state == UPSTREAM_UP)
+            ev_timer_stop(link->loop, &link->timer);
+    }
+    return 0;
 }

@@ -17,6 +17,7 @@ import atexit
 import ctypes
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -339,21 +340,28 @@ def sidecar_ini(port, config):
 
 
 class SidecarServer(Server):
-    """The sidecar binary, started as `BIN -c TMP.ini` with a temp ini (listen on our port)."""
+    """The sidecar binary, started as `BIN -c TMP.ini` with a temp ini (listen on our port).
+    wrapper: argv put before it (e.g. ["valgrind", "-q"]; the process keeps its pid); by default
+    the words of $SIDECAR_WRAPPER, e.g. SIDECAR_WRAPPER="valgrind -q --error-exitcode=99
+    --leak-check=full --errors-for-leak-kinds=definite" to run every sidecar of a test file
+    under memcheck (an error or a definite leak then fails its stop() by the exit status)."""
 
     kind = "sidecar"
 
-    def __init__(self, binary, extra_args=(), extra_env=None, **kw):
+    def __init__(self, binary, extra_args=(), extra_env=None, wrapper=None, **kw):
         super().__init__(**kw)
         self.binary = os.path.abspath(binary) if os.sep in binary else binary
         self.extra_args = list(extra_args)
         self.extra_env = dict(extra_env or {})
+        if wrapper is None:
+            wrapper = shlex.split(os.environ.get("SIDECAR_WRAPPER", ""))
+        self.wrapper = list(wrapper)
         self.ini_path = os.path.join(self.tmpdir, "sidecar.ini")
 
     def argv(self):
         with open(self.ini_path, "w") as f:
             f.write(sidecar_ini(self.port, self.config))
-        return [self.binary, "-c", self.ini_path] + self.extra_args
+        return self.wrapper + [self.binary, "-c", self.ini_path] + self.extra_args
 
     def env(self):
         e = dict(os.environ)
