@@ -64,7 +64,7 @@ void cmd_exec(struct client *c)
     multi_check_expired(c, server_now_ms(c->srv));
     if (c->flags & (CLIENT_DIRTY_EXEC | CLIENT_DIRTY_CAS)) {
         if (c->flags & CLIENT_DIRTY_EXEC)
-            reply_error(c, "EXECABORT Transaction discarded because of previous errors.");
+            reply_error(c, ERR_EXECABORT);
         else
             reply_null_array(c);
         multi_discard(c);

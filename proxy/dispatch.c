@@ -57,6 +57,7 @@ static void dispatch_reject(struct client *c, const struct command *cmd, const c
         return;
     }
     multi_flag_error(c);
+    pin_flag_error(c); /* the same inside MULTI on a private upstream connection */
     reply_error(c, text);
 }
 

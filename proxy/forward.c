@@ -9,6 +9,7 @@
 #include "proxy/nearcache.h"
 #include "proxy/numbers.h"
 #include "proxy/pinned.h"
+#include "proxy/reply.h"
 #include "proxy/server.h"
 #include "proxy/slowlog.h"
 #include "upstream/link.h"
@@ -278,9 +279,13 @@ void fwd_complete(struct fwd *f, const struct upstream_reply *r)
         size_t mark = out->len;
         if (f->parts) {
             fwd_merge_mget(f, r, out);
-        } else if ((f->flags & FWD_EXEC_ABORTED) && r->status == UPSTREAM_OK &&
+        } else if ((f->flags & (FWD_EXEC_ABORTED | FWD_EXEC_FLAGGED)) &&
+                   r->status == UPSTREAM_OK &&
                    upstream_value_type(r->value) == UPSTREAM_VALUE_STATUS) {
-            strbuf_append(out, "*-1\r\n", 5); /* what an EXEC aborted by WATCH answers */
+            if (f->flags & FWD_EXEC_FLAGGED) /* a flagged transaction's EXEC, as Redis */
+                strbuf_append(out, ERR_EXECABORT_RESP, strlen(ERR_EXECABORT_RESP));
+            else
+                strbuf_append(out, "*-1\r\n", 5); /* what an EXEC aborted by WATCH answers */
         } else if (r->status == UPSTREAM_OK) {
             size_t n = upstream_value_encoded_len(r->value);
             strbuf_reserve(out, n);

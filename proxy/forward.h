@@ -42,6 +42,8 @@ struct slowlog_entry;
                                     reaches the client as the null array of an aborted EXEC */
 #define FWD_GATING 0x40u         /* on a shared link, and its client's private connection waits
                                     for it (pinned.c: pin_gate) */
+#define FWD_EXEC_FLAGGED 0x80u   /* an EXEC sent as DISCARD (a command of its transaction was
+                                    refused here): a +OK reply reaches the client as EXECABORT */
 #define FWD_ARGV_STACK 16
 #define FWD_NAME_MAX 64          /* bytes of a command name quoted in an error */        /* arguments formatted without a heap array */
 

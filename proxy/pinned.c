@@ -12,6 +12,7 @@
 #include "proxy/multi.h"
 #include "proxy/nearcache.h"
 #include "proxy/numbers.h"
+#include "proxy/reply.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
 #include "upstream/link.h"
@@ -50,6 +51,12 @@ static const struct pin_effect *pin_effect_for(const struct command *cmd)
 bool pin_in_multi(const struct client *c)
 {
     return c->pin && (c->pin->reasons & PIN_MULTI);
+}
+
+void pin_flag_error(struct client *c)
+{
+    if (pin_in_multi(c))
+        c->pin->txn_flagged = true;
 }
 
 bool pin_wanted(const struct client *c, const struct command *cmd)
@@ -110,7 +117,6 @@ static void pin_answer(struct client *c, const char *reply)
 }
 
 #define LOST_TXN_ERR "-ERR upstream connection lost inside MULTI: the transaction is discarded\r\n"
-#define EXECABORT "-EXECABORT Transaction discarded because of previous errors.\r\n"
 
 /* The upstream's MULTI or WATCH of this client was lost with its connection: answers here what
  * must not reach the new connection. True when c's request was answered (or sent) here. */
@@ -123,7 +129,7 @@ static bool pin_forward_lost(struct client *c, struct pin *p, const struct pin_e
     }
     if (p->lost & PIN_MULTI) {
         if (proc == cmd_exec || proc == cmd_discard) {
-            pin_answer(c, proc == cmd_exec ? EXECABORT : "+OK\r\n");
+            pin_answer(c, proc == cmd_exec ? ERR_EXECABORT_RESP : "+OK\r\n");
             p->reasons &= ~(PIN_MULTI | PIN_WATCH);
             p->lost = 0;
             pin_txn_clear(p);
@@ -223,6 +229,21 @@ void pin_forward(struct client *c, const struct command *cmd)
         eff = NULL;
     if (p->lost && pin_forward_lost(c, p, eff))
         return;
+    if (p->txn_flagged && eff && (eff->proc == cmd_exec || eff->proc == cmd_discard ||
+                                  eff->proc == cmd_reset)) {
+        p->txn_flagged = false;
+        if (eff->proc == cmd_exec && (p->reasons & PIN_MULTI)) {
+            struct fwd *f = fwd_open(c); /* DISCARD upstream; the client gets EXECABORT */
+            f->pin = p;
+            p->inflight++;
+            f->flags |= FWD_ENDS_TXN | FWD_EXEC_FLAGGED;
+            f->pin_clear = eff->clear;
+            const char *argv[] = { "DISCARD" };
+            const size_t lens[] = { 7 };
+            fwd_send_argv(f, p->link, 1, argv, lens);
+            return;
+        }
+    }
     if (eff)
         p->reasons |= eff->set;
     long long db = -1;

@@ -54,6 +54,9 @@ struct pin {
     size_t *txn_klens;
     size_t ntxn;
     bool txn_overflow;
+    bool txn_flagged;           /* a command of the open MULTI was refused here (NOPERM, a
+                                   disabled name): EXEC is sent as DISCARD and answers
+                                   EXECABORT, as Redis's flagTransaction */
 };
 
 /* Whether c's request must go through its private connection (a stateful command, or c is
@@ -62,6 +65,9 @@ bool pin_wanted(const struct client *c, const struct command *cmd);
 /* Whether c is inside MULTI on its private connection: every request but QUIT, RESET, AUTH
  * and HELLO goes there as it came, for the upstream to queue or refuse (and flag). */
 bool pin_in_multi(const struct client *c);
+/* A request of c was refused by the sidecar: when c is inside MULTI on its private connection,
+ * its EXEC must fail as Redis's does after a refused command (EXECABORT). */
+void pin_flag_error(struct client *c);
 /* Forwards c's current request through its private connection (created on first use). cmd is
  * the row found (the parent for a subcommand), or NULL for a command the sidecar does not
  * know. */

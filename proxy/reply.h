@@ -18,6 +18,8 @@
 #define ERR_DB_RANGE "ERR DB index is out of range"
 #define ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
 #define ERR_NOAUTH "NOAUTH Authentication required."
+#define ERR_EXECABORT "EXECABORT Transaction discarded because of previous errors."
+#define ERR_EXECABORT_RESP "-" ERR_EXECABORT "\r\n"
 #define ERR_STRING_SIZE "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 #define ERR_INVALID_CURSOR "ERR invalid cursor"
 /* HSCAN/SSCAN/ZSCAN of a missing key: cursor 0, no elements. */

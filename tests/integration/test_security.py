@@ -523,7 +523,15 @@ class NearCacheTest(unittest.TestCase):
                              b"-ERR unknown command 'FLUSHALL', with args beginning with: \r\n")
             self.assertEqual(c.call_raw("DEBUG", "SLEEP", "0"),
                              b"-ERR unknown command 'DEBUG', with args beginning with: 'SLEEP' '0' \r\n")
-            c.call("DISCARD")
+            # a refused command flags the transaction, as Redis: EXEC aborts, SET v2 never runs
+            self.assertEqual(c.call_raw("EXEC"),
+                             b"-EXECABORT Transaction discarded because of previous errors.\r\n")
+            self.assertEqual(c.call("GET", "shared"), b"v1")
+            self.assertEqual(c.call("MULTI"), "OK")  # the private connection is usable again
+            self.assertEqual(c.call("SET", "shared", "v1"), "QUEUED")
+            self.assertEqual(c.call_raw("OBJECT", "ENCODING", "shared"),
+                             b"-NOPERM this user has no permissions to run the 'object' command\r\n")
+            self.assertEqual(c.call("DISCARD"), "OK")
             self.assertEqual(c.call("AUTH", TOPPW), "OK")
             self.assertEqual(c.call("OBJECT", "ENCODING", "shared"), b"embstr")
             # disabled: unknown here and never forwarded to the upstream
