@@ -292,6 +292,22 @@ void client_process_input(struct client *c)
         client_want_write(c);
 }
 
+/* The peer shut its sending side (read returned 0). Redis answers every request it read
+ * before the EOF (they were run and their replies written before the next read); here a reply
+ * may still be pending (forwarded upstream, or not yet written), so the connection closes
+ * only after what was asked is answered: the forwarded requests are bounded by op_timeout_ms.
+ * A client whose pending state only a live peer can end is closed at once, as Redis does:
+ * blocked or pinned to a private upstream connection (a blocking pop there would take an
+ * element nobody reads), subscribed, or a monitor. */
+static void client_peer_closed(struct client *c)
+{
+    const unsigned stateful = CLIENT_BLOCKED | CLIENT_PUBSUB | CLIENT_MONITOR;
+    if ((c->flags & stateful) || c->pin || (!c->slot_head && client_output_bytes(c) == 0))
+        client_close(c);
+    else
+        client_close_after_reply(c);
+}
+
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct client *c = container_of(w, struct client, rio);
@@ -307,7 +323,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     strbuf_reserve(&c->qbuf, want);
     ssize_t n = read(c->fd, c->qbuf.data + c->qbuf.len, want);
     if (n == 0) {
-        client_close(c);
+        client_peer_closed(c);
         return;
     }
     if (n < 0) {
