@@ -341,6 +341,11 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     client_process_input(c);
+    /* Everything read was a complete request: an idle client keeps no query buffer (Redis
+     * frees idle ones too). Ten thousand idle connections would otherwise hold a 16 KB read
+     * buffer each, and malloc would keep that memory resident after they leave. */
+    if (c->qbuf.len == 0)
+        strbuf_free(&c->qbuf);
     (void)loop;
     (void)revents;
 }
