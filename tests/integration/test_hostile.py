@@ -25,12 +25,15 @@ Memory tolerances, and why:
   and requires RSS <= baseline + RSS_SLACK (4 MB). A leak of what a round holds (at least one
   1 MB output buffer, or a query buffer of 1 MB) would add ROUNDS MB at least and fail it. Under
   ASan (SIDECAR_ASAN=1) freed memory sits in ASan's quarantine (256 MB by default) by design, so
-  the RSS bound is RSS_SLACK_ASAN there; leaks are LeakSanitizer's job in that build.
+  the RSS bound is RSS_SLACK_ASAN there; leaks are LeakSanitizer's job in that build. Under
+  valgrind (SIDECAR_VALGRIND=1) VmRSS is valgrind's own and its freed-block queue holds freed
+  memory the same way: the same bound, leaks are memcheck's job.
 """
 
 import errno
 import os
 import resource
+import select
 import selectors
 import socket
 import struct
@@ -46,7 +49,10 @@ from harness import RespClient, encode_command, parse_info, wait_until  # noqa: 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SIDECAR_BIN = os.environ.get("SIDECAR_BIN", os.path.join(REPO, "sidecar"))
 ASAN = os.environ.get("SIDECAR_ASAN", "0") == "1"
-VALGRIND = "valgrind" in os.environ.get("SIDECAR_WRAPPER", "")
+# SIDECAR_VALGRIND=1: SIDECAR_BIN is a script that execs valgrind on the sidecar (same pid),
+# e.g. `exec valgrind --leak-check=full --error-exitcode=99 build/sidecar "$@"`; a valgrind
+# error makes the sidecar exit 99 at SIGTERM, which fails the class that started it.
+VALGRIND = os.environ.get("SIDECAR_VALGRIND", "0") == "1"
 SLOW = 4.0 if (ASAN or VALGRIND) else 1.0   # timing bounds stretch for instrumented builds
 
 MAXCLIENTS_ERR = b"-ERR max number of clients reached\r\n"
@@ -106,12 +112,32 @@ def vmrss(pid):
     raise AssertionError("no VmRSS for pid %d" % pid)
 
 
+def conn(server, timeout=None):
+    """A RespClient to server, authenticated when the test gave the server a `password`."""
+    c = RespClient(server.port, timeout=timeout or 5.0 * SLOW)
+    password = getattr(server, "password", None)
+    if password:
+        try:
+            reply = c.call("AUTH", password)
+        except Exception:
+            c.close()
+            raise
+        if reply != "OK":
+            c.close()
+            raise AssertionError("AUTH on %s: %r" % (server.name, reply))
+    return c
+
+
 def info(server, section=None):
-    return harness.info_dict(server, section, timeout=5.0 * SLOW)
+    with conn(server) as c:
+        raw = c.call("INFO", section) if section else c.call("INFO")
+    if isinstance(raw, harness.Error):
+        raise AssertionError("INFO on %s: %s" % (server.name, raw))
+    return parse_info(raw)
 
 
 def call(server, *args, timeout=None):
-    with RespClient(server.port, timeout=timeout or 5.0 * SLOW) as c:
+    with conn(server, timeout) as c:
         return c.call(*args)
 
 
@@ -186,7 +212,10 @@ class HostileCase(unittest.TestCase):
 
     def setUp(self):
         self.assertTrue(self.sidecar.alive(), "the sidecar died in an earlier test")
+        # Between tests nobody is connected: the baseline is the measuring connection alone.
+        self.wait_clients(1)
         self.base = Snapshot(self.sidecar)
+        self.base.clients = 1
 
     def tearDown(self):
         # Keys written by a test are not part of the memory that must come back.
@@ -198,11 +227,17 @@ class HostileCase(unittest.TestCase):
     # -- the checks every case ends with
 
     def wait_clients(self, expected, timeout=SETTLE):
-        got = wait_until(lambda: int(info(self.sidecar, "clients")["connected_clients"]) == expected,
-                         timeout, interval=0.05)
-        now = int(info(self.sidecar, "clients")["connected_clients"])
-        self.assertEqual(now, expected, "connected_clients did not come back to %d" % expected)
-        return got
+        """Waits until INFO clients shows `expected` connections (the asking one included). A
+        connection the test closed a moment ago may still be counted until the sidecar reads
+        its EOF, so only the wait is asserted, never one reading."""
+        seen = []
+
+        def check():
+            seen.append(int(info(self.sidecar, "clients")["connected_clients"]))
+            return seen[-1] == expected
+        self.assertTrue(wait_until(check, timeout, interval=0.05),
+                        "connected_clients did not come back to %d (last seen %s)"
+                        % (expected, seen[-3:]))
 
     def check_back(self, base=None, rss_base=None, keys_deleted=()):
         """PING on a new connection, INFO clients back to the baseline, used_memory within
@@ -217,7 +252,7 @@ class HostileCase(unittest.TestCase):
         self.assertEqual(now.blocked, base.blocked, "blocked_clients")
         self.assertLessEqual(now.used, base.used + USED_MEMORY_SLACK,
                              "used_memory grew from %d to %d" % (base.used, now.used))
-        slack = RSS_SLACK_ASAN if ASAN else RSS_SLACK
+        slack = RSS_SLACK_ASAN if (ASAN or VALGRIND) else RSS_SLACK
         rss0 = rss_base if rss_base is not None else base.rss
         self.assertLessEqual(now.rss, rss0 + slack,
                              "VmRSS grew from %d to %d (tolerance %d)" % (rss0, now.rss, slack))
@@ -230,6 +265,7 @@ class HostileCase(unittest.TestCase):
         one_round()
         self.wait_clients(self.base.clients)
         warm = Snapshot(self.sidecar)
+        warm.clients = self.base.clients
         for _ in range(ROUNDS):
             one_round()
         self.check_back(base=warm)
@@ -348,10 +384,16 @@ class TestProtocolErrors(HostileCase):
                 with self.subTest(payload=payload[:40]):
                     with RespClient(self.sidecar.port, timeout=5.0 * SLOW) as c:
                         c.send(payload)
-                        # the request is read (INFO clients shows its query buffer) ...
-                        wait_until(lambda: self.qbuf_of_others() >= len(payload) - 16, 3.0 * SLOW)
+                        # the request is read (CLIENT LIST shows its query buffer) ...
+                        self.assertTrue(wait_until(lambda: self.qbuf_of_others() >= len(payload),
+                                                   3.0 * SLOW), "the request was never read")
+                        # ... and more of a big argument arrives: the sidecar reads a big argument
+                        # at most CLIENT_READ_BIG_MAX (1 MB) at a time, whatever its claimed size
+                        c.send(b"y" * 4096)
+                        self.assertTrue(wait_until(lambda: self.qbuf_of_others() >= len(payload) + 4096,
+                                                   3.0 * SLOW), "the rest was never read")
                         during = Snapshot(self.sidecar)
-                        self.assertLessEqual(during.used, self.base.used + 256 * 1024,
+                        self.assertLessEqual(during.used, self.base.used + MB + 256 * 1024,
                                              "memory allocated for a claimed size")
                         out, closed = c.read_until_close(0.2)
                         self.assertEqual((out, closed), (b"", False), "still waiting for the rest")
@@ -414,6 +456,49 @@ class TestProtocolErrors(HostileCase):
         self.check_back()
 
 
+class TestUnauthenticatedLimits(HostileCase):
+    """With a password set and not given, Redis's tighter limits apply before anything is read:
+    at most 10 arguments and 16 KB per bulk."""
+
+    PASSWORD = "hostile-pw"
+    CONFIG = {"requirepass": PASSWORD}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sidecar.password = cls.PASSWORD
+        ref = ref_server()
+        config_set(ref, "requirepass", cls.PASSWORD)
+        ref.password = cls.PASSWORD
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            config_set(REF, "requirepass", "")
+            REF.password = None
+        finally:
+            super().tearDownClass()
+
+    def test_unauthenticated_lengths(self):
+        cases = [(b"*11\r\n", proto_err(b"unauthenticated multibulk length")),
+                 (b"*1\r\n$16385\r\n", proto_err(b"unauthenticated bulk length")),
+                 (b"*2\r\n$4\r\nAUTH\r\n$9223372036854775808\r\n", proto_err(b"invalid bulk length")),
+                 (b"AUTH " + b"x" * (70 * 1024), proto_err(b"too big inline request"))]
+        for payload, expected in cases:
+            with self.subTest(payload=payload[:40]):
+                ref = exchange_expect_close(REF.port, payload)
+                self.assertEqual(ref, (expected, True), "redis-server itself (test premise)")
+                self.assertEqual(exchange_expect_close(self.sidecar.port, payload), ref)
+        # the same lengths are fine once authenticated
+        for srv in (REF, self.sidecar):
+            with RespClient(srv.port, timeout=5.0 * SLOW) as c:
+                c.send(encode_command("AUTH", self.PASSWORD) + encode_command("ECHO", "e" * 20000)
+                       + encode_command("DEL", *["k%d" % i for i in range(11)]))
+                self.assertEqual([c.read_reply_bytes() for _ in range(3)],
+                                 [b"+OK\r\n", b"$20000\r\n" + b"e" * 20000 + b"\r\n", b":0\r\n"])
+        self.check_back()
+
+
 # ---------------------------------------------------------------------------------------------
 # NUL bytes and CRLF inside bulk strings, trickled requests: in both modes
 
@@ -449,9 +534,10 @@ class RoundTripMixin:
                     t0 = time.monotonic()
                     self.assertEqual(other.call("PING", timeout=2.0 * SLOW), "PONG")
                     self.assertLess(time.monotonic() - t0, 2.0 * SLOW)
-                if i < len(payload) - 1:
+                if i < len(payload) - 1 and nreplies == 1:
                     # nothing is answered before the request is complete
-                    self.assertEqual(slow.buf, bytearray())
+                    r, _, _ = select.select([slow.sock], [], [], 0)
+                    self.assertEqual(r, [], "a reply before the request was complete")
             return [slow.read_reply_bytes() for _ in range(nreplies)]
 
     def test_trickled_short_command(self):
@@ -570,6 +656,55 @@ class NeverReadsMixin:
             self.rounds(one_round)
         finally:
             config_set(self.sidecar, "pubsub_output_buffer_limit", "32mb")
+
+
+class PipelineFloodMixin:
+    def test_pipeline_flood_that_never_reads(self):
+        # Requests sent as fast as the socket takes them, replies never read: the sidecar stops
+        # reading this client once its output passes the soft limit or it awaits too many
+        # replies (backpressure), so what it holds stays bounded however much the client
+        # pushes; all of it goes when it leaves. In near-cache mode half the GETs are misses
+        # (forwarded: pending reply slots), half hits.
+        payload = (encode_command("GET", "fk") + encode_command("GET", "nokey")) * 10000
+        call(self.sidecar, "SET", "fk", big_value(1024))
+
+        def one_round():
+            c = RespClient(self.sidecar.port, rcvbuf=4096)
+            try:
+                deadline = time.monotonic() + 3.0 * SLOW
+                sent = 0
+                stalled_since = None
+                while time.monotonic() < deadline and sent < 64 * MB:
+                    try:
+                        n = c.sock.send(payload)
+                    except BlockingIOError:
+                        n = 0
+                    sent += n
+                    if n:
+                        stalled_since = None
+                    elif stalled_since is None:
+                        stalled_since = time.monotonic()
+                    elif time.monotonic() - stalled_since > 0.5:
+                        break   # the sidecar stopped reading us
+                    else:
+                        time.sleep(0.01)
+                self.assertLess(sent, 64 * MB, "the sidecar read 64 MB of requests whose "
+                                "replies were never read")
+                held = Snapshot(self.sidecar)
+                self.assertLess(held.used - self.base.used, 4 * MB,
+                                "memory held for a client that does not read")
+            finally:
+                c.close()
+            self.wait_clients(self.base.clients)
+        self.rounds(one_round)
+
+
+class TestPipelineFloodStandalone(PipelineFloodMixin, HostileCase):
+    pass
+
+
+class TestPipelineFloodNearCache(PipelineFloodMixin, HostileCase):
+    NEARCACHE = True
 
 
 class TestNeverReadsStandalone(NeverReadsMixin, HostileCase):
