@@ -26,6 +26,7 @@
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_READ_BIG_MAX (1024 * 1024) /* largest single read while a big bulk arrives */
+#define CLIENT_ARGV_KEEP 1024 /* argument slots kept between requests (16 KB) */
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -277,6 +278,11 @@ void client_process_input(struct client *c)
             c->req_len = multibulk ? done - start : 0;
             dispatch_command(c);
             c->argc = 0;
+            if (c->argv_cap > CLIENT_ARGV_KEEP) { /* a huge request leaves nothing behind */
+                free(c->argv);
+                c->argv = NULL;
+                c->argv_cap = 0;
+            }
         }
         resp_parser_next(&c->parser);
         if (client_output_bytes(c) > SERVER_OUTPUT_SOFT_LIMIT || c->slots >= CLIENT_SLOTS_MAX)
