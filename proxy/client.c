@@ -195,7 +195,11 @@ void client_slot_ready(struct client *c, struct reply_slot *slot)
     slot->ready = true;
     while (c->slot_head && c->slot_head->ready) {
         struct reply_slot *s = c->slot_head;
-        if (s->buf.len) /* a dropped reply (CLIENT REPLY OFF) leaves its slot empty */
+        /* A dropped reply (CLIENT REPLY OFF) leaves its slot empty. A closing client's output
+         * is never written: its replies are dropped here, not copied, so a pipeline of misses
+         * answered at once (one upstream reply for many waiters) cannot pile up copies past
+         * the output limit that closed it. */
+        if (s->buf.len && !(c->flags & CLIENT_CLOSE_ASAP))
             strbuf_append(&c->out, s->buf.data, s->buf.len);
         if (s != c->slot_tail)
             c->slot_bytes -= s->buf.len;
