@@ -1049,6 +1049,20 @@ class HalfCloseMixin:
             self.assertEqual(c.read_until_close(CLOSE_WAIT), (want, True))
         self.check_back(keys_deleted=["hk"])
 
+    def test_shutdown_write_after_a_pipeline_bigger_than_the_socket(self):
+        # 64 replies of 256 KB (16 MB) cannot all be written before the EOF is read: the sidecar
+        # still delivers every one, then closes. (redis-server drops what it has not written
+        # when it reads the EOF; the sidecar answers what was asked, as for a forwarded reply.)
+        val = big_value(256 * 1024)
+        call(self.sidecar, "SET", "hbig", val)
+        with RespClient(self.sidecar.port, timeout=20.0 * SLOW) as c:
+            c.send(encode_command("GET", "hbig") * 64 + encode_command("PING"))
+            c.sock.shutdown(socket.SHUT_WR)
+            got = [c.read_reply_bytes() for _ in range(65)]
+            self.assertTrue(c.wait_closed(CLOSE_WAIT))
+        self.assertEqual(got, [b"$262144\r\n" + val + b"\r\n"] * 64 + [b"+PONG\r\n"])
+        self.check_back(keys_deleted=["hbig"])
+
     def test_half_close_mid_request(self):
         for payload in (b"*2\r\n$3\r\nGET\r\n$1\r\n", b"*2\r\n$3\r\nGET\r\n$5\r\nab", b"GET k",
                         encode_command("PING") + b"*3\r\n$3\r\nSET"):
