@@ -7,6 +7,10 @@ reset sockets, a query buffer over its limit.
     SIDECAR_ASAN=1 ASAN_OPTIONS=detect_leaks=1 SIDECAR_BIN=build/asan/sidecar \
         /usr/bin/python3 tests/integration/test_hostile.py -v
 
+Two tests of known gaps in files other helpers own are skipped unless HOSTILE_KNOWN_GAPS=1 (the
+skip reason says what). With SIDECAR_BIN=redis-server the whole suite is skipped: it compares
+the sidecar with redis-server itself.
+
 Every reply a Redis client can see is compared with a real redis-server 7 fed the same bytes
 where both have the same limit. After every case the sidecar must still answer PING on a new
 connection, INFO clients must be back to its baseline and its memory (INFO used_memory, and the
@@ -17,8 +21,9 @@ modes: standalone and in front of a redis-server upstream.
 Memory tolerances, and why:
 - USED_MEMORY_SLACK (64 KB): used_memory is the store's bytes plus every connected client's
   buffer capacities. After a case the same single INFO connection is connected as for the
-  baseline and the test keys are deleted, so the only legitimate difference is that connection's
-  own buffers (a query buffer grown to one 16 KB read, an output buffer kept up to 64 KB).
+  baseline and the test keys are deleted (in near-cache mode the near-cache is emptied, once
+  every forwarded request has been answered), so the only legitimate difference is that
+  connection's own buffers (a query buffer of one 16 KB read, an output buffer kept up to 16 KB).
 - RSS: malloc (glibc) keeps freed memory of a burst in its arenas and raises its mmap threshold
   after freeing a big block, so RSS after one round of a case says little: the first round's
   256 KB buffers are mmapped and given back, the next ones come from the heap, which keeps them
@@ -163,8 +168,7 @@ def exchange(port, data, wait=CLOSE_WAIT, chunk=None):
 
 
 def exchange_expect_close(port, data, chunk=None):
-    out, closed = exchange(port, data, CLOSE_WAIT, chunk)
-    return out, closed
+    return exchange(port, data, CLOSE_WAIT, chunk)
 
 
 def config_set(server, name, value):
@@ -256,9 +260,10 @@ class HostileCase(unittest.TestCase):
                         "connected_clients did not come back to %d (last seen %s)"
                         % (expected, seen[-3:]))
 
-    def check_back(self, base=None, rss_base=None, keys_deleted=()):
-        """PING on a new connection, INFO clients back to the baseline, used_memory within
-        USED_MEMORY_SLACK, RSS within RSS_SLACK of rss_base (default: the setUp baseline)."""
+    def check_back(self, base=None, keys_deleted=()):
+        """PING on a new connection, INFO clients back to the baseline, no blocked client left,
+        used_memory within USED_MEMORY_SLACK and RSS within RSS_SLACK of base (default: the
+        setUp baseline); keys_deleted are deleted before measuring."""
         base = base or self.base
         self.assertTrue(self.sidecar.alive(), "sidecar exited:\n" + harness._tail(self.sidecar.stderr_path))
         self.assertEqual(call(self.sidecar, "PING"), "PONG")
@@ -270,9 +275,8 @@ class HostileCase(unittest.TestCase):
         self.assertLessEqual(now.used, base.used + USED_MEMORY_SLACK,
                              "used_memory grew from %d to %d" % (base.used, now.used))
         if not (ASAN or VALGRIND):   # see the module docstring
-            rss0 = rss_base if rss_base is not None else base.rss
-            self.assertLessEqual(now.rss, rss0 + RSS_SLACK,
-                                 "VmRSS grew from %d to %d (tolerance %d)" % (rss0, now.rss, RSS_SLACK))
+            self.assertLessEqual(now.rss, base.rss + RSS_SLACK, "VmRSS grew from %d to %d "
+                                 "(tolerance %d)" % (base.rss, now.rss, RSS_SLACK))
         return now
 
     def rounds(self, one_round):
@@ -389,9 +393,10 @@ class TestProtocolErrors(HostileCase):
 
     def test_claimed_sizes_allocate_nothing(self):
         # The largest claims the limits let through (proto_max_bulk_len at its maximum, a count
-        # of INT_MAX) with only a few bytes behind them: memory stays flat while the server
-        # waits, and all of it comes back when the client leaves. Sidecar only: redis-server
-        # would try to reserve the claimed bulk size at once.
+        # of INT_MAX) with only a few bytes behind them: memory grows by at most one read
+        # buffer while the server waits, and all of it comes back when the client leaves.
+        # Sidecar only: redis-server reserves a big bulk's claimed size at once
+        # (sdsMakeRoomForNonGreedy), which fails for a claim this size.
         config_set(self.sidecar, "proto-max-bulk-len", str(2 ** 63 - 1))
         try:
             claims = [b"*2147483647\r\n",
@@ -405,8 +410,8 @@ class TestProtocolErrors(HostileCase):
                         # the request is read (CLIENT LIST shows its query buffer) ...
                         self.assertTrue(wait_until(lambda: self.qbuf_of_others() >= len(payload),
                                                    3.0 * SLOW), "the request was never read")
-                        # ... and more of a big argument arrives: the sidecar reads a big argument
-                        # at most CLIENT_READ_BIG_MAX (1 MB) at a time, whatever its claimed size
+                        # ... and more bytes arrive (for a claimed bulk, the sidecar reads a big
+                        # argument at most CLIENT_READ_BIG_MAX, 1 MB, at a time, whatever the claim)
                         c.send(b"y" * 4096)
                         self.assertTrue(wait_until(lambda: self.qbuf_of_others() >= len(payload) + 4096,
                                                    3.0 * SLOW), "the rest was never read")
