@@ -27,6 +27,7 @@
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_READ_BIG_MAX (1024 * 1024) /* largest single read while a big bulk arrives */
 #define CLIENT_ARGV_KEEP 1024 /* argument slots kept between requests (16 KB) */
+#define CLIENT_SLOT_RECYCLE_BUF 512 /* a recycled slot keeps its buffer up to this size */
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -215,6 +216,11 @@ void client_slot_ready(struct client *c, struct reply_slot *slot)
 void client_slot_recycle(struct server *srv, struct reply_slot *s)
 {
     if (srv->nfree_slots < SERVER_FREE_SLOTS_MAX && s->buf.cap <= CLIENT_SLOT_KEEP_BYTES) {
+        /* The free list keeps small buffers only: SERVER_FREE_SLOTS_MAX recycled slots holding
+         * up to CLIENT_SLOT_KEEP_BYTES each would be 16 MB that no client owns and that
+         * used_memory does not show; with this, at most about 2 MB. */
+        if (s->buf.cap > CLIENT_SLOT_RECYCLE_BUF)
+            strbuf_free(&s->buf);
         s->buf.len = 0;
         s->next = srv->free_slots;
         srv->free_slots = s;
