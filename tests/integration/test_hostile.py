@@ -696,6 +696,30 @@ class NeverReadsMixin:
         finally:
             config_set(self.sidecar, "client_output_buffer_limit", "256mb")
 
+    def test_monitor_that_never_reads(self):
+        # MONITOR lines are output like any reply: a monitor that does not read is closed at
+        # the output limit (Redis's replica-class limit; here client_output_buffer_limit).
+        config_set(self.sidecar, "client_output_buffer_limit", "1mb")
+        try:
+            val = big_value(64 * 1024)
+
+            def one_round():
+                mon = RespClient(self.sidecar.port, timeout=5.0 * SLOW, rcvbuf=4096)
+                try:
+                    self.assertEqual(mon.call("MONITOR"), "OK")
+                    with conn(self.sidecar) as c:
+                        # 256 lines of 64 KB: 16 MB, more than the kernel's socket buffers
+                        # take; the limit is 1 MB
+                        for _ in range(16):
+                            c.pipeline(encode_command("SET", "m", val) * 16, 16)
+                    self.wait_clients(self.base.clients)
+                    self.wait_closed_by_server(mon)
+                finally:
+                    mon.close()
+            self.rounds(one_round)
+        finally:
+            config_set(self.sidecar, "client_output_buffer_limit", "256mb")
+
     def test_subscriber_that_never_reads(self):
         config_set(self.sidecar, "pubsub_output_buffer_limit", "1mb")
         try:
@@ -1113,10 +1137,10 @@ class HalfCloseMixin:
             best = max(best, int(f["obl"]) + int(f["omem"]))
         return best
 
-    def blpop_then_close(self, reset):
+    def blpop_then_close(self, reset, timeout="0"):
         c = RespClient(self.sidecar.port)
         try:
-            c.send(encode_command("BLPOP", "bq", "0"))
+            c.send(encode_command("BLPOP", "bq", timeout))
             self.wait_blocked(1)
             if reset:
                 linger0(c)
@@ -1124,6 +1148,8 @@ class HalfCloseMixin:
             c.close()
         self.wait_blocked(0)
         self.wait_clients(self.base.clients)
+        if timeout != "0":
+            time.sleep(float(timeout) + 0.2)   # past the dead client's deadline: nothing fires
         # The element pushed next is not taken by the client that left.
         self.assertEqual(call(self.sidecar, "LPUSH", "bq", "x"), 1)
         time.sleep(0.1)
@@ -1142,6 +1168,7 @@ class HalfCloseMixin:
         self.upstream_blocked0 = 0
         self.blpop_then_close(reset=False)
         self.blpop_then_close(reset=True)
+        self.blpop_then_close(reset=True, timeout="0.3")
         self.check_back()
 
 
@@ -1198,6 +1225,7 @@ class TestHalfCloseNearCache(HalfCloseMixin, HostileCase):
         self.upstream_blocked0 = int(info(self.upstream, "clients")["blocked_clients"])
         self.blpop_then_close(reset=False)
         self.blpop_then_close(reset=True)
+        self.blpop_then_close(reset=True, timeout="0.3")
         self.check_back()
 
 
