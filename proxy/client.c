@@ -26,6 +26,8 @@
 
 #define CLIENT_READ_CHUNK (16 * 1024)
 #define CLIENT_READ_BIG_MAX (1024 * 1024) /* largest single read while a big bulk arrives */
+#define CLIENT_ARGV_KEEP 1024 /* argument slots kept between requests (16 KB) */
+#define CLIENT_SLOT_RECYCLE_BUF 512 /* a recycled slot keeps its buffer up to this size */
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -194,7 +196,11 @@ void client_slot_ready(struct client *c, struct reply_slot *slot)
     slot->ready = true;
     while (c->slot_head && c->slot_head->ready) {
         struct reply_slot *s = c->slot_head;
-        if (s->buf.len) /* a dropped reply (CLIENT REPLY OFF) leaves its slot empty */
+        /* A dropped reply (CLIENT REPLY OFF) leaves its slot empty. A closing client's output
+         * is never written: its replies are dropped here, not copied, so a pipeline of misses
+         * answered at once (one upstream reply for many waiters) cannot pile up copies past
+         * the output limit that closed it. */
+        if (s->buf.len && !(c->flags & CLIENT_CLOSE_ASAP))
             strbuf_append(&c->out, s->buf.data, s->buf.len);
         if (s != c->slot_tail)
             c->slot_bytes -= s->buf.len;
@@ -210,6 +216,11 @@ void client_slot_ready(struct client *c, struct reply_slot *slot)
 void client_slot_recycle(struct server *srv, struct reply_slot *s)
 {
     if (srv->nfree_slots < SERVER_FREE_SLOTS_MAX && s->buf.cap <= CLIENT_SLOT_KEEP_BYTES) {
+        /* The free list keeps small buffers only: SERVER_FREE_SLOTS_MAX recycled slots holding
+         * up to CLIENT_SLOT_KEEP_BYTES each would be 16 MB that no client owns and that
+         * used_memory does not show; with this, at most about 2 MB. */
+        if (s->buf.cap > CLIENT_SLOT_RECYCLE_BUF)
+            strbuf_free(&s->buf);
         s->buf.len = 0;
         s->next = srv->free_slots;
         srv->free_slots = s;
@@ -277,6 +288,11 @@ void client_process_input(struct client *c)
             c->req_len = multibulk ? done - start : 0;
             dispatch_command(c);
             c->argc = 0;
+            if (c->argv_cap > CLIENT_ARGV_KEEP) { /* a huge request leaves nothing behind */
+                free(c->argv);
+                c->argv = NULL;
+                c->argv_cap = 0;
+            }
         }
         resp_parser_next(&c->parser);
         if (client_output_bytes(c) > SERVER_OUTPUT_SOFT_LIMIT || c->slots >= CLIENT_SLOTS_MAX)
@@ -290,6 +306,22 @@ void client_process_input(struct client *c)
     }
     if (client_output_bytes(c) > 0)
         client_want_write(c);
+}
+
+/* The peer shut its sending side (read returned 0). Redis answers every request it read
+ * before the EOF (they were run and their replies written before the next read); here a reply
+ * may still be pending (forwarded upstream, or not yet written), so the connection closes
+ * only after what was asked is answered: the forwarded requests are bounded by op_timeout_ms.
+ * A client whose pending state only a live peer can end is closed at once, as Redis does:
+ * blocked or pinned to a private upstream connection (a blocking pop there would take an
+ * element nobody reads), subscribed, or a monitor. */
+static void client_peer_closed(struct client *c)
+{
+    const unsigned stateful = CLIENT_BLOCKED | CLIENT_PUBSUB | CLIENT_MONITOR;
+    if ((c->flags & stateful) || c->pin || (!c->slot_head && client_output_bytes(c) == 0))
+        client_close(c);
+    else
+        client_close_after_reply(c);
 }
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -307,7 +339,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     strbuf_reserve(&c->qbuf, want);
     ssize_t n = read(c->fd, c->qbuf.data + c->qbuf.len, want);
     if (n == 0) {
-        client_close(c);
+        client_peer_closed(c);
         return;
     }
     if (n < 0) {
@@ -325,6 +357,11 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     client_process_input(c);
+    /* Everything read was a complete request: an idle client keeps no query buffer (Redis
+     * frees idle ones too). Ten thousand idle connections would otherwise hold a 16 KB read
+     * buffer each, and malloc would keep that memory resident after they leave. */
+    if (c->qbuf.len == 0)
+        strbuf_free(&c->qbuf);
     (void)loop;
     (void)revents;
 }
