@@ -238,9 +238,8 @@ const char *acl_user_name(const struct acl_user *u)
 void acl_client_reset(struct client *c)
 {
     c->user = NULL;
-    if (c->srv->acl)
-        c->authenticated = acl_default_open(c->srv->acl);
-    c->flags |= CLIENT_ACL_READY;
+    c->authenticated = c->srv->acl ? acl_default_open(c->srv->acl)
+                                   : c->srv->cfg.requirepass[0] == '\0';
 }
 
 static bool rule_matches(const struct acl_rule *r, const struct command *parent,

@@ -4,6 +4,7 @@
 
 #include "cache/store.h"
 #include "conf/xmalloc.h"
+#include "proxy/acl.h"
 #include "proxy/blocking.h"
 #include "proxy/dispatch.h"
 #include "proxy/forward.h"
@@ -77,7 +78,7 @@ struct client *client_create(struct server *srv, int fd, bool unix_socket)
     c->fd = fd;
     c->flags = unix_socket ? CLIENT_UNIX_SOCKET : 0;
     c->resp = 2;
-    c->authenticated = srv->cfg.requirepass[0] == '\0';
+    acl_client_reset(c); /* the default user: authenticated when it needs no password */
     c->ctime_ms = c->last_active_ms = server_now_ms(srv);
     resp_parser_init(&c->parser);
     client_fill_addrs(c);

@@ -57,7 +57,6 @@ struct acl_user;
 #define CLIENT_UNBLOCKED 0x4000u       /* answered after blocking: its pending input runs from
                                           the flush path (blocking.c's resume queue) */
 #define CLIENT_MONITOR 0x8000u         /* MONITOR: sees every command run (monitor.c) */
-#define CLIENT_ACL_READY 0x10000u      /* authenticated was set from the users (acl.c) */
 
 struct reply_slot {
     struct reply_slot *next;

@@ -221,8 +221,6 @@ static void dispatch_run(struct client *c)
     struct cmdstats_call call; /* cmdstats: the request's start */
     cmdstats_request_begin(c, &call);
     c->redacted = 0;
-    if (!(c->flags & CLIENT_ACL_READY)) /* a new connection: authenticated from the users */
-        acl_client_reset(c);
     if (srv->nc && pin_in_multi(c) && !(cmd && (cmd->flags & CMD_NOAUTH))) {
         const struct command *parent, *sub;
         if (!cmd && command_is_hidden(&srv->commands, c->argv[0].ptr, c->argv[0].len)) {

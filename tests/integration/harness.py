@@ -21,6 +21,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -602,6 +603,13 @@ class RespClient:
                 self.sock.close()
             finally:
                 self.sock = None
+
+    def reset(self):
+        """Close with an RST (SO_LINGER 0): the client is gone at once. A plain close() is a
+        half-close, whose requests a server still answers (Redis and the sidecar both do)."""
+        if self.sock is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close()
 
     def __enter__(self):
         return self

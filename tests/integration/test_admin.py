@@ -570,6 +570,7 @@ class NearCacheAdminTest(AdminCase):
                                 for j in range(10)))
                 departed += 10
                 time.sleep(0.002)
+                d.reset()  # gone at once (a close() is a half-close, still answered)
         self.assertEqual(sleeper.read_reply_bytes(timeout=WAIT), b"+OK\r\n")
         for rnd in range(3):
             c = self.conn(sc)

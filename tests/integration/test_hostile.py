@@ -43,7 +43,6 @@ import resource
 import select
 import selectors
 import socket
-import struct
 import sys
 import threading
 import time
@@ -1058,10 +1057,6 @@ class TestManyConnections(HostileCase):
 # half-closed and reset sockets
 
 
-def linger0(c):
-    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-
-
 class HalfCloseMixin:
     def test_shutdown_write_after_commands_gets_replies(self):
         call(self.sidecar, "SET", "hk", "hv")
@@ -1121,9 +1116,9 @@ class HalfCloseMixin:
                 c.send(encode_command("GET", "rk") * 64)
                 self.assertTrue(wait_until(lambda: self.max_omem() > 0, 5.0 * SLOW, interval=0.02),
                                 "the server never held output for the client (test premise)")
-                linger0(c)
+                c.reset()  # RST
             finally:
-                c.close()   # RST
+                c.close()
             self.wait_clients(self.base.clients)
         self.rounds(one_round)
 
@@ -1143,7 +1138,7 @@ class HalfCloseMixin:
             c.send(encode_command("BLPOP", "bq", timeout))
             self.wait_blocked(1)
             if reset:
-                linger0(c)
+                c.reset()  # RST
         finally:
             c.close()
         self.wait_blocked(0)
@@ -1213,7 +1208,7 @@ class TestHalfCloseNearCache(HalfCloseMixin, HostileCase):
                 c.send(b"".join(encode_command("GET", "fwd%d" % i) for i in range(50))
                        + encode_command("GET", "fwd"))
                 time.sleep(0.05)
-                linger0(c)
+                c.reset()  # RST
             finally:
                 c.close()
             t.join(10)

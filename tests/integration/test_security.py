@@ -317,6 +317,12 @@ class DefaultUserEntryTest(unittest.TestCase):
                 self.assertEqual(c.call_raw("GET", "k"), b"-NOAUTH Authentication required.\r\n")
                 self.assertEqual(c.call("AUTH", "ops", "ops-pw"), "OK")
                 self.assertEqual(c.call("CONFIG", "GET", "maxmemory")[0], b"maxmemory")
+            # the first request of a new connection is already held to Redis's unauthenticated
+            # limits (client.c starts every client as the default user)
+            with harness.RespClient(srv.port) as c:
+                c.send(b"*11\r\n")
+                self.assertEqual(c.read_until_close(2.0),
+                                 (b"-ERR Protocol error: unauthenticated multibulk length\r\n", True))
 
     def test_default_off(self):
         cfg = {"users.default": "off nopass +@all", "users.app": "on >app-pw +@all"}
