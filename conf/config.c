@@ -261,8 +261,8 @@ static void opt_describe_err(const struct config_option *o, enum opt_err e, char
         snprintf(buf, size, "expected at most %d addresses", CONFIG_MAX_LISTEN);
         break;
     case OPT_ERR_TEXT:
-        snprintf(buf, size, "argument must hold no line break and fit one ini line (%d bytes)",
-                 CONFIG_LINE_MAX);
+        snprintf(buf, size, "argument must hold no line break nor ' ;' and fit one ini line "
+                 "(%d bytes)", CONFIG_LINE_MAX);
         break;
     default:
         snprintf(buf, size, "cannot be set");
@@ -608,9 +608,11 @@ static enum opt_err opt_set_text(struct config *cfg, const struct config_option 
                                  const char *text)
 {
     struct opt_value v;
-    /* `key = value` must be one line of the ini for CONFIG REWRITE to write it back. */
+    /* `key = value` must be one line of the ini for CONFIG REWRITE to write it back, and a ';'
+     * after a blank would start a comment there, quotes or not. */
     size_t line = strlen(o->key) + 3 + strlen(text) + (opt_value_needs_quotes(text) ? 2 : 0);
-    if (strpbrk(text, "\r\n") || line > CONFIG_LINE_MAX)
+    if (strpbrk(text, "\r\n") || strstr(text, " ;") || strstr(text, "\t;") ||
+        line > CONFIG_LINE_MAX)
         return OPT_ERR_TEXT;
     enum opt_err e = opt_parse(o, text, &v);
 
@@ -914,7 +916,16 @@ static char *loader_read_line(char *buf, int size, void *stream)
     return ld->err_line ? NULL : buf;
 }
 
-/* A value wrapped in double quotes loses them: password = "a ; b", unixsocket = "". */
+/* Whether a value that opens a double quote closes it. inih ends a value at a ';' after a blank
+ * (an inline comment) even inside quotes, so `password = "a ; b"` reaches us as `"a`: refused
+ * with this, never loaded as something else. */
+static bool loader_quotes_closed(const char *value)
+{
+    size_t n = strlen(value);
+    return value[0] != '"' || (n >= 2 && value[n - 1] == '"');
+}
+
+/* A value wrapped in double quotes loses them: password = "two words", unixsocket = "". */
 static const char *loader_unquote(const char *value, char *buf, size_t size)
 {
     size_t n = strlen(value);
@@ -943,6 +954,11 @@ static int loader_on_pair(void *user, const char *section, const char *key, cons
     }
     if (!section_known(section, strlen(section))) {
         loader_fail(ld, ld->lineno, "unknown section [%s]", section);
+        return 0;
+    }
+    if (!loader_quotes_closed(value ? value : "")) {
+        loader_fail(ld, ld->lineno, "unbalanced double quote in the value of '%s' (a ';' after "
+                    "a blank starts a comment, even inside quotes)", key);
         return 0;
     }
     if (config_section_free_form(section, strlen(section))) {

@@ -939,11 +939,17 @@ START_TEST(test_rewrite_round_trips_odd_values)
                      -1);
     ck_assert_ptr_nonnull(strstr(err, "line break"));
     ck_assert_int_eq(config_set(&cfg, "requirepass", "a\rb", err, sizeof(err)), -1);
+    ck_assert_int_eq(config_set(&cfg, "requirepass", "a ;b", err, sizeof(err)), -1);
+    ck_assert_int_eq(config_set(&cfg, "requirepass", "a;b", err, sizeof(err)), 0); /* no blank */
     char big[1024 + 8]; /* longer than an ini line (CONFIG_LINE_MAX, config_internal.h) */
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     ck_assert_int_eq(config_set(&cfg, "requirepass", big, err, sizeof(err)), -1);
-    ck_assert_str_eq(cfg.requirepass, ""); /* refused values change nothing */
+    ck_assert_str_eq(cfg.requirepass, "a;b"); /* refused values changed nothing */
+    /* inih cuts a quoted value at " ;": refused at load, never loaded as `"a` */
+    const char *bad = write_file("rw4.ini", "[server]\nrequirepass = \"a ; b\"\n");
+    ck_assert_int_eq(config_load_file(&cfg, bad, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "rw4.ini:2: unbalanced double quote"));
 
     const char *path = write_file("rw3.ini", "[server]\nmaxclients = 7\n; no newline at the end");
     ck_assert_int_eq(config_load_file(&cfg, path, err, sizeof(err)), 0);
