@@ -13,6 +13,7 @@
 #include "conf/xmalloc.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <netinet/in.h>
@@ -861,14 +862,16 @@ static bool loader_getline(struct config_loader *ld, char *buf, size_t cap, size
     return n > 0;
 }
 
-/* Drops a UTF-8 BOM on line 1 and the indentation, so inih never sees a continuation line. */
+/* Drops a UTF-8 BOM on line 1 and the indentation, so inih never sees a continuation line:
+ * every blank inih's lskip() skips (isspace: a line starting with a vertical tab or a form feed
+ * would otherwise continue the previous key's value). */
 static void loader_trim_start(struct config_loader *ld, char *buf, size_t *len)
 {
     size_t skip = 0;
 
     if (ld->lineno == 1 && *len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         skip = 3;
-    while (skip < *len && (buf[skip] == ' ' || buf[skip] == '\t'))
+    while (skip < *len && buf[skip] != '\n' && isspace((unsigned char)buf[skip]))
         skip++;
     memmove(buf, buf + skip, *len - skip + 1);
     *len -= skip;
@@ -1270,7 +1273,7 @@ int config_read_secret_files(struct config *cfg, char *err, size_t errlen)
 
 bool opt_value_needs_quotes(const char *v)
 {
-    return !*v || strpbrk(v, " ;#\t\"") != NULL;
+    return !*v || strpbrk(v, " ;#\"\t\v\f") != NULL; /* blanks inih would strip, too */
 }
 
 bool opt_secret_from_file(const struct config *cfg, const struct config_option *o)

@@ -63,8 +63,9 @@ const struct config_option *opt_find_in_section(const char *section, const char 
 /* Whether o is a password whose value came from its *_file option (CONFIG REWRITE then never
  * writes it to the ini). */
 bool opt_secret_from_file(const struct config *cfg, const struct config_option *o);
-/* Whether CONFIG REWRITE writes value v in double quotes: empty, or holding a blank, ';', '#' or
- * '"' (the loader drops one pair of outer quotes, so a value that is itself quoted keeps its). */
+/* Whether CONFIG REWRITE writes value v in double quotes: empty, or holding a blank (space, tab,
+ * vertical tab, form feed: inih strips them around a value), ';', '#' or '"' (the loader drops
+ * one pair of outer quotes, so a value that is itself quoted keeps its). */
 bool opt_value_needs_quotes(const char *v);
 /* The free-form sections ([users], [rename_commands]: config_users.c). */
 bool config_section_free_form(const char *name, size_t len);

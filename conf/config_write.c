@@ -15,6 +15,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* What inih skips around keys, values and section lines (isspace in the C locale). */
+#define INI_BLANKS " \t\n\v\f\r"
+
 void config_diff(const struct config *a, const struct config *b,
                  void (*fn)(void *ctx, const char *name, bool runtime, const char *old_value,
                             const char *new_value),
@@ -92,11 +95,11 @@ static void out_missing(struct rewrite_out *out, const struct config *cfg,
  * not "key = value"). */
 static void line_key(const char *line, char *key, size_t cap)
 {
-    const char *p = line + strspn(line, " \t");
+    const char *p = line + strspn(line, INI_BLANKS);
     size_t n = 0;
-    while (p[n] && p[n] != '=' && p[n] != ' ' && p[n] != '\t' && n + 1 < cap)
+    while (p[n] && p[n] != '=' && !strchr(INI_BLANKS, p[n]) && n + 1 < cap)
         n++;
-    const char *q = p + n + strspn(p + n, " \t");
+    const char *q = p + n + strspn(p + n, INI_BLANKS);
     if (*q != '=' || *p == ';' || *p == '#' || *p == '[') {
         key[0] = '\0';
         return;
@@ -119,7 +122,7 @@ int config_rewrite(const struct config *cfg, const char *path, char *err, size_t
     struct rewrite_out out = { NULL, 0, 0 };
     char line[CONFIG_LINE_MAX + 2], section[64] = "", key[CONFIG_NAME_MAX];
     while (fgets(line, sizeof(line), in)) {
-        const char *p = line + strspn(line, " \t");
+        const char *p = line + strspn(line, INI_BLANKS);
         if (*p == '[') {
             if (section[0])
                 out_missing(&out, cfg, &defaults, section, written);

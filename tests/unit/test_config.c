@@ -963,6 +963,20 @@ START_TEST(test_rewrite_round_trips_odd_values)
     ck_assert_int_eq(back.maxclients, 7);
     ck_assert_int_eq(back.negative_ttl_ms, 10);
     config_free(&back);
+
+    /* inih skips every isspace() blank: a section line after a vertical tab is a section for
+     * the rewrite too (its unixsocket is not [upstream]'s), and a trailing \v is kept */
+    path = write_file("rw5.ini", "[upstream]\nunixsocket = /up.sock\n\v[server]\n"
+                                 "unixsocket = /srv.sock\n");
+    ck_assert_int_eq(config_load_file(&cfg, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(config_set(&cfg, "requirepass", "x\v", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_rewrite(&cfg, path, err, sizeof(err)), 0);
+    config_init_defaults(&back);
+    ck_assert_int_eq(config_load_file(&back, path, err, sizeof(err)), 0);
+    ck_assert_str_eq(back.unixsocket, "/srv.sock");
+    ck_assert_str_eq(back.upstream.unixsocket, "/up.sock");
+    ck_assert_str_eq(back.requirepass, "x\v");
+    config_free(&back);
 }
 END_TEST
 
