@@ -56,10 +56,11 @@ static void log_request(struct run *r, const struct resp_parser *p, const struct
     r->requests++;
 }
 
-/* "*N\r" at buf[start]: N, as the parser must have read it. */
+/* "*N\r" at buf[start]: N, as the parser must have read it (it accepted the number, so N fits a
+ * long long; the digits are summed unsigned so LLONG_MIN's magnitude does not overflow). */
 static long long header_count(const char *buf, size_t start, size_t end)
 {
-    long long n = 0;
+    unsigned long long n = 0;
     bool neg = false;
     size_t i = start + 1;
     if (i < end && buf[i] == '-') {
@@ -67,8 +68,10 @@ static long long header_count(const char *buf, size_t start, size_t end)
         i++;
     }
     for (; i < end && buf[i] >= '0' && buf[i] <= '9'; i++)
-        n = n * 10 + (buf[i] - '0');
-    return neg ? -n : n;
+        n = n * 10 + (unsigned)(buf[i] - '0');
+    if (neg)
+        return n > (unsigned long long)LLONG_MAX ? LLONG_MIN : -(long long)n;
+    return n > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)n;
 }
 
 /* hiredis 0.14's commands with other than one reply per request (see upstream/resp.c). */
