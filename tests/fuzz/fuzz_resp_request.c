@@ -13,7 +13,11 @@
  * earlier, and then only on a "too big" error. Every request is checked on its own too:
  * argument slices inside the buffer (multibulk) or the inline buffer, the count announced by
  * "*N", the limits (unauthenticated 10 arguments / 16384 bytes, max_bulk_len), and agreement
- * with upstream_command_argc() on the request's own bytes (the bytes forwarded verbatim). */
+ * with upstream_command_argc() on the request's own bytes (the bytes forwarded verbatim).
+ * The other way round too: a stream upstream_command_argc() accepts as one command (what the
+ * upstream link sends as it is) must be one request of that many arguments for the parser (and
+ * so for Redis, whose reading the parser mirrors), or a Redis upstream would refuse it with a
+ * protocol error and close a connection that other clients share. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "proxy/resp_parser.h"
@@ -256,6 +260,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *stream = malloc(total ? total : 1);
     FUZZ_CHECK(stream != NULL);
     memcpy(stream, body, n);
+
+    /* Bytes the upstream link would send verbatim: one request for the parser, same count. */
+    size_t up_argc = upstream_command_argc(stream, total);
+    if (up_argc > 0) {
+        struct resp_limits open_lim = { .max_bulk_len = LLONG_MAX };
+        struct resp_parser p;
+        resp_parser_init(&p);
+        FUZZ_CHECK(resp_parse(&p, stream, total, &open_lim) == RESP_REQUEST);
+        FUZZ_CHECK(!p.is_inline && p.argc == up_argc && p.pos == total);
+        resp_parser_free(&p);
+    }
 
     struct run whole = { .end = RESP_NEED_MORE }, chunked = { .end = RESP_NEED_MORE };
     run_whole(stream, total, &lim, &whole);
