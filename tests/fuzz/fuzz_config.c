@@ -1,6 +1,7 @@
 /* libFuzzer target: the config loader (conf/config.h), through its public functions only.
  *
- * Input: an ini file, optionally followed by a line "%%" and then "name value" lines.
+ * Input: an ini file, optionally followed by a line "%%" and then "name value" lines (in a value,
+ * "\n", "\r" and "\\" stand for those bytes).
  *   - The ini part is written to a memfd and loaded from /proc/self/fd/N with config_load_file
  *     over the defaults; on failure err must hold a "FILE:LINE: reason" or "FILE: reason" text.
  *     A loaded config is validated, shown whole through config_get("*") and diffed against the
@@ -10,7 +11,8 @@
  *     the defaults again: config_diff between the two must find nothing.
  *   - Each "name value" line after "%%" goes to config_set on the loaded config (or the
  *     defaults); a success is followed by config_validate and config_get of the name, a failure
- *     must leave an error text that starts as Redis words it.
+ *     must leave an error text that starts as Redis words it. After the sets, config_rewrite and
+ *     a reload must give the config as set (CONFIG SET then CONFIG REWRITE).
  * Nothing here changes conf/. */
 #include "tests/fuzz/fuzz_common.h"
 
@@ -33,6 +35,14 @@
  * refuses the rewritten file ("line too long"). Until it is fixed, that one refusal is tolerated;
  * set to 0 to see the bug (corpus: rewrite_line_too_long). */
 #define REWRITE_TOLERATE_LONG_LINE 1
+/* Known bugs, reported: config_rewrite writes a value as it is unless it has a space, ';', '#' or
+ * a tab, so (a) a value that starts and ends with '"' loses those quotes on the next load
+ * (requirepass "x" becomes x), and (b) a value with a newline (config_set accepts one) spills
+ * onto the next lines: the rest of the value becomes lines of the file (any "key = value" in it
+ * is loaded: config injection through CONFIG SET + CONFIG REWRITE). Until fixed, the rewrite
+ * check is skipped for configs holding such a value; set to 0 to see them (corpus:
+ * rewrite_quoted_value, rewrite_newline_value). */
+#define REWRITE_SKIP_QUOTED_OR_MULTILINE 1
 
 #define SET_PAIRS_MAX 32
 #define SET_LINE_MAX 1024
@@ -79,9 +89,23 @@ static void check_err(int rc, const char *err)
     FUZZ_CHECK(memchr(err, '\0', CONFIG_ERR_LEN) != NULL && err[0] != '\0');
 }
 
+/* config_get's callback: notes a value config_rewrite is known to mangle (see above). */
+static void emit_find_known(void *ctx, const char *name, const char *value)
+{
+    bool *known = ctx;
+    size_t n = strlen(value);
+    if (strpbrk(value, "\r\n") || (n >= 2 && value[0] == '"' && value[n - 1] == '"'))
+        *known = true;
+}
+
 /* config_rewrite over a copy of the ini, then a fresh load of the result equals cfg. */
 static void check_rewrite(const struct config *cfg, const uint8_t *ini, size_t n)
 {
+    bool known = false;
+    if (REWRITE_SKIP_QUOTED_OR_MULTILINE)
+        config_get(cfg, "*", emit_find_known, &known);
+    if (known)
+        return;
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
     char dir[256], path[300], err[CONFIG_ERR_LEN];
     snprintf(dir, sizeof(dir), "%s/fuzz_config.XXXXXX", base ? base : "/tmp");
@@ -99,10 +123,10 @@ static void check_rewrite(const struct config *cfg, const uint8_t *ini, size_t n
         struct config again;
         config_init_defaults(&again);
         int lrc = config_load_file(&again, path, err, sizeof(err));
-        bool known = REWRITE_TOLERATE_LONG_LINE && lrc != 0 && strstr(err, ": line too long (");
-        if (lrc != 0 && !known)
+        bool too_long = REWRITE_TOLERATE_LONG_LINE && lrc != 0 && strstr(err, ": line too long (");
+        if (lrc != 0 && !too_long)
             fprintf(stderr, "rewritten file does not load: %s\n", err);
-        FUZZ_CHECK(lrc == 0 || known);
+        FUZZ_CHECK(lrc == 0 || too_long);
         size_t changed = 0;
         if (lrc == 0)
             config_diff(cfg, &again, diff_report, &changed);
@@ -113,8 +137,26 @@ static void check_rewrite(const struct config *cfg, const uint8_t *ini, size_t n
     FUZZ_CHECK(rmdir(dir) == 0);
 }
 
-static void apply_sets(struct config *cfg, const char *p, const char *end)
+/* "\n", "\r" and "\\" in a set value become the bytes they name (a CONFIG SET argument may hold
+ * any byte but NUL; the lines here cannot hold a newline otherwise). In place. */
+static void unescape(char *v)
 {
+    char *out = v;
+    for (; *v; v++) {
+        if (v[0] == '\\' && (v[1] == 'n' || v[1] == 'r' || v[1] == '\\')) {
+            *out++ = v[1] == 'n' ? '\n' : v[1] == 'r' ? '\r' : '\\';
+            v++;
+        } else {
+            *out++ = *v;
+        }
+    }
+    *out = '\0';
+}
+
+/* Returns whether any config_set succeeded. */
+static bool apply_sets(struct config *cfg, const char *p, const char *end)
+{
+    bool any = false;
     char line[SET_LINE_MAX + 1], err[CONFIG_ERR_LEN];
     for (int i = 0; i < SET_PAIRS_MAX && p < end; i++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -129,9 +171,11 @@ static void apply_sets(struct config *cfg, const char *p, const char *end)
             *value++ = '\0';
         else
             value = line + strlen(line); /* "" */
+        unescape(value);
         err[0] = '\0';
         int rc = config_set(cfg, line, value, err, sizeof(err));
         if (rc == 0) {
+            any = true;
             char verr[CONFIG_ERR_LEN];
             check_err(config_validate(cfg, verr, sizeof(verr)), verr);
             size_t count = 0;
@@ -142,6 +186,7 @@ static void apply_sets(struct config *cfg, const char *p, const char *end)
                        strncmp(err, "CONFIG SET failed (possibly related to argument '", 49) == 0);
         }
     }
+    return any;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -179,8 +224,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strncmp(err, path, strlen(path)) == 0);
     }
     close(fd);
-    if (sep)
-        apply_sets(&cfg, (const char *)sep + 4, (const char *)data + size);
+    /* CONFIG SET then CONFIG REWRITE: the file must load back to what was set. */
+    if (sep && apply_sets(&cfg, (const char *)sep + 4, (const char *)data + size) && rc == 0)
+        check_rewrite(&cfg, data, ini_len);
     config_free(&cfg);
     config_free(&defaults);
     return 0;
