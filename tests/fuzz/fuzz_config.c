@@ -18,6 +18,7 @@
 
 #include "conf/config.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +37,15 @@
  * set to 0 to see the bug (corpus: rewrite_line_too_long). */
 #define REWRITE_TOLERATE_LONG_LINE 1
 /* Known bugs, reported: config_rewrite writes a value as it is unless it has a space, ';', '#' or
- * a tab, so (a) a value that starts and ends with '"' loses those quotes on the next load
- * (requirepass "x" becomes x), and (b) a value with a newline (config_set accepts one) spills
- * onto the next lines: the rest of the value becomes lines of the file (any "key = value" in it
- * is loaded: config injection through CONFIG SET + CONFIG REWRITE). Until fixed, the rewrite
- * check is skipped for configs holding such a value; set to 0 to see them (corpus:
- * rewrite_quoted_value, rewrite_newline_value). */
-#define REWRITE_SKIP_QUOTED_OR_MULTILINE 1
+ * a tab (then in double quotes, nothing escaped), so (a) a value that starts and ends with '"'
+ * loses those quotes on the next load (requirepass "x" becomes x), (b) a value with a newline
+ * (config_set accepts one) spills onto the next lines: the rest of the value becomes lines of the
+ * file (any "key = value" in it is loaded: config injection through CONFIG SET + CONFIG
+ * REWRITE), and (c) a value with a ';' after a blank is cut there on the next load, quotes or not
+ * (inih's inline comment: "a ;b" comes back as "a). Until fixed, the rewrite check is skipped
+ * for configs holding such a value; set to 0 to see them (corpus: rewrite_quoted_value,
+ * rewrite_newline_value, rewrite_inline_comment_value). */
+#define REWRITE_SKIP_MANGLED_VALUES 1
 
 #define SET_PAIRS_MAX 32
 #define SET_LINE_MAX 1024
@@ -96,13 +99,16 @@ static void emit_find_known(void *ctx, const char *name, const char *value)
     size_t n = strlen(value);
     if (strpbrk(value, "\r\n") || (n >= 2 && value[0] == '"' && value[n - 1] == '"'))
         *known = true;
+    for (size_t i = 1; i < n; i++)
+        if (value[i] == ';' && isspace((unsigned char)value[i - 1]))
+            *known = true;
 }
 
 /* config_rewrite over a copy of the ini, then a fresh load of the result equals cfg. */
 static void check_rewrite(const struct config *cfg, const uint8_t *ini, size_t n)
 {
     bool known = false;
-    if (REWRITE_SKIP_QUOTED_OR_MULTILINE)
+    if (REWRITE_SKIP_MANGLED_VALUES)
         config_get(cfg, "*", emit_find_known, &known);
     if (known)
         return;
