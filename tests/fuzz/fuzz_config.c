@@ -110,17 +110,20 @@ static void emit_find_known(void *ctx, const char *name, const char *value)
             *known = true;
 }
 
-/* A line of the ini starts with blanks other than space and tab (see REWRITE_SKIP_OTHER_BLANKS). */
+/* A line of the ini has blanks other than space and tab before its first visible byte (see
+ * REWRITE_SKIP_OTHER_BLANKS); a "\r\n" line ending alone does not count. */
 static bool has_other_leading_blanks(const uint8_t *ini, size_t n)
 {
-    bool line_start = true;
-    for (size_t i = 0; i < n; i++) {
-        if (line_start && (ini[i] == '\v' || ini[i] == '\f' || ini[i] == '\r'))
+    size_t i = 0;
+    while (i < n) {
+        bool other = false;
+        for (; i < n && strchr(" \t\v\f\r", ini[i]) && ini[i] != '\0'; i++)
+            other |= ini[i] != ' ' && ini[i] != '\t';
+        if (other && i < n && ini[i] != '\n')
             return true;
-        if (ini[i] == '\n')
-            line_start = true;
-        else if (ini[i] != ' ' && ini[i] != '\t')
-            line_start = false;
+        while (i < n && ini[i] != '\n')
+            i++;
+        i++;
     }
     return false;
 }
