@@ -41,10 +41,12 @@
  * loses those quotes on the next load (requirepass "x" becomes x), (b) a value with a newline
  * (config_set accepts one) spills onto the next lines: the rest of the value becomes lines of the
  * file (any "key = value" in it is loaded: config injection through CONFIG SET + CONFIG
- * REWRITE), and (c) a value with a ';' after a blank is cut there on the next load, quotes or not
- * (inih's inline comment: "a ;b" comes back as "a). Until fixed, the rewrite check is skipped
- * for configs holding such a value; set to 0 to see them (corpus: rewrite_quoted_value,
- * rewrite_newline_value, rewrite_inline_comment_value). */
+ * REWRITE), (c) a value with a ';' after a blank is cut there on the next load, quotes or not
+ * (inih's inline comment: "a ;b" comes back as "a), and (d) a value that ends (or starts) with
+ * a blank other than space and tab ('\f', '\v') is written unquoted and trimmed by the reload.
+ * Until fixed, the rewrite check is skipped for configs holding such a value; set to 0 to see
+ * them (corpus: rewrite_quoted_value, rewrite_newline_value, rewrite_inline_comment_value,
+ * rewrite_formfeed_value). */
 #define REWRITE_SKIP_MANGLED_VALUES 1
 /* Known bug, reported: config_rewrite skips only spaces and tabs before a "[section]" or a key,
  * inih any isspace() byte: after a line like "\v[upstream]" the rewriter still believes it is in
@@ -103,7 +105,7 @@ static void emit_find_known(void *ctx, const char *name, const char *value)
 {
     bool *known = ctx;
     size_t n = strlen(value);
-    if (strpbrk(value, "\r\n") || (n >= 2 && value[0] == '"' && value[n - 1] == '"'))
+    if (strpbrk(value, "\r\n\v\f") || (n >= 2 && value[0] == '"' && value[n - 1] == '"'))
         *known = true;
     for (size_t i = 1; i < n; i++)
         if (value[i] == ';' && isspace((unsigned char)value[i - 1]))
