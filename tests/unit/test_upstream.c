@@ -101,10 +101,10 @@ START_TEST(test_command_valid)
 }
 END_TEST
 
-/* Found by fuzz_resp_request's check that bytes the link sends as they are form one request for
- * the request parser: a count with a leading zero ("*01", "$04") was accepted here, while Redis
- * (string2ll) refuses it with a protocol error and closes the connection. Only "0" itself may
- * start with 0. */
+/* Found with fuzz_resp_request's check that bytes the link sends as they are form one request
+ * for the request parser (an input written for the check; the mutator had not reached it): a
+ * count with a leading zero ("*01", "$04") was accepted here, while Redis (string2ll) refuses it
+ * with a protocol error and closes the connection. Only "0" itself may start with 0. */
 START_TEST(test_bug_command_leading_zero)
 {
 #define VALID(lit) upstream_command_valid((lit), sizeof(lit) - 1)
