@@ -3,7 +3,12 @@
 # with AddressSanitizer + UBSan under build/asan.
 #
 #   make run          install what building needs, build, start on sidecar.ini
-#   make test         install test tools, run unit tests (plain + ASan/UBSan) and integration tests
+#   make test         install test tools, run unit tests (plain + ASan/UBSan), the fuzz corpora and
+#                     integration tests
+#   make fuzz         build the libFuzzer targets (clang, ASan+UBSan, build/fuzz) and run each for
+#                     FUZZ_SECONDS (default 60); new inputs go to build/fuzz/corpus/<target>
+#   make fuzz-regress replay each committed corpus (tests/fuzz/corpus/<target>) once under
+#                     ASan+UBSan: libFuzzer binaries when clang has libFuzzer, else a gcc replay main
 #   make deps         install every Debian package the project uses (idempotent, quiet)
 #   make check-deps   fail if a layer includes what it must not
 #   make bench        redis-benchmark against redis-server, twemproxy and the sidecar
@@ -31,7 +36,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 
-.PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench bench-quick deploy-check
+.PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench bench-quick deploy-check \
+        fuzz fuzz-build fuzz-bins fuzz-regress fuzz-regress-libfuzzer fuzz-regress-replay
 .DEFAULT_GOAL := all
 
 all: sidecar
@@ -59,6 +65,27 @@ $(BUILD)/tests/%: tests/unit/%.c $(patsubst %.c,$(BUILD)/%.o,$(UNIT_HELPERS)) $(
 
 unit-bins: $(UNIT_BINS)
 
+# Fuzz targets (tests/fuzz/fuzz_*.c), never part of `all`. Each is linked either with libFuzzer
+# (FUZZ_LINK=-fsanitize=fuzzer, clang) or with tests/fuzz/replay_main.c (FUZZ_MAIN, any compiler).
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS))
+FUZZ_BINS := $(patsubst %,$(BUILD)/fuzzers/%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 60
+FUZZ_MAIN ?=
+FUZZ_LINK ?=
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_CLANG := $(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT=-O1 FUZZ_LINK=-fsanitize=fuzzer \
+  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+# True when clang can link a libFuzzer binary (clang plus libclang-rt-dev).
+FUZZ_PROBE := mkdir -p build/fuzz && printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' \
+  | clang -fsanitize=fuzzer -x c - -o build/fuzz/probe >/dev/null 2>&1
+
+$(BUILD)/fuzzers/%: tests/fuzz/%.c $(FUZZ_MAIN) $(ARCHIVES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(FUZZ_LINK) -MMD -MP -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
 deps-run:
 	@sh deploy/install-deps.sh run
 deps-test:
@@ -74,13 +101,36 @@ unit: unit-bins
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_VERBOSITY=minimal $$t; done
 
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  build/asan/sidecar unit-bins
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(SAN_FLAGS)" build/asan/sidecar unit-bins
 
 asan-unit: asan
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(SAN_FLAGS)" unit
+
+fuzz-build:
+	+@$(FUZZ_CLANG) fuzz-bins
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  build/fuzz/fuzzers/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; done
+
+# -runs=0: execute every corpus input once, then stop (no mutation).
+fuzz-regress-libfuzzer: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz-regress $$t"; \
+	  build/fuzz/fuzzers/$$t -runs=0 tests/fuzz/corpus/$$t; done
+
+# The same corpora through tests/fuzz/replay_main.c, built by gcc in the ASan tree (build/asan).
+fuzz-regress-replay:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(SAN_FLAGS)" \
+	  FUZZ_MAIN=tests/fuzz/replay_main.c fuzz-bins
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz-regress (replay) $$t"; \
+	  build/asan/fuzzers/$$t tests/fuzz/corpus/$$t; done
+
+fuzz-regress:
+	@if $(FUZZ_PROBE); then $(MAKE) --no-print-directory fuzz-regress-libfuzzer; \
+	else echo "fuzz-regress: clang cannot link libFuzzer here; replaying with $(CC)"; \
+	  $(MAKE) --no-print-directory fuzz-regress-replay; fi
 
 integration: all
 	@sh tests/integration/run.sh ./sidecar
@@ -89,6 +139,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory check-deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory asan-unit
+	@$(MAKE) --no-print-directory fuzz-regress
 	@$(MAKE) --no-print-directory integration
 	@SIDECAR_ASAN=1 sh tests/integration/run.sh build/asan/sidecar
 	@$(MAKE) --no-print-directory deploy-check

@@ -3,6 +3,8 @@
 #   install-deps.sh run    build and run: compiler, pkg-config, libev, hiredis, inih
 #   install-deps.sh test   the above plus test tools: check, redis-server, redis-tools, python3-redis,
 #                          python3-yaml (tests/deploy), python3-prometheus-client (/metrics),
+#                          clang and libclang-rt-dev (libFuzzer: libclang_rt.fuzzer-x86_64.a comes
+#                          from libclang-rt-14-dev on bookworm, which libclang-rt-dev pulls in),
 #                          and Node + npm when no node/npm is on PATH (the ioredis tests)
 #   install-deps.sh bench  the above plus the benchmark's tools: nutcracker (twemproxy, the
 #                          forwarding baseline) and valgrind (callgrind counts instructions where
@@ -13,7 +15,7 @@ set -eu
 
 want=${1:-run}
 run_pkgs="gcc libc6-dev make pkg-config libev-dev libhiredis-dev libinih-dev"
-test_pkgs="check redis-server redis-tools python3-redis python3-yaml python3-prometheus-client"
+test_pkgs="check redis-server redis-tools python3-redis python3-yaml python3-prometheus-client clang libclang-rt-dev"
 case "$want" in
   run)  pkgs=$run_pkgs ;;
   test) pkgs="$run_pkgs $test_pkgs" ;;

@@ -145,12 +145,18 @@ bool resp_split_inline(struct resp_parser *p, const char *line, size_t len)
     }
 }
 
-static enum resp_status parse_inline(struct resp_parser *p, const char *buf, size_t len)
+static size_t inline_max(const struct resp_limits *lim)
+{
+    return lim->inline_max ? lim->inline_max : RESP_INLINE_MAX;
+}
+
+static enum resp_status parse_inline(struct resp_parser *p, const char *buf, size_t len,
+                                     size_t max)
 {
     const char *start = buf + p->pos;
     const char *nl = memchr(start, '\n', len - p->pos);
     if (!nl) {
-        if (len - p->pos > RESP_INLINE_MAX)
+        if (len - p->pos > max)
             return fail(p, "Protocol error: too big inline request");
         return RESP_NEED_MORE;
     }
@@ -167,11 +173,11 @@ static enum resp_status parse_inline(struct resp_parser *p, const char *buf, siz
 
 /* Finds the "\r\n" ending a header line that starts at buf[from]. Returns the offset of '\r',
  * or -1 when the line is not complete yet (or -2 when it is longer than the inline limit). */
-static long long header_end(const char *buf, size_t len, size_t from)
+static long long header_end(const char *buf, size_t len, size_t from, size_t max)
 {
     const char *cr = memchr(buf + from, '\r', len - from);
     if (!cr)
-        return len - from > RESP_INLINE_MAX ? -2 : -1;
+        return len - from > max ? -2 : -1;
     size_t off = (size_t)(cr - buf);
     if (off + 1 >= len)
         return -1; /* the '\n' has not arrived */
@@ -182,7 +188,7 @@ static enum resp_status parse_multibulk(struct resp_parser *p, const char *buf, 
                                         const struct resp_limits *lim)
 {
     if (p->multibulk == 0) {
-        long long end = header_end(buf, len, p->pos);
+        long long end = header_end(buf, len, p->pos, inline_max(lim));
         if (end == -2)
             return fail(p, "Protocol error: too big mbulk count string");
         if (end < 0)
@@ -205,7 +211,7 @@ static enum resp_status parse_multibulk(struct resp_parser *p, const char *buf, 
     }
     while (p->multibulk) {
         if (p->bulklen == -1) {
-            long long end = header_end(buf, len, p->pos);
+            long long end = header_end(buf, len, p->pos, inline_max(lim));
             if (end == -2)
                 return fail(p, "Protocol error: too big bulk count string");
             if (end < 0)
@@ -241,7 +247,7 @@ enum resp_status resp_parse(struct resp_parser *p, const char *buf, size_t len,
         return RESP_NEED_MORE;
     if (p->multibulk > 0 || buf[p->pos] == '*')
         return parse_multibulk(p, buf, len, lim);
-    return parse_inline(p, buf, len);
+    return parse_inline(p, buf, len, inline_max(lim));
 }
 
 void resp_parser_args(const struct resp_parser *p, const char *buf, struct resp_arg *argv)

@@ -19,6 +19,8 @@
 struct resp_limits {
     long long max_bulk_len;   /* proto_max_bulk_len */
     bool unauthenticated;     /* a password is required and not given: Redis's tighter limits */
+    size_t inline_max;        /* longest inline line / header line awaited; 0 = RESP_INLINE_MAX
+                               * (the server always uses 0; tests lower it to reach the limit) */
 };
 
 struct resp_slice {

@@ -240,7 +240,9 @@ void upstream_command_format(struct upstream_buf *b, int argc, const char *const
 }
 
 /* Parses "<digits>\r\n" at *pos (the type byte already consumed); false when malformed, negative
- * or past end. At most LL_DIGITS_MAX digits, so the loop is bounded. */
+ * or past end, or with a leading zero (Redis reads counts with string2ll, which refuses "01": such
+ * a request would be a protocol error that closes the upstream connection). At most
+ * LL_DIGITS_MAX - 2 digits, so the loop is bounded and n cannot overflow. */
 static bool parse_count(const char *cmd, size_t len, size_t *pos, long long *out)
 {
     size_t i = *pos;
@@ -252,7 +254,9 @@ static bool parse_count(const char *cmd, size_t len, size_t *pos, long long *out
         n = n * 10 + (cmd[i] - '0');
         i++;
     }
-    if (digits == 0 || len - i < 2 || cmd[i] != '\r' || cmd[i + 1] != '\n')
+    if (digits == 0 || (digits > 1 && cmd[*pos] == '0'))
+        return false;
+    if (len - i < 2 || cmd[i] != '\r' || cmd[i + 1] != '\n')
         return false;
     *pos = i + 2;
     *out = n;

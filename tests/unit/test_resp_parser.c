@@ -460,7 +460,7 @@ START_TEST(test_inline_limit)
     ck_assert_ptr_nonnull(big);
     memset(big, 'a', n);
     big[3] = ' ';
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     struct resp_parser p;
 
     resp_parser_init(&p);
@@ -512,7 +512,7 @@ END_TEST
  * than 64 KB. */
 START_TEST(test_count_string_limits)
 {
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     struct resp_parser p;
     size_t n = 4 + RESP_INLINE_MAX + 1;
     char *big = malloc(n);
@@ -560,11 +560,50 @@ START_TEST(test_count_string_limits)
 }
 END_TEST
 
+/* A lower inline_max (the fuzz target's way to reach the limits with small inputs) applies to
+ * inline lines and to both header lines alike; 0 means RESP_INLINE_MAX. */
+START_TEST(test_inline_max_override)
+{
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT, .inline_max = 8 };
+    static const struct {
+        const char *in, *error; /* error NULL: awaited */
+    } cases[] = {
+        { "PING 123", NULL },                     /* 8 bytes without a newline */
+        { "PING 1234", "Protocol error: too big inline request" },
+        { "*1234567", NULL },
+        { "*12345678", "Protocol error: too big mbulk count string" },
+        { "*1\r\n$1234567", NULL },
+        { "*1\r\n$12345678", "Protocol error: too big bulk count string" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct resp_parser p;
+        resp_parser_init(&p);
+        size_t n = strlen(cases[i].in);
+        char *b = slice_copy(cases[i].in, 0, n);
+        enum resp_status st = resp_parse(&p, b, n, &lim);
+        if (cases[i].error) {
+            ck_assert_int_eq(st, RESP_PROTO_ERROR);
+            ck_assert_str_eq(p.error, cases[i].error);
+        } else {
+            ck_assert_int_eq(st, RESP_NEED_MORE);
+        }
+        free(b);
+        resp_parser_free(&p);
+    }
+    /* A complete line longer than the limit is parsed, as with the default limit. */
+    struct resp_parser p;
+    resp_parser_init(&p);
+    ck_assert_int_eq(resp_parse(&p, "PING 1234567890\r\n", 17, &lim), RESP_REQUEST);
+    ck_assert_uint_eq(p.argc, 2);
+    resp_parser_free(&p);
+}
+END_TEST
+
 /* *2147483647 is accepted (INT_MAX) but nothing is allocated for arguments that have not
  * arrived; a huge $ length is refused or awaited without allocating. */
 START_TEST(test_limits_before_allocation)
 {
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     struct resp_parser p;
     resp_parser_init(&p);
     const char *hdr = "*2147483647\r\n";
@@ -659,7 +698,7 @@ START_TEST(test_one_megabyte_bulk)
                      NULL, len };
     check_all_ways(&v, 65521);
 
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     size_t chunk_sizes[] = { 16384, 4093 };
     for (size_t c = 0; c < 2; c++) {
         size_t n = (len + chunk_sizes[c] - 1) / chunk_sizes[c];
@@ -692,7 +731,7 @@ END_TEST
  * only the bytes of the requests already handled (done) are dropped. */
 START_TEST(test_rebase_half_parsed)
 {
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     const char *in = "PING\r\n*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n";
     size_t len = strlen(in);
     struct resp_parser p;
@@ -747,7 +786,7 @@ END_TEST
  * and must not move). */
 START_TEST(test_rebase_between_requests)
 {
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     struct resp_parser p;
     resp_parser_init(&p);
     const char *in = "ECHO hello\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n";
@@ -785,7 +824,7 @@ END_TEST
 /* resp_parser_free releases everything and leaves a parser ready for reuse; init is idempotent. */
 START_TEST(test_init_free_reuse)
 {
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     struct resp_parser p;
     resp_parser_init(&p);
     ck_assert_uint_eq(p.pos, 0);
@@ -1015,7 +1054,7 @@ END_TEST
 
 static int parse_nul_child(void)
 {
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     struct resp_parser p;
     resp_parser_init(&p);
     char *b = slice_copy("PI\0NG\r\n", 0, 7);
@@ -1039,7 +1078,7 @@ END_TEST
  * pointer to memcpy/memcmp with length 0, which must still be a valid pointer. */
 START_TEST(test_bug_empty_inline_arg_null_ptr)
 {
-    struct resp_limits lim = { MAX_BULK_DEFAULT, false };
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
     struct resp_parser p;
     resp_parser_init(&p);
     char *b = slice_copy("\"\" ''\r\n", 0, 7);
@@ -1068,6 +1107,7 @@ static Suite *resp_parser_suite(void)
     tcase_add_loop_test(tc, test_vectors_every_split, 0, (int)NVEC);
     tcase_add_test(tc, test_inline_limit);
     tcase_add_test(tc, test_count_string_limits);
+    tcase_add_test(tc, test_inline_max_override);
     tcase_add_test(tc, test_limits_before_allocation);
     tcase_add_test(tc, test_one_megabyte_bulk);
     tcase_add_test(tc, test_rebase_half_parsed);

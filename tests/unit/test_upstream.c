@@ -101,6 +101,23 @@ START_TEST(test_command_valid)
 }
 END_TEST
 
+/* Found with fuzz_resp_request's check that bytes the link sends as they are form one request
+ * for the request parser (an input written for the check; the mutator had not reached it): a
+ * count with a leading zero ("*01", "$04") was accepted here, while Redis (string2ll) refuses it
+ * with a protocol error and closes the connection. Only "0" itself may start with 0. */
+START_TEST(test_bug_command_leading_zero)
+{
+#define VALID(lit) upstream_command_valid((lit), sizeof(lit) - 1)
+    ck_assert(!VALID("*01\r\n$4\r\nPING\r\n"));
+    ck_assert(!VALID("*1\r\n$04\r\nPING\r\n"));
+    ck_assert(!VALID("*2\r\n$3\r\nGET\r\n$00\r\n\r\n"));
+    ck_assert(VALID("*2\r\n$3\r\nGET\r\n$0\r\n\r\n"));
+    ck_assert(VALID("*10\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n"
+                    "$1\r\ne\r\n$1\r\nf\r\n$1\r\ng\r\n$1\r\nh\r\n$10\r\n0123456789\r\n"));
+#undef VALID
+}
+END_TEST
+
 START_TEST(test_buf)
 {
     struct upstream_buf b = { 0 };
@@ -1128,6 +1145,7 @@ int main(void)
     TCase *resp = tcase_create("resp");
     tcase_add_test(resp, test_command_format);
     tcase_add_test(resp, test_command_valid);
+    tcase_add_test(resp, test_bug_command_leading_zero);
     tcase_add_test(resp, test_buf);
     tcase_add_test(resp, test_names);
     suite_add_tcase(su, resp);
