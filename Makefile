@@ -3,12 +3,16 @@
 # with AddressSanitizer + UBSan under build/asan.
 #
 #   make run          install what building needs, build, start on sidecar.ini
-#   make test         install test tools, run unit tests (plain + ASan/UBSan), the fuzz corpora and
-#                     integration tests
+#   make test         install test tools, run unit tests (plain + ASan/UBSan), the fuzz corpora,
+#                     integration tests (plain, ASan/UBSan, valgrind) and a TEST_SOAK_SECONDS soak
 #   make fuzz         build the libFuzzer targets (clang, ASan+UBSan, build/fuzz) and run each for
 #                     FUZZ_SECONDS (default 60); new inputs go to build/fuzz/corpus/<target>
 #   make fuzz-regress replay each committed corpus (tests/fuzz/corpus/<target>) once under
 #                     ASan+UBSan: libFuzzer binaries when clang has libFuzzer, else a gcc replay main
+#   make integration-valgrind  the differential scripts and the near-cache suite with the
+#                     sidecar under valgrind memcheck (any error or leak fails)
+#   make soak         SOAK_SECONDS (default 120) of mixed load, client kills and upstream restarts
+#                     against the ASan build, checked against a model (tests/soak/)
 #   make deps         install every Debian package the project uses (idempotent, quiet)
 #   make check-deps   fail if a layer includes what it must not
 #   make bench        redis-benchmark against redis-server, twemproxy and the sidecar
@@ -37,7 +41,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 
 .PHONY: all run test unit integration deps deps-run deps-test asan asan-unit check-deps clean bench bench-quick deploy-check \
-        fuzz fuzz-build fuzz-bins fuzz-regress fuzz-regress-libfuzzer fuzz-regress-replay
+        fuzz fuzz-build fuzz-bins fuzz-regress fuzz-regress-libfuzzer fuzz-regress-replay \
+        integration-valgrind soak
 .DEFAULT_GOAL := all
 
 all: sidecar
@@ -135,15 +140,29 @@ fuzz-regress:
 integration: all
 	@sh tests/integration/run.sh ./sidecar
 
+# Builds use every core (JOBS); the tests themselves run one after another (each suite's loop is
+# one recipe).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+TEST_SOAK_SECONDS ?= 60
+
 test: deps-test
 	@$(MAKE) --no-print-directory check-deps
-	@$(MAKE) --no-print-directory all unit
-	@$(MAKE) --no-print-directory asan-unit
-	@$(MAKE) --no-print-directory fuzz-regress
+	@$(MAKE) --no-print-directory -j$(JOBS) all unit
+	@$(MAKE) --no-print-directory -j$(JOBS) asan-unit
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-regress
 	@$(MAKE) --no-print-directory integration
 	@SIDECAR_ASAN=1 sh tests/integration/run.sh build/asan/sidecar
+	@$(MAKE) --no-print-directory integration-valgrind
+	@SOAK_SECONDS=$(TEST_SOAK_SECONDS) sh tests/soak/run.sh build/asan/sidecar
 	@$(MAKE) --no-print-directory deploy-check
 	@echo "make test: all passed"
+
+# The sidecar under valgrind memcheck (tests/integration/run.sh, SIDECAR_VALGRIND=1).
+integration-valgrind: all
+	@SIDECAR_VALGRIND=1 sh tests/integration/run.sh ./sidecar
+
+soak: asan
+	@sh tests/soak/run.sh build/asan/sidecar
 
 # Validates deploy/ (Dockerfile, Kubernetes manifests, systemd unit) against sidecar.ini and the binary.
 deploy-check: all

@@ -5,21 +5,21 @@
 #                          python3-yaml (tests/deploy), python3-prometheus-client (/metrics),
 #                          clang and libclang-rt-dev (libFuzzer: libclang_rt.fuzzer-x86_64.a comes
 #                          from libclang-rt-14-dev on bookworm, which libclang-rt-dev pulls in),
+#                          valgrind (memcheck of the integration tests; callgrind in the bench),
 #                          and Node + npm when no node/npm is on PATH (the ioredis tests)
 #   install-deps.sh bench  the above plus the benchmark's tools: nutcracker (twemproxy, the
-#                          forwarding baseline) and valgrind (callgrind counts instructions where
-#                          perf has no hardware counters)
+#                          forwarding baseline)
 # Idempotent and quiet when everything is present. Package installs never start a Debian service
 # (a policy-rc.d is in place for the duration), so no distro redis-server ends up on port 6379.
 set -eu
 
 want=${1:-run}
 run_pkgs="gcc libc6-dev make pkg-config libev-dev libhiredis-dev libinih-dev"
-test_pkgs="check redis-server redis-tools python3-redis python3-yaml python3-prometheus-client clang libclang-rt-dev"
+test_pkgs="check redis-server redis-tools python3-redis python3-yaml python3-prometheus-client clang libclang-rt-dev valgrind"
 case "$want" in
   run)  pkgs=$run_pkgs ;;
   test) pkgs="$run_pkgs $test_pkgs" ;;
-  bench) pkgs="$run_pkgs $test_pkgs nutcracker valgrind" ;;
+  bench) pkgs="$run_pkgs $test_pkgs nutcracker" ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
