@@ -265,6 +265,15 @@ void resp_parser_next(struct resp_parser *p)
 {
     p->argc = 0;
     p->is_inline = false;
+    /* A huge request leaves nothing behind for the rest of the connection: at most
+     * ARGS_INITIAL_MAX argument slots (16 KB) and a small inline buffer are kept. */
+    if (p->argcap > ARGS_INITIAL_MAX) {
+        free(p->args);
+        p->args = NULL;
+        p->argcap = 0;
+    }
+    p->inline_buf.len = 0;
+    strbuf_shrink_idle(&p->inline_buf);
 }
 
 void resp_parser_rebase(struct resp_parser *p, size_t n)

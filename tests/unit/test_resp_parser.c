@@ -1073,6 +1073,47 @@ START_TEST(test_bug_inline_nul_request_hangs)
 }
 END_TEST
 
+/* A huge request leaves nothing behind (found by tests/integration/test_hostile.py: five idle
+ * clients held 25 MB of argument slots and inline buffers): after resp_parser_next, at most
+ * ARGS_INITIAL_MAX slots and 16 KB of inline buffer stay with the connection. */
+START_TEST(test_huge_request_leaves_nothing_behind)
+{
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
+    struct resp_parser p;
+    resp_parser_init(&p);
+    enum { N = 5000 };
+    struct strbuf req = { NULL, 0, 0 };
+    strbuf_printf(&req, "*%d\r\n", N);
+    for (int i = 0; i < N; i++)
+        strbuf_append(&req, "$1\r\nx\r\n", 7);
+    enum resp_status st = resp_parse(&p, req.data, req.len, &lim);
+    size_t argc = p.argc, grown = p.argcap;
+    resp_parser_next(&p);
+    size_t kept = p.argcap;
+    /* an inline line of 100 KB of arguments */
+    strbuf_free(&req);
+    for (int i = 0; i < 20000; i++)
+        strbuf_append(&req, "abcd ", 5);
+    strbuf_append(&req, "\r\n", 2);
+    struct resp_limits big = { .max_bulk_len = MAX_BULK_DEFAULT, .inline_max = 200000 };
+    resp_parser_init(&p); /* the args were freed above: a fresh parser for the inline case */
+    enum resp_status st2 = resp_parse(&p, req.data, req.len, &big);
+    size_t inline_grown = p.inline_buf.cap;
+    resp_parser_next(&p);
+    size_t inline_kept = p.inline_buf.cap, args_kept = p.argcap;
+    strbuf_free(&req);
+    resp_parser_free(&p);
+    ck_assert_int_eq(st, RESP_REQUEST);
+    ck_assert_uint_eq(argc, N);
+    ck_assert_uint_ge(grown, N);
+    ck_assert_uint_eq(kept, 0);
+    ck_assert_int_eq(st2, RESP_REQUEST);
+    ck_assert_uint_ge(inline_grown, 80000);
+    ck_assert_uint_le(inline_kept, 16 * 1024);
+    ck_assert_uint_le(args_kept, 1024);
+}
+END_TEST
+
 /* An inline request whose arguments are all empty, as the first inline request of a parser,
  * once yielded argv[i].ptr == NULL (no inline buffer allocated yet); handlers may pass the
  * pointer to memcpy/memcmp with length 0, which must still be a valid pointer. */
@@ -1122,6 +1163,7 @@ static Suite *resp_parser_suite(void)
     tcase_add_test(reg, test_bug_inline_nul_endless_loop);
     tcase_add_test(reg, test_bug_inline_nul_request_hangs);
     tcase_add_test(reg, test_bug_empty_inline_arg_null_ptr);
+    tcase_add_test(reg, test_huge_request_leaves_nothing_behind);
     suite_add_tcase(s, reg);
     return s;
 }
