@@ -53,6 +53,7 @@ static void dispatch_reject(struct client *c, const struct command *cmd, const c
     if (cmd) /* cmdstats: rejected_calls, as Redis's rejectCommand */
         cmdstats_rejected(c->srv, cmd);
     if (cmd && multi_is_exec(cmd)) {
+        pin_abort_txn(c); /* its private connection's MULTI ends as well */
         multi_abort_exec(c, text);
         return;
     }

@@ -48,6 +48,8 @@ static const struct pin_effect *pin_effect_for(const struct command *cmd)
     return NULL;
 }
 
+static void pin_send_discard(struct client *c, struct pin *p, unsigned flags);
+
 bool pin_in_multi(const struct client *c)
 {
     return c->pin && (c->pin->reasons & PIN_MULTI);
@@ -57,6 +59,14 @@ void pin_flag_error(struct client *c)
 {
     if (pin_in_multi(c))
         c->pin->txn_flagged = true;
+}
+
+void pin_abort_txn(struct client *c)
+{
+    if (!pin_in_multi(c))
+        return;
+    c->pin->txn_flagged = false;
+    pin_send_discard(c, c->pin, FWD_DISCARD);
 }
 
 bool pin_wanted(const struct client *c, const struct command *cmd)
@@ -118,6 +128,21 @@ static void pin_answer(struct client *c, const char *reply)
 
 #define LOST_TXN_ERR "-ERR upstream connection lost inside MULTI: the transaction is discarded\r\n"
 
+/* Ends p's transaction upstream with a DISCARD in c's reply order; flags says what its +OK
+ * becomes for the client (FWD_EXEC_ABORTED: nil, FWD_EXEC_FLAGGED: EXECABORT, FWD_DISCARD:
+ * nothing). The reply clears MULTI and WATCH on p, as EXEC's or DISCARD's would. */
+static void pin_send_discard(struct client *c, struct pin *p, unsigned flags)
+{
+    struct fwd *f = fwd_open(c);
+    f->pin = p;
+    p->inflight++;
+    f->flags |= FWD_ENDS_TXN | flags;
+    f->pin_clear = PIN_MULTI | PIN_WATCH;
+    const char *argv[] = { "DISCARD" };
+    const size_t lens[] = { 7 };
+    fwd_send_argv(f, p->link, 1, argv, lens);
+}
+
 /* The upstream's MULTI or WATCH of this client was lost with its connection: answers here what
  * must not reach the new connection. True when c's request was answered (or sent) here. */
 static bool pin_forward_lost(struct client *c, struct pin *p, const struct pin_effect *eff)
@@ -140,15 +165,8 @@ static bool pin_forward_lost(struct client *c, struct pin *p, const struct pin_e
     }
     /* only the WATCH was lost */
     if (proc == cmd_exec && (p->reasons & PIN_MULTI)) {
-        struct fwd *f = fwd_open(c);
-        f->pin = p;
-        p->inflight++;
-        f->flags |= FWD_ENDS_TXN | FWD_EXEC_ABORTED;
-        f->pin_clear = eff->clear;
         p->lost = 0;
-        const char *argv[] = { "DISCARD" };
-        const size_t lens[] = { 7 };
-        fwd_send_argv(f, p->link, 1, argv, lens);
+        pin_send_discard(c, p, FWD_EXEC_ABORTED);
         return true;
     }
     if (proc == cmd_discard || proc == cmd_unwatch)
@@ -233,14 +251,7 @@ void pin_forward(struct client *c, const struct command *cmd)
                                   eff->proc == cmd_reset)) {
         p->txn_flagged = false;
         if (eff->proc == cmd_exec && (p->reasons & PIN_MULTI)) {
-            struct fwd *f = fwd_open(c); /* DISCARD upstream; the client gets EXECABORT */
-            f->pin = p;
-            p->inflight++;
-            f->flags |= FWD_ENDS_TXN | FWD_EXEC_FLAGGED;
-            f->pin_clear = eff->clear;
-            const char *argv[] = { "DISCARD" };
-            const size_t lens[] = { 7 };
-            fwd_send_argv(f, p->link, 1, argv, lens);
+            pin_send_discard(c, p, FWD_EXEC_FLAGGED); /* the client gets EXECABORT */
             return;
         }
     }

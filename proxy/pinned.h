@@ -68,6 +68,9 @@ bool pin_in_multi(const struct client *c);
 /* A request of c was refused by the sidecar: when c is inside MULTI on its private connection,
  * its EXEC must fail as Redis's does after a refused command (EXECABORT). */
 void pin_flag_error(struct client *c);
+/* c's EXEC was refused by the sidecar (NOPERM): the transaction open on its private connection
+ * is discarded upstream too (the DISCARD's reply is not shown), as Redis's execCommandAbort. */
+void pin_abort_txn(struct client *c);
 /* Forwards c's current request through its private connection (created on first use). cmd is
  * the row found (the parent for a subcommand), or NULL for a command the sidecar does not
  * know. */

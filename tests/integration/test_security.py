@@ -47,6 +47,7 @@ USERS = {
     "carol": ("on nopass +@all -@admin", ["on", "nopass", "+@all", "-@admin", "~*", "&*"]),
     "eve": ("on >eve-pw +@all -@dangerous", ["on", ">eve-pw", "+@all", "-@dangerous", "~*", "&*"]),
     "mute": ("on >mute-pw nocommands", ["on", ">mute-pw", "nocommands", "~*"]),
+    "noexec": ("on >noexec-pw +@all -exec", ["on", ">noexec-pw", "+@all", "-exec", "~*", "&*"]),
     "dave": ("on #%s +@read +@write +@transaction -flushall +config|get" % sha(DAVEPW),
              ["on", ">" + DAVEPW, "+@read", "+@write", "+@transaction", "-flushall",
               "+config|get", "~*"]),
@@ -100,6 +101,9 @@ CASES = [
     ("no commands but the no-auth ones", [["AUTH", "mute", "mute-pw"], ["PING"], ["ECHO", "x"],
                                           ["GET", "k"], ["AUTH", "mute", "mute-pw"], ["RESET"],
                                           ["PING"]]),
+    ("EXEC refused: the transaction is discarded", [["AUTH", "noexec", "noexec-pw"], ["MULTI"],
+                                                    ["SET", "k", "w"], ["EXEC"], ["GET", "k"],
+                                                    ["DISCARD"], ["SET", "k", "v"], ["DEL", "k"]]),
     ("auth after user keeps user", [["AUTH", "alice", ALICEPW], ["AUTH", "carol", "x"],
                                     ["SET", "k", "v"], ["AUTH", "alice", "wrong"],
                                     ["SET", "k", "v"], ["DEL", "k"]]),
@@ -538,6 +542,16 @@ class NearCacheTest(unittest.TestCase):
             self.assertEqual(c.call_raw("OBJECT", "ENCODING", "shared"),
                              b"-NOPERM this user has no permissions to run the 'object' command\r\n")
             self.assertEqual(c.call("DISCARD"), "OK")
+            # EXEC itself refused: the transaction is discarded, upstream too (Redis's
+            # execCommandAbort), so the next commands run at once instead of being queued
+            self.assertEqual(c.call("AUTH", "noexec", "noexec-pw"), "OK")
+            self.assertEqual(c.call("MULTI"), "OK")
+            self.assertEqual(c.call("SET", "shared", "v3"), "QUEUED")
+            self.assertEqual(c.call_raw("EXEC"),
+                             b"-EXECABORT Transaction discarded because of: NOPERM this user has no "
+                             b"permissions to run the 'exec' command\r\n")
+            self.assertEqual(c.call("GET", "shared"), b"v1")
+            self.assertEqual(c.call_raw("DISCARD"), b"-ERR DISCARD without MULTI\r\n")
             self.assertEqual(c.call("AUTH", TOPPW), "OK")
             self.assertEqual(c.call("OBJECT", "ENCODING", "shared"), b"embstr")
             # disabled: unknown here and never forwarded to the upstream
