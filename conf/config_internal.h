@@ -62,6 +62,27 @@ void opt_env_name(const struct config_option *o, char *buf, size_t size);
 const struct config_option *opt_find_in_section(const char *section, const char *key);
 /* Whether o is a password whose value came from its *_file option (CONFIG REWRITE then never
  * writes it to the ini). */
+/* Why a value was refused (opt_set_text). */
+enum opt_err {
+    OPT_OK = 0,
+    OPT_ERR_INT,       /* not an integer */
+    OPT_ERR_MEMORY,    /* not a memory value */
+    OPT_ERR_OCTAL,     /* not octal digits */
+    OPT_ERR_RANGE,     /* a number outside [min, max] */
+    OPT_ERR_ENUM,      /* not one of the names */
+    OPT_ERR_ADDR,      /* not host:port */
+    OPT_ERR_TOO_MANY,  /* more than CONFIG_MAX_LISTEN addresses */
+    OPT_ERR_READONLY,  /* a compatibility row */
+    OPT_ERR_TEXT,      /* a line break, or too long for one ini line: CONFIG REWRITE could
+                          not write it back as the same single "key = value" line */
+};
+/* Parses text completely and, when valid, replaces o's value in cfg (a refused value changes
+ * nothing). */
+enum opt_err opt_set_text(struct config *cfg, const struct config_option *o, const char *text);
+/* The reason for e in the file/env wording ("expected an integer"). */
+void opt_describe_err(const struct config_option *o, enum opt_err e, char *buf, size_t size);
+/* Whether name (len bytes) is a section of the table or a free-form one. */
+bool section_known(const char *name, size_t len);
 bool opt_secret_from_file(const struct config *cfg, const struct config_option *o);
 /* Whether CONFIG REWRITE writes value v in double quotes: empty, or holding a blank (space, tab,
  * vertical tab, form feed: inih strips them around a value), ';', '#' or '"' (the loader drops
