@@ -328,6 +328,7 @@ void server_free(struct server *srv)
     nearcache_destroy(srv->nc); /* after the clients: their forwards are cancelled */
     srv->nc = NULL;
     fwd_pool_free(srv); /* after the near-cache: its guards' waiters come back to the pool */
+    strbuf_free(&srv->qbuf_spare);
     cmdstats_destroy(srv->cmdstats); /* issue 5: after the near-cache (its last replies) */
     srv->cmdstats = NULL;
     slowlog_destroy(srv->slowlog);

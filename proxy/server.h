@@ -8,6 +8,7 @@
 #include "conf/config.h"
 #include "conf/log.h"
 #include "proxy/command.h"
+#include "proxy/strbuf.h"
 
 #include <ev.h>
 #include <stdbool.h>
@@ -76,6 +77,8 @@ struct server {
     struct blocking *blocking;       /* blocked clients by (db, key), ready keys (blocking.c) */
     size_t blocked_clients;          /* clients with CLIENT_BLOCKED (INFO blocked_clients) */
     size_t blocked_clients_timeout;  /* of them, with a timeout (clients_in_timeout_table) */
+    struct strbuf qbuf_spare;        /* the query buffer lent to the client being read when it
+                                        has none of its own (client.c: client_read_cb) */
     struct nearcache *nc;            /* the upstream and near-cache; NULL when standalone */
     size_t pinned_clients;           /* clients with a private upstream connection */
     /* Operations (issue 5): per-command counters and latencies (cmdstats.c), the admin HTTP
