@@ -25,6 +25,8 @@ struct client;
 #define CMD_MOVABLEKEYS 0x0400u /* key positions come from the arguments (numkeys) */
 #define CMD_BLOCKING 0x0800u   /* may block the client (BLPOP ...) */
 #define CMD_DANGEROUS 0x1000u  /* Redis's @dangerous without being @admin (FLUSHALL, KEYS, INFO) */
+#define CMD_CAT_KEYSPACE 0x2000u   /* in @keyspace outside the generic group (FLUSHALL, DBSIZE) */
+#define CMD_CAT_CONNECTION 0x4000u /* in @connection outside its group (COMMAND and its subcommands) */
 
 typedef void command_proc(struct client *c);
 

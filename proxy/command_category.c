@@ -9,7 +9,7 @@
 #include <strings.h>
 
 const struct command_category command_categories[] = {
-    { "keyspace", 0, 0, "generic" },  { "read", CMD_READ, 0, NULL },
+    { "keyspace", CMD_CAT_KEYSPACE, 0, "generic" },  { "read", CMD_READ, 0, NULL },
     { "write", CMD_WRITE, 0, NULL },  { "set", 0, 0, "set" },
     { "sortedset", 0, 0, "sorted-set" }, { "list", 0, 0, "list" },
     { "hash", 0, 0, "hash" },         { "string", 0, 0, "string" },
@@ -19,7 +19,7 @@ const struct command_category command_categories[] = {
     { "fast", CMD_FAST, 0, NULL },    { "slow", 0, CMD_FAST, NULL },
     { "blocking", CMD_BLOCKING, 0, NULL },
     { "dangerous", CMD_ADMIN | CMD_DANGEROUS, 0, NULL },
-    { "connection", 0, 0, "connection" }, { "transaction", 0, 0, "transactions" },
+    { "connection", CMD_CAT_CONNECTION, 0, "connection" }, { "transaction", 0, 0, "transactions" },
     { "scripting", 0, 0, "scripting" },
 };
 

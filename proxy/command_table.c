@@ -24,6 +24,8 @@
 #define N CMD_NOAUTH
 #define K CMD_KEYSPACE
 #define D CMD_DANGEROUS
+#define KS CMD_CAT_KEYSPACE
+#define CN CMD_CAT_CONNECTION
 
 command_proc cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo,
     cmd_client_info, cmd_client_list, cmd_client_kill, cmd_client_no_evict,
@@ -37,9 +39,9 @@ command_proc cmd_monitor; /* monitor.c */
 command_proc cmd_acl_whoami, cmd_acl_users, cmd_acl_list, cmd_acl_cat, cmd_acl_help; /* acl.c */
 
 static const struct command client_subcommands[] = {
-    { "id", cmd_client_id, 2, L | F, 0, 0, 0, "connection", "Returns the unique client ID of the connection.", NULL },
-    { "setname", cmd_client_setname, 3, L | F, 0, 0, 0, "connection", "Sets the connection name.", NULL },
-    { "getname", cmd_client_getname, 2, L | F, 0, 0, 0, "connection", "Returns the name of the connection.", NULL },
+    { "id", cmd_client_id, 2, L, 0, 0, 0, "connection", "Returns the unique client ID of the connection.", NULL },
+    { "setname", cmd_client_setname, 3, L, 0, 0, 0, "connection", "Sets the connection name.", NULL },
+    { "getname", cmd_client_getname, 2, L, 0, 0, 0, "connection", "Returns the name of the connection.", NULL },
     { "setinfo", cmd_client_setinfo, 4, L | F, 0, 0, 0, "connection", "Sets information specific to the client or connection.", NULL },
     { "info", cmd_client_info, 2, L, 0, 0, 0, "connection", "Returns information about the connection.", NULL },
     { "list", cmd_client_list, -2, L | A, 0, 0, 0, "connection", "Lists open connections.", NULL },
@@ -52,11 +54,11 @@ static const struct command client_subcommands[] = {
 };
 
 static const struct command command_subcommands[] = {
-    { "count", cmd_command_count, 2, L, 0, 0, 0, "server", "Returns a count of commands.", NULL },
-    { "info", cmd_command_info, -2, L, 0, 0, 0, "server", "Returns information about one, multiple or all commands.", NULL },
-    { "docs", cmd_command_docs, -2, L, 0, 0, 0, "server", "Returns documentary information about one, multiple or all commands.", NULL },
-    { "list", cmd_command_list, -2, L, 0, 0, 0, "server", "Returns a list of command names.", NULL },
-    { "help", cmd_command_help, 2, L, 0, 0, 0, "server", "Returns helpful text about the different subcommands.", NULL },
+    { "count", cmd_command_count, 2, L | CN, 0, 0, 0, "server", "Returns a count of commands.", NULL },
+    { "info", cmd_command_info, -2, L | CN, 0, 0, 0, "server", "Returns information about one, multiple or all commands.", NULL },
+    { "docs", cmd_command_docs, -2, L | CN, 0, 0, 0, "server", "Returns documentary information about one, multiple or all commands.", NULL },
+    { "list", cmd_command_list, -2, L | CN, 0, 0, 0, "server", "Returns a list of command names.", NULL },
+    { "help", cmd_command_help, 2, L | CN, 0, 0, 0, "server", "Returns helpful text about the different subcommands.", NULL },
     { NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -105,7 +107,7 @@ const struct command core_commands[] = {
     { "auth", cmd_auth, -2, L | N | F, 0, 0, 0, "connection", "Authenticates the connection.", NULL },
     { "select", cmd_select, 2, L | F, 0, 0, 0, "connection", "Changes the selected database.", NULL },
     { "client", NULL, -2, L, 0, 0, 0, "connection", "A container for client connection commands.", client_subcommands },
-    { "command", cmd_command, -1, L, 0, 0, 0, "server", "Returns detailed information about all commands.", command_subcommands },
+    { "command", cmd_command, -1, L | CN, 0, 0, 0, "server", "Returns detailed information about all commands.", command_subcommands },
     { "acl", NULL, -2, L, 0, 0, 0, "server", "A container for Access List Control commands.", acl_subcommands },
     { "config", NULL, -2, L | A, 0, 0, 0, "server", "A container for server configuration commands.", config_subcommands },
     { "info", cmd_info, -1, L | D, 0, 0, 0, "server", "Returns information and statistics about the server.", NULL },
@@ -113,9 +115,9 @@ const struct command core_commands[] = {
     { "monitor", cmd_monitor, 1, L | A, 0, 0, 0, "server", "Listens for all requests received by the server in real-time.", NULL },
     { "sidecar", NULL, -2, L, 0, 0, 0, "sidecar", "A container for the sidecar's own commands.", sidecar_subcommands },
     { "time", cmd_time, 1, L | F, 0, 0, 0, "server", "Returns the server time.", NULL },
-    { "dbsize", cmd_dbsize, 1, R | F | K, 0, 0, 0, "server", "Returns the number of keys in the database.", NULL },
-    { "flushdb", cmd_flushdb, -1, W | K | D, 0, 0, 0, "server", "Removes all keys from the current database.", NULL },
-    { "flushall", cmd_flushall, -1, W | K | D, 0, 0, 0, "server", "Removes all keys from all databases.", NULL },
+    { "dbsize", cmd_dbsize, 1, R | F | K | KS, 0, 0, 0, "server", "Returns the number of keys in the database.", NULL },
+    { "flushdb", cmd_flushdb, -1, W | K | D | KS, 0, 0, 0, "server", "Removes all keys from the current database.", NULL },
+    { "flushall", cmd_flushall, -1, W | K | D | KS, 0, 0, 0, "server", "Removes all keys from all databases.", NULL },
     /* strings */
     { "get", cmd_get, 2, R | C | F | K, 1, 1, 1, "string", "Returns the string value of a key.", NULL },
     { "set", cmd_set, -3, W | M | K, 1, 1, 1, "string", "Sets the string value of a key, ignoring its type.", NULL },
