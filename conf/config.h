@@ -157,8 +157,9 @@ bool config_users_equal(const struct config *a, const struct config *b);
 bool config_renames_equal(const struct config *a, const struct config *b);
 /* Exchanges the [users] sections of a and b (a reload takes the new users). */
 void config_users_swap(struct config *a, struct config *b);
-/* Whether CONFIG GET / the logs must hide the value of the option named name (CONFIG SET name,
- * or "section.key"): requirepass, upstream.password. */
+/* Whether CONFIG GET, SLOWLOG, MONITOR and the logs must hide the value of the option named name
+ * (CONFIG SET name, or "section.key"): the table's secrets, requirepass and upstream.password.
+ * A password file's path is not one (CONFIG GET shows it). */
 bool config_is_secret(const char *name);
 /* Replaces every listen address's port with port (the --port flag). */
 void config_override_port(struct config *cfg, int port);

@@ -131,19 +131,16 @@ static bool config_set_all(struct client *c, const struct config_pairs *before)
     return true;
 }
 
-/* The values of secrets (any parameter whose name holds "pass": requirepass, upstream.password
- * and the password files' paths) are shown "(redacted)" by SLOWLOG, as Redis redacts its
- * sensitive parameters. CONFIG GET never shows them (config_get). */
+/* The values of secrets (config_is_secret: requirepass, upstream.password) are shown
+ * "(redacted)" by SLOWLOG and MONITOR, as Redis redacts its sensitive
+ * parameters. CONFIG GET never shows them (config_get). */
 static void config_set_redact(struct client *c)
 {
     for (size_t i = 2; i + 1 < c->argc; i += 2) {
-        const struct resp_arg *name = &c->argv[i];
-        for (size_t j = 0; j + 4 <= name->len; j++) {
-            if (strncasecmp(name->ptr + j, "pass", 4) == 0) {
-                client_redact_arg(c, i + 1);
-                break;
-            }
-        }
+        char *name = arg_dup(&c->argv[i]);
+        if (config_is_secret(name))
+            client_redact_arg(c, i + 1);
+        free(name);
     }
 }
 

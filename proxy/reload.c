@@ -1,9 +1,8 @@
 /* Configuration reload (see reload.h). The new file is loaded into a fresh struct config the
  * same way main() loads the first one; only config_diff()'s differences are acted on, each
  * run-time one through config_set() so CONFIG SET's checks and the file's agree. Secrets
- * (config_is_secret: requirepass, upstream.password; and any name holding "pass") are
- * never written to the log, only "(hidden)"; password
- * files are re-read. [users] changes apply (the users are rebuilt; clients stay authenticated
+ * (config_is_secret) are never written to the log, only "(hidden)"; password files are
+ * re-read. [users] changes apply (the users are rebuilt; clients stay authenticated
  * unless their user is gone); [rename_commands] changes need a restart. */
 #include "proxy/reload.h"
 
@@ -20,7 +19,7 @@ struct reload_ctx {
 
 static const char *shown(const char *name, const char *value)
 {
-    return config_is_secret(name) || strstr(name, "pass") ? "(hidden)" : value;
+    return config_is_secret(name) ? "(hidden)" : value;
 }
 
 static void reload_one(void *arg, const char *name, bool runtime, const char *old_value,
