@@ -25,7 +25,6 @@ Invariants: traffic only to 127.0.0.1; every wait is bounded (socket timeouts, p
 
 import os
 import re
-import socket
 import sys
 import time
 import unittest
