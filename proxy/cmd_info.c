@@ -64,19 +64,6 @@ static uint64_t info_used_memory(const struct server *srv)
     return store_used_bytes(srv->store) + info_client_bytes(srv);
 }
 
-/* Resident set size from /proc/self/statm (pages), 0 when unreadable. */
-static uint64_t info_rss(void)
-{
-    unsigned long long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 static uint64_t info_system_memory(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -158,7 +145,7 @@ static void info_clients(struct server *srv, struct strbuf *b)
 
 static void info_memory(struct server *srv, struct strbuf *b)
 {
-    uint64_t used = info_used_memory(srv), rss = info_rss(), sys = info_system_memory();
+    uint64_t used = info_used_memory(srv), rss = server_rss_bytes(), sys = info_system_memory();
     uint64_t maxmem = store_max_memory(srv->store);
     char used_h[INFO_HUMAN_MAX], rss_h[INFO_HUMAN_MAX], sys_h[INFO_HUMAN_MAX];
     char max_h[INFO_HUMAN_MAX];

@@ -120,19 +120,6 @@ static void metrics_commands(struct server *srv, struct strbuf *b)
     }
 }
 
-static uint64_t metrics_rss(void)
-{
-    unsigned long long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return 0;
-    if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    long page = sysconf(_SC_PAGESIZE);
-    return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
-}
-
 static void metrics_server(struct server *srv, struct strbuf *b)
 {
     const struct server_stats *st = &srv->stats;
@@ -159,7 +146,7 @@ static void metrics_server(struct server *srv, struct strbuf *b)
           store_used_bytes(srv->store));
     gauge(b, P "memory_max_bytes", "The max_memory budget in bytes (0 = none).",
           store_max_memory(srv->store));
-    gauge(b, P "memory_rss_bytes", "Resident set size of the process.", metrics_rss());
+    gauge(b, P "memory_rss_bytes", "Resident set size of the process.", server_rss_bytes());
 }
 
 static void metrics_cache(struct server *srv, struct strbuf *b)

@@ -226,6 +226,19 @@ int server_check_config(const struct config *cfg, char *err, size_t errlen)
     return rc;
 }
 
+uint64_t server_rss_bytes(void)
+{
+    unsigned long long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
+}
+
 bool server_has_upstream(const struct server *srv)
 {
     const struct config_upstream *u = &srv->cfg.upstream;

@@ -128,6 +128,9 @@ static inline int64_t server_now_ms(const struct server *srv)
 
 /* Whether [upstream] names an upstream (host or unixsocket): near-cache mode. */
 bool server_has_upstream(const struct server *srv);
+/* The process's resident set size in bytes (/proc/self/statm), 0 when unreadable: INFO memory
+ * and /metrics. */
+uint64_t server_rss_bytes(void);
 
 /* Sets up the store, listeners, signals and timers from srv->cfg. -1 (logged) on failure. */
 int server_init(struct server *srv);
