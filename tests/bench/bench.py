@@ -8,7 +8,9 @@ then memory per key, instructions per request (callgrind), idle footprint, hot s
 Usage: bench.py [SIDECAR]    environment: ROUNDS (3), QUICK=1 (small N, for checking the harness),
        PROFILE=0 (skip perf/callgrind hot-spot listings), BENCH_OUT (directory for the report and
        profiles; default build/bench, or build/bench-quick with QUICK=1), KEEP_LOGS=1 (keep the
-       servers' logs and configs even on success)
+       servers' logs and configs even on success), ONLY (a regular expression: run only the
+       scenarios whose label matches it, and the sections idle, memory, conns, cpu, profiles only
+       when their name matches it; e.g. ONLY='^SET 64B -c 50|cpu'; for A/B checks while working)
 
 Invariants: every process started here is stopped by pid on exit, on error and on SIGINT/SIGTERM
 (benchlib.Procs); any failed step ends the run with "bench: FAILED (step: ...): ..." and exit
@@ -20,6 +22,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -75,8 +78,14 @@ class Bench:
         self.commands = []  # (label, command template)
         self.t0 = time.monotonic()
         self.step = "setting up"
+        self.only = os.environ.get("ONLY") or None
+        self.conns = self.memory = self.cpu = self.idle = None  # sections not run (ONLY)
 
     # ---- small helpers ----
+
+    def wanted(self, name):
+        """ONLY unset, or name matches it."""
+        return self.only is None or re.search(self.only, name) is not None
 
     def n(self, full):
         return max(200, full // 10) if self.quick else full
@@ -216,6 +225,8 @@ class Bench:
     # ---- scenario loop: rounds x targets, in alternation ----
 
     def scenario(self, label, run_one, targets=TARGETS, before=None):
+        if not self.wanted(label):
+            return
         self.order.append(label)
         res = self.results.setdefault(label, {t: [] for t in targets})
         hits = self.hits.setdefault(label, {})
@@ -236,6 +247,8 @@ class Bench:
 
     def simple(self, label, n, clients, pipeline, keyspace, size=None, test=None, custom=None,
                before=None):
+        if not self.wanted(label):
+            return
         first = self.bench_argv("redis", n, clients, pipeline, keyspace, size, test, custom)
         self.commands.append((label, self.template(first)))
 
@@ -248,6 +261,8 @@ class Bench:
     def run_get_set(self):
         for size, keyspace, ns in SIZES:
             sl = size_label(size)
+            if not any(self.wanted(f"{op} {sl} -c {c} -P {p}") for op in ("GET", "SET") for c, p in SHAPES):
+                continue
             self.say(f"loading {keyspace} keys of {sl} into redis-server and the sidecar; warming the near-cache")
             self.load(KEY_FMT, keyspace, size)
             self.warm(KEY_FMT, keyspace, size, keyspace)
@@ -262,6 +277,8 @@ class Bench:
 
     def run_multi(self):
         keyspace = SIZES[0][1]
+        if not any(self.wanted(f"{op} 10x64B -c 50 -P {p}") for op in ("MGET", "MSET") for p in (16, 1)):
+            return
         self.say(f"loading {keyspace} keys of 64B for MGET/MSET; warming the near-cache")
         self.load(KEY_FMT, keyspace, 64)
         self.warm(KEY_FMT, keyspace, 64, keyspace)
@@ -279,6 +296,8 @@ class Bench:
         forwards every GET of them: ~5% misses) and 5 clients SET mix:0..94999 (forwarded, then
         kept by write-through). Throughput = all requests / wall time until both finish; p50/p99
         are the GET process's; the hit ratio is INFO cache_hits/cache_misses before and after."""
+        if not self.wanted("mix 90% GET/10% SET -c 45+5"):
+            return
         n = self.n(150_000)
         ng, ns = n * 9 // 10, n // 10
         self.say(f"loading {MIX_PRESENT} keys for the 90/10 mix")
@@ -589,46 +608,50 @@ class Bench:
         L.append("nc hit% / fwd hit% = INFO cache_hits / (cache_hits + cache_misses), deltas over the runs.")
         self.med = med
 
-        L.append("")
-        L.append("== 1000 idle-then-active connections (open, idle 2 s, all send GET): median ms to "
-                 "all replies; RSS growth per connection (max over rounds), idle / after the burst ==")
-        for t in TARGETS:
-            rs = self.conns[t]
-            L.append(f"{TITLES[t]:16}{median([x['ms'] for x in rs]):9.1f} ms"
-                     f"{max(x['idle_b'] for x in rs):9.0f} B idle{max(x['active_b'] for x in rs):9.0f} B active")
+        if self.conns:
+            L.append("")
+            L.append("== 1000 idle-then-active connections (open, idle 2 s, all send GET): median ms to "
+                     "all replies; RSS growth per connection (max over rounds), idle / after the burst ==")
+            for t in TARGETS:
+                rs = self.conns[t]
+                L.append(f"{TITLES[t]:16}{median([x['ms'] for x in rs]):9.1f} ms"
+                         f"{max(x['idle_b'] for x in rs):9.0f} B idle{max(x['active_b'] for x in rs):9.0f} B active")
 
-        keys, mem = self.memory
-        L.append("")
-        L.append(f"== memory: {keys} keys, 32-byte keys, 128-byte values (fresh processes) ==")
-        L.append(f"{'bytes per key':34}{'redis-server':>14}{'sidecar':>10}{'ratio':>8}")
-        for lab, a, b in (("used_memory growth / keys", mem["redis"]["used"], mem["sidecar"]["used"]),
-                          ("VmRSS growth / keys", mem["redis"]["rss"], mem["sidecar"]["rss"]),
-                          ("used_memory growth / keys, EX 3600", mem["redis-ttl"]["used"], mem["sidecar-ttl"]["used"])):
-            L.append(f"{lab:34}{a:14.1f}{b:10.1f}{b / a:8.2f}")
-        full = mem["full"]
-        limit = 64 * 1024 * 1024
-        bound = limit * 1.1 + 8 * 1024 * 1024
-        L.append(f"sidecar, max_memory = 64mb after {full['loaded']} SETs of the same shape: RSS {full['rss_kb'] / 1024:.1f} MiB, used_memory "
-                 f"{full['used'] / 1048576:.1f} MiB, {full['keys']} keys held, {full['evicted']} evicted; "
-                 f"RSS/max_memory {full['rss_kb'] * 1024 / limit:.2f} (bound 10% + 8 MB = {bound / 1048576:.1f} MiB)")
+        if self.memory:
+            keys, mem = self.memory
+            L.append("")
+            L.append(f"== memory: {keys} keys, 32-byte keys, 128-byte values (fresh processes) ==")
+            L.append(f"{'bytes per key':34}{'redis-server':>14}{'sidecar':>10}{'ratio':>8}")
+            for lab, a, b in (("used_memory growth / keys", mem["redis"]["used"], mem["sidecar"]["used"]),
+                              ("VmRSS growth / keys", mem["redis"]["rss"], mem["sidecar"]["rss"]),
+                              ("used_memory growth / keys, EX 3600", mem["redis-ttl"]["used"], mem["sidecar-ttl"]["used"])):
+                L.append(f"{lab:34}{a:14.1f}{b:10.1f}{b / a:8.2f}")
+            full = mem["full"]
+            limit = 64 * 1024 * 1024
+            bound = limit * 1.1 + 8 * 1024 * 1024
+            L.append(f"sidecar, max_memory = 64mb after {full['loaded']} SETs of the same shape: RSS {full['rss_kb'] / 1024:.1f} MiB, used_memory "
+                     f"{full['used'] / 1048576:.1f} MiB, {full['keys']} keys held, {full['evicted']} evicted; "
+                     f"RSS/max_memory {full['rss_kb'] * 1024 / limit:.2f} (bound 10% + 8 MB = {bound / 1048576:.1f} MiB)")
 
-        L.append("")
-        L.append(f"== CPU: instructions per GET under callgrind ({self.cpu_w} GETs, -P 16 -c 1, 64-byte values), "
-                 "minus start-up/shut-down ==")
-        for name, kind, i0, i1, per in self.cpu:
-            ref = "redis-server" if kind == "hit" else "twemproxy"
-            rv = next(v for (n, _, _, _, v) in self.cpu if n == ref)
-            L.append(f"{name:14}{kind:10}{per:10.0f} instr/request   (runs: {i0:,} and {i1:,} Ir; "
-                     f"{per / rv:.2f}x {ref})")
-        if getattr(self, "cpu_hits", None):
-            h, m = self.cpu_hits
-            L.append(f"near-cache under callgrind: cache_hits {h}, cache_misses {m} "
-                     f"(warm-up misses included)")
+        if self.cpu:
+            L.append("")
+            L.append(f"== CPU: instructions per GET under callgrind ({self.cpu_w} GETs, -P 16 -c 1, 64-byte values), "
+                     "minus start-up/shut-down ==")
+            for name, kind, i0, i1, per in self.cpu:
+                ref = "redis-server" if kind == "hit" else "twemproxy"
+                rv = next(v for (n, _, _, _, v) in self.cpu if n == ref)
+                L.append(f"{name:14}{kind:10}{per:10.0f} instr/request   (runs: {i0:,} and {i1:,} Ir; "
+                         f"{per / rv:.2f}x {ref})")
+            if getattr(self, "cpu_hits", None):
+                h, m = self.cpu_hits
+                L.append(f"near-cache under callgrind: cache_hits {h}, cache_misses {m} "
+                         f"(warm-up misses included)")
 
-        L.append("")
-        L.append("== idle footprint: median of 5 starts ==")
-        for name, (ms, rss) in self.idle.items():
-            L.append(f"{name:14} start-up to first PONG {ms:6.1f} ms   RSS with no keys {rss / 1024:6.2f} MiB")
+        if self.idle:
+            L.append("")
+            L.append("== idle footprint: median of 5 starts ==")
+            for name, (ms, rss) in self.idle.items():
+                L.append(f"{name:14} start-up to first PONG {ms:6.1f} ms   RSS with no keys {rss / 1024:6.2f} MiB")
 
         L.append("")
         L.append("== issue 6 targets (reported, not asserted) ==")
@@ -671,6 +694,17 @@ class Bench:
             if label.endswith("-c 50 -P 16") and label.startswith(("GET", "SET", "MGET", "MSET")):
                 r = m["ncfwd"]["rps"] / m["twem"]["rps"]
                 out.append(f"{mark(r >= 1.2)} {'forwarded':11} {label:26} throughput {r:.2f}x twemproxy (>= 1.2)")
+        out.extend(self.targets_check_sections())
+        return out
+
+    def targets_check_sections(self):
+        """The targets of the sections that ran (all of them unless ONLY)."""
+        out = []
+
+        def mark(ok):
+            return "ok   " if ok else "BELOW"
+        if not (self.memory and self.cpu and self.idle):
+            return ["(memory, cpu and idle targets: not run, ONLY)"] if self.only else []
         keys, mem = self.memory
         r = mem["sidecar"]["used"] / mem["redis"]["used"]
         out.append(f"{mark(r <= 1.0)} memory per key (used_memory) {r:.2f}x redis-server (<= 1.0)")
@@ -692,15 +726,19 @@ class Bench:
     # ---- the whole run ----
 
     def run(self):
-        self.run_idle()
-        self.run_memory()
+        if self.wanted("idle"):
+            self.run_idle()
+        if self.wanted("memory"):
+            self.run_memory()
         self.start_targets()
-        self.run_conns()  # first, while the servers are fresh: RSS growth is then visible
-        self.run_cpu()
+        if self.wanted("conns"):
+            self.run_conns()  # first, while the servers are fresh: RSS growth is then visible
+        if self.wanted("cpu"):
+            self.run_cpu()
         self.run_get_set()
         self.run_multi()
         self.run_mix()
-        if self.profile:
+        if self.profile and self.wanted("profiles"):
             self.run_profiles()
         return self.report()
 
