@@ -429,22 +429,31 @@ class Bench:
         return total
 
     def run_cpu(self):
-        """Instructions per GET under callgrind: for each subject, a run with W pipelined GETs
-        (redis-benchmark -P 16 -c 1) and a run with none, both including start-up, the same
-        preload or warm-up, and shut-down; (Ir(W) - Ir(0)) / W."""
+        """Instructions per request under callgrind: for each subject, a run with W pipelined
+        requests (redis-benchmark -P 16 -c 1) and a run with none, both including start-up, the
+        same preload or warm-up, and shut-down; (Ir(W) - Ir(0)) / W. GETs (W = 200,000) for every
+        subject, then SETs of the same keys (W = 50,000): standalone, written through the
+        near-cache, and forwarded."""
         w = 20_000 if self.quick else 200_000
+        ws = w // 4
         self.say(f"CPU: loading {CPU_KEYS} keys into redis-server for the near-cache runs")
         load_strings(self.port["redis"], KEY_FMT, CPU_KEYS, lambda i: b"x" * 64)
-        subjects = [
-            ("redis-server", "hit"), ("sidecar", "hit"), ("near-cache", "hit"),
-            ("nc forwarded", "forwarded"), ("twemproxy", "forwarded"),
+        subjects = [  # (name, kind, redis-benchmark test, requests)
+            ("redis-server", "hit", "get", w), ("sidecar", "hit", "get", w),
+            ("near-cache", "hit", "get", w), ("nc forwarded", "forwarded", "get", w),
+            ("twemproxy", "forwarded", "get", w),
+            ("redis-server", "set", "set", ws), ("sidecar", "set", "set", ws),
+            ("near-cache", "write-through", "set", ws), ("nc forwarded", "forwarded", "set", ws),
+            ("twemproxy", "forwarded", "set", ws),
         ]
         self.cpu = []
         self.cg_files = {}
-        for name, kind in subjects:
+        for name, kind, test, n in subjects:
+            if not self.wanted(f"cpu {test}"):
+                continue
             irs = []
-            for reqs in (0, w):
-                tag = name.replace(" ", "-") + f"-{reqs}"
+            for reqs in (0, n):
+                tag = name.replace(" ", "-") + f"-{test}-{reqs}"
                 port = self.procs.port()
                 outf = os.path.join(self.logdir, f"callgrind.{tag}.out")
                 vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={outf}",
@@ -458,7 +467,7 @@ class Bench:
                     extra = 'invalidation = bcast\nbcast_prefixes = "cached:"\n' if kind == "forwarded" else ""
                     argv = vg + [self.sidecar, "-c", self.sidecar_ini(f"cg-{tag}", port, upstream=up,
                                                                       extra_cache=extra)]
-                self.say(f"CPU: {name} under callgrind, {reqs} GETs")
+                self.say(f"CPU: {name} under callgrind, {reqs} {test.upper()}s")
                 p = self.start(f"cg-{tag}", argv, port, timeout=60, stop_timeout=120)
                 if name in ("redis-server", "sidecar"):
                     load_strings(port, KEY_FMT, CPU_KEYS, lambda i: b"x" * 64, batch=1000)
@@ -477,9 +486,9 @@ class Bench:
                 self.procs.run("callgrind_control", ["callgrind_control", "-d", str(p.pid)], 60)
                 if reqs:
                     argv_b = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(reqs),
-                              "-c", "1", "-P", "16", "-r", str(CPU_KEYS), "-d", "64", "-t", "get", "--csv"]
+                              "-c", "1", "-P", "16", "-r", str(CPU_KEYS), "-d", "64", "-t", test, "--csv"]
                     self.run_benchmark(argv_b, timeout=900)
-                    if name == "near-cache":
+                    if name == "near-cache" and test == "get":
                         c = info(port, "cache")
                         self.cpu_hits = (int(c["cache_hits"]), int(c["cache_misses"]))
                 rc = self.procs.stop(p)
@@ -487,13 +496,14 @@ class Bench:
                     raise BenchError(f"{name} under callgrind exited ({rc}) without writing {outf}[.1]")
                 parts = [outf] + [f"{outf}.{i}" for i in range(1, 10) if os.path.exists(f"{outf}.{i}")]
                 irs.append(sum(self.callgrind_total(f) for f in parts))
-                if reqs:
+                if reqs and test == "get":
                     self.cg_files[name] = outf
-            self.cpu.append((name, kind, irs[0], irs[1], (irs[1] - irs[0]) / w))
-        self.cpu_w = w
+            self.cpu.append((name, kind, test, irs[0], irs[1], (irs[1] - irs[0]) / n))
+        self.cpu_w, self.cpu_ws = w, ws
         self.commands.append(("CPU", "valgrind --tool=callgrind <server> ; preload/warm "
                               f"{CPU_KEYS} keys; callgrind_control -d; "
-                              f"redis-benchmark -p PORT -n {w} -c 1 -P 16 -r {CPU_KEYS} -d 64 -t get ; "
+                              f"redis-benchmark -p PORT -n {w} -c 1 -P 16 -r {CPU_KEYS} -d 64 -t get "
+                              f"(-n {ws} -t set for the SET lines); "
                               "SIGTERM; minus the same without redis-benchmark"))
 
     # ---- hot spots ----
@@ -561,6 +571,8 @@ class Bench:
                               ("redis", "get", "redis-server GETs, for reference"),
                               ("twem", "get", "twemproxy forwarded GETs, for reference")):
             label = f"{test.upper()} 64B -c 50 -P 16"
+            if label not in self.results:  # not run (ONLY)
+                continue
             rps = median([x["rps"] for x in self.results[label][t]])
             argv = self.bench_argv(t, int(rps * (secs + 1.5)), 50, 16, 100_000, 64, test)
             prof.append((f"perf, {what}, {label}, {secs} s, self time by symbol",
@@ -635,13 +647,13 @@ class Bench:
 
         if self.cpu:
             L.append("")
-            L.append(f"== CPU: instructions per GET under callgrind ({self.cpu_w} GETs, -P 16 -c 1, 64-byte values), "
-                     "minus start-up/shut-down ==")
-            for name, kind, i0, i1, per in self.cpu:
-                ref = "redis-server" if kind == "hit" else "twemproxy"
-                rv = next(v for (n, _, _, _, v) in self.cpu if n == ref)
-                L.append(f"{name:14}{kind:10}{per:10.0f} instr/request   (runs: {i0:,} and {i1:,} Ir; "
-                         f"{per / rv:.2f}x {ref})")
+            L.append(f"== CPU: instructions per request under callgrind ({self.cpu_w} GETs, {self.cpu_ws} SETs, "
+                     "-P 16 -c 1, 64-byte values), minus start-up/shut-down ==")
+            for name, kind, test, i0, i1, per in self.cpu:
+                ref = "twemproxy" if kind in ("forwarded", "write-through") else "redis-server"
+                rv = next((v for (n, _, t, _, _, v) in self.cpu if n == ref and t == test), None)
+                vs = f"; {per / rv:.2f}x {ref}" if rv else ""
+                L.append(f"{name:14}{test.upper():4}{kind:14}{per:10.0f} instr/request   (runs: {i0:,} and {i1:,} Ir{vs})")
             if getattr(self, "cpu_hits", None):
                 h, m = self.cpu_hits
                 L.append(f"near-cache under callgrind: cache_hits {h}, cache_misses {m} "
@@ -703,7 +715,7 @@ class Bench:
 
         def mark(ok):
             return "ok   " if ok else "BELOW"
-        if not (self.memory and self.cpu and self.idle):
+        if not (self.memory and self.cpu and self.idle) or "redis-server" not in {n for (n, *_) in self.cpu}:
             return ["(memory, cpu and idle targets: not run, ONLY)"] if self.only else []
         keys, mem = self.memory
         r = mem["sidecar"]["used"] / mem["redis"]["used"]
@@ -713,7 +725,7 @@ class Bench:
         full = mem["full"]["rss_kb"] * 1024
         bound = 64 * 1048576 * 1.1 + 8 * 1048576
         out.append(f"{mark(full <= bound)} RSS at max_memory 64mb: {full / 1048576:.1f} MiB (<= {bound / 1048576:.1f})")
-        per = {n: v for (n, _, _, _, v) in self.cpu}
+        per = {n: v for (n, _, t, _, _, v) in self.cpu if t == "get"}
         r = per["sidecar"] / per["redis-server"]
         out.append(f"{mark(r < 1.0)} instructions per GET hit, standalone: {r:.2f}x redis-server (< 1.0)")
         r = per["near-cache"] / per["redis-server"]
