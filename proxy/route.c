@@ -274,12 +274,7 @@ static void route_write(struct client *c, const struct command *cmd)
             guards[nwt++] = g; /* aligned with the keys f remembers (the same positions) */
             if (!g)
                 continue;
-            struct strbuf bulk = { 0 };
-            strbuf_printf(&bulk, "$%zu\r\n", val->len);
-            strbuf_append(&bulk, val->ptr, val->len);
-            strbuf_append(&bulk, "\r\n", 2);
-            nearcache_guard_set_pending(g, bulk.data, bulk.len);
-            strbuf_free(&bulk);
+            nearcache_guard_set_pending(g, val->ptr, val->len);
         }
         sig_free(&s);
         if (nwt) {
