@@ -269,7 +269,7 @@ static void guard_store(struct nc_guard *g, long long pttl)
         e = NULL;
     }
     if (!e) {
-        rs = replyset_create();
+        rs = replyset_create_sized(g->siglen, g->reply.len); /* the reply inline with it */
         rs->fresh_until_ms = fresh_until;
         e = store_add_value(srv->store, NC_DB, g->key, g->klen, STORE_REPLIES, rs, now);
     } else if (fresh_until < rs->fresh_until_ms) {
