@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define NC_DB 0
+#define NC_GROUP_STACK 32      /* keys of a grouped read formatted without heap arrays */
 
 #define NC_INDEX_MIN 64          /* buckets of the guard index when first used */
 #define NC_GUARD_INLINE 96       /* key + signature bytes of a pooled guard */
@@ -369,8 +370,10 @@ size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const
                              struct nc_guard **out)
 {
     struct nc_guard_group *grp = xcalloc(1, sizeof(*grp) + n * sizeof(grp->g[0]));
-    const char **argv = xmalloc((n + 1) * sizeof(*argv));
-    size_t *lens = xmalloc((n + 1) * sizeof(*lens));
+    const char *argv_stack[NC_GROUP_STACK + 1];
+    size_t lens_stack[NC_GROUP_STACK + 1];
+    const char **argv = n <= NC_GROUP_STACK ? argv_stack : xmalloc((n + 1) * sizeof(*argv));
+    size_t *lens = n <= NC_GROUP_STACK ? lens_stack : xmalloc((n + 1) * sizeof(*lens));
     argv[0] = "EXISTS";
     lens[0] = 6;
     for (size_t i = 0; i < n; i++) {
@@ -402,8 +405,10 @@ size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const
             nc->groups->prev = grp;
         nc->groups = grp;
     }
-    free(argv);
-    free(lens);
+    if (argv != argv_stack) {
+        free(argv);
+        free(lens);
+    }
     return made;
 }
 

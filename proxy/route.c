@@ -20,6 +20,7 @@
 #include <string.h>
 
 #define SIG_STACK 512
+#define WT_KEYS_STACK 32 /* keys of a write-through handled without heap arrays */
 
 /* Writes whose new value is known from the request: value argument, key/value stride (MSET),
  * and whether success is the integer 1 (SETNX) rather than +OK. */
@@ -245,9 +246,10 @@ static void route_write(struct client *c, const struct command *cmd)
         r = NULL;
     /* The write, then (write-through) a guard per key whose tracked read follows it: a PTTL
      * for one key (its TTL may be any), one EXISTS for all of MSET's (none have a TTL). */
-    struct nc_guard *stack_guards[8];
+    struct nc_guard *stack_guards[WT_KEYS_STACK];
     size_t nkeys = !r ? 0 : r->stride ? (c->argc - 1) / 2 : 1;
-    struct nc_guard **guards = nkeys <= 8 ? stack_guards : xmalloc(nkeys * sizeof(*guards));
+    bool on_stack = nkeys <= WT_KEYS_STACK;
+    struct nc_guard **guards = on_stack ? stack_guards : xmalloc(nkeys * sizeof(*guards));
     f->flags |= r && r->success_is_one ? FWD_WT_ONE : 0;
     bool sent = fwd_send_request(f, nearcache_link(nc, idx), -1);
     size_t nwt = 0;
@@ -255,15 +257,19 @@ static void route_write(struct client *c, const struct command *cmd)
     if (r && sent) {
         sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
         if (r->stride) { /* MSET: one EXISTS re-tracks every key (no TTL to ask for) */
-            const char **keys = xmalloc(nkeys * sizeof(*keys));
-            size_t *klens = xmalloc(nkeys * sizeof(*klens));
+            const char *keys_stack[WT_KEYS_STACK];
+            size_t klens_stack[WT_KEYS_STACK];
+            const char **keys = on_stack ? keys_stack : xmalloc(nkeys * sizeof(*keys));
+            size_t *klens = on_stack ? klens_stack : xmalloc(nkeys * sizeof(*klens));
             for (size_t k = 0; k < nkeys; k++) {
                 keys[k] = c->argv[1 + 2 * k].ptr;
                 klens[k] = c->argv[1 + 2 * k].len;
             }
             nearcache_guard_group(nc, idx, keys, klens, nkeys, s.p, s.len, guards);
-            free(keys);
-            free(klens);
+            if (!on_stack) {
+                free(keys);
+                free(klens);
+            }
         }
         for (size_t k = 0; k < nkeys; k++) {
             const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
