@@ -16,6 +16,7 @@
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,9 @@ static const struct write_through_rule *write_through_rule_for(const struct comm
 
 struct sig {
     char stack[SIG_STACK];
-    char *p;
+    char *p;        /* stack, a heap copy, or the command's name (no arguments after the key) */
     size_t len;
+    bool heap;      /* p was allocated */
 };
 
 static void sig_append(struct sig *s, const void *data, size_t n)
@@ -62,6 +64,7 @@ static void sig_append(struct sig *s, const void *data, size_t n)
         char *heap = xmalloc(need * 2);
         memcpy(heap, s->stack, s->len);
         s->p = heap;
+        s->heap = true;
     } else if (need > SIG_STACK) {
         s->p = xrealloc(s->p, need * 2);
     }
@@ -73,8 +76,15 @@ static void sig_append(struct sig *s, const void *data, size_t n)
 static void sig_build(struct sig *s, const struct command *cmd, const struct resp_arg *argv,
                       size_t from, size_t argc)
 {
+    if (from >= argc) { /* GET k and the like: the name and its NUL are the signature */
+        s->p = (char *)(uintptr_t)cmd->name;
+        s->len = strlen(cmd->name) + 1;
+        s->heap = false;
+        return;
+    }
     s->p = s->stack;
     s->len = 0;
+    s->heap = false;
     sig_append(s, cmd->name, strlen(cmd->name) + 1);
     for (size_t i = from; i < argc; i++) {
         uint32_t n = (uint32_t)argv[i].len;
@@ -83,9 +93,18 @@ static void sig_build(struct sig *s, const struct command *cmd, const struct res
     }
 }
 
+/* The signature of GET (MGET's elements, write-through values): its name and NUL, as
+ * sig_build makes it for `GET key`, without a command table lookup. */
+static void sig_get(struct sig *s)
+{
+    s->p = (char *)(uintptr_t)"get";
+    s->len = 4;
+    s->heap = false;
+}
+
 static void sig_free(struct sig *s)
 {
-    if (s->p != s->stack)
+    if (s->heap)
         free(s->p);
 }
 
@@ -97,7 +116,7 @@ static void route_mget(struct client *c)
     size_t nkeys = c->argc - 1, nmiss = 0;
     size_t idx = nearcache_link_index(nc, c);
     struct sig s;
-    sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
+    sig_get(&s);
     struct fwd_mget_part *parts = xcalloc(nkeys, sizeof(*parts));
     for (size_t i = 0; i < nkeys; i++) {
         size_t n;
@@ -255,7 +274,7 @@ static void route_write(struct client *c, const struct command *cmd)
     size_t nwt = 0;
     struct sig s;
     if (r && sent) {
-        sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
+        sig_get(&s);
         if (r->stride) { /* MSET: one EXISTS re-tracks every key (no TTL to ask for) */
             const char *keys_stack[WT_KEYS_STACK];
             size_t klens_stack[WT_KEYS_STACK];
