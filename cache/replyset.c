@@ -64,6 +64,8 @@ static struct replyset_item **replyset_find(struct replyset *rs, const char *sig
 
 const char *replyset_get(const struct replyset *rs, const char *sig, size_t siglen, size_t *len)
 {
+    if (siglen == 0)
+        return NULL; /* the placeholder of a withheld set is nobody's reply */
     struct replyset_item **pp = replyset_find((struct replyset *)rs, sig, siglen);
     if (!pp)
         return NULL;
@@ -114,11 +116,27 @@ void replyset_put(struct replyset *rs, const char *sig, size_t siglen, const cha
     rs->n++;
 }
 
+void replyset_clear(struct replyset *rs)
+{
+    while (rs->head)
+        replyset_unlink(rs, &rs->head);
+}
+
+void replyset_withhold(struct replyset *rs)
+{
+    replyset_clear(rs);
+    replyset_put(rs, "", 0, "", 0);
+}
+
+bool replyset_withheld(const struct replyset *rs)
+{
+    return rs->n == 1 && rs->head->siglen == 0;
+}
+
 static void replyset_free(void *value)
 {
     struct replyset *rs = value;
-    while (rs->head)
-        replyset_unlink(rs, &rs->head);
+    replyset_clear(rs);
     free(rs);
 }
 

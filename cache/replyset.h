@@ -44,6 +44,16 @@ const char *replyset_get(const struct replyset *rs, const char *sig, size_t sigl
 void replyset_put(struct replyset *rs, const char *sig, size_t siglen, const char *reply,
                   size_t rlen);
 
+/* Withholding (a write of the key is in flight): drops every reply and leaves one placeholder
+ * (an empty signature no lookup matches, no reply), so the set answers nothing while keeping
+ * its allocation, its inline room and a non-empty length (the store deletes empty aggregates).
+ * replyset_withheld() says whether a set is in that state; replyset_clear() drops every item,
+ * the placeholder too, before a put (the set is empty until then: never hand it to the store
+ * empty). */
+void replyset_withhold(struct replyset *rs);
+bool replyset_withheld(const struct replyset *rs);
+void replyset_clear(struct replyset *rs);
+
 /* The store's ops for STORE_REPLIES (free, dup, bytes, len). */
 extern const struct store_value_ops replyset_ops;
 

@@ -39,6 +39,7 @@ struct nc_guard {
     uint64_t hash;                   /* of the key, with the store's seed */
     bool indexed, poisoned, joinable, confirmed;
     bool write_through;              /* its reply is a write's value */
+    bool stored;                     /* guard_store kept its reply */
     int pending;                     /* upstream replies still owed to it */
     char *key, *sig;                 /* in data[] */
     size_t klen, siglen;
@@ -273,10 +274,16 @@ static void guard_store(struct nc_guard *g, long long pttl)
         rs = replyset_create_sized(g->siglen, g->reply.len); /* the reply inline with it */
         rs->fresh_until_ms = fresh_until;
         e = store_add_value(srv->store, NC_DB, g->key, g->klen, STORE_REPLIES, rs, now);
+    } else if (replyset_withheld(rs)) {
+        /* A write kept the entry for this (nearcache_withhold_key): no reply of it is left to
+         * keep honest, so the TTL is this reply's; it takes the room the placeholder held. */
+        replyset_clear(rs);
+        rs->fresh_until_ms = fresh_until;
     } else if (fresh_until < rs->fresh_until_ms) {
         rs->fresh_until_ms = fresh_until; /* one TTL per key: the shortest keeps every reply honest */
     }
     replyset_put(rs, g->sig, g->siglen, g->reply.data, g->reply.len);
+    g->stored = true;
     e = store_value_changed(srv->store, e);
     if (e)
         store_set_expire(srv->store, e, rs->fresh_until_ms + srv->cfg.serve_stale_ms);
@@ -286,10 +293,24 @@ static void guard_store(struct nc_guard *g, long long pttl)
         nc->stats.fills++;
 }
 
+/* Deletes key's entry when a write left it withheld (nothing servable): a write-through that
+ * ends without storing must not leave a placeholder behind. */
+static void nc_delete_withheld(struct nearcache *nc, const char *key, size_t klen)
+{
+    struct store *st = nc->srv->store;
+    struct store_entry *e = store_find(st, NC_DB, key, klen, server_now_ms(nc->srv),
+                                       STORE_NOTOUCH);
+    if (e && e->type == STORE_REPLIES && replyset_withheld(store_value(e)))
+        store_delete_entry(st, e);
+}
+
 static void guard_settle(struct nc_guard *g)
 {
-    if (--g->pending <= 0)
-        guard_free(g);
+    if (--g->pending > 0)
+        return;
+    if (g->write_through && !g->stored)
+        nc_delete_withheld(g->nc, g->key, g->klen);
+    guard_free(g);
 }
 
 static void guard_cmd_cb(void *owner, const struct upstream_reply *r)
@@ -623,17 +644,19 @@ void nearcache_drop_key_keep(struct nearcache *nc, const char *key, size_t klen,
                              struct nc_guard *keep)
 {
     bool restore = keep && !keep->poisoned && keep->indexed;
-    nearcache_drop_key(nc, key, klen);
+    if (restore)
+        nearcache_withhold_key(nc, key, klen); /* keep's store reuses the entry */
+    else
+        nearcache_drop_key(nc, key, klen);
     if (restore) {
         keep->poisoned = false;
         guard_index(keep);
     }
 }
 
-void nearcache_drop_key(struct nearcache *nc, const char *key, size_t klen)
+/* Poisons every guard of key (all links). */
+static void nc_poison_key(struct nearcache *nc, const char *key, size_t klen)
 {
-    struct server *srv = nc->srv;
-    store_delete(srv->store, NC_DB, key, klen, server_now_ms(srv));
     if (nc->nindexed == 0)
         return;
     uint64_t hash = nc_hash(nc, key, klen);
@@ -650,6 +673,30 @@ void nearcache_drop_key(struct nearcache *nc, const char *key, size_t klen)
         g->joinable = false;
         nc->nindexed--;
     }
+}
+
+void nearcache_drop_key(struct nearcache *nc, const char *key, size_t klen)
+{
+    struct server *srv = nc->srv;
+    store_delete(srv->store, NC_DB, key, klen, server_now_ms(srv));
+    nc_poison_key(nc, key, klen);
+}
+
+void nearcache_withhold_key(struct nearcache *nc, const char *key, size_t klen)
+{
+    struct server *srv = nc->srv;
+    int64_t now = server_now_ms(srv);
+    struct store_entry *e = store_find(srv->store, NC_DB, key, klen, now, STORE_NOTOUCH);
+    if (e && e->type == STORE_REPLIES) {
+        struct replyset *rs = store_value(e);
+        if (!replyset_withheld(rs)) {
+            replyset_withhold(rs);
+            store_value_changed(srv->store, e); /* never NULL: the placeholder counts */
+        }
+    } else if (e) {
+        store_delete_entry(srv->store, e);
+    }
+    nc_poison_key(nc, key, klen);
 }
 
 void nearcache_flush(struct nearcache *nc, const char *why)

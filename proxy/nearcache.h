@@ -133,7 +133,13 @@ void nearcache_guard_confirm(struct nc_guard *g);
 /* The key changed (a local write sent or answered, an invalidation): drops it and poisons its
  * fills in flight. */
 void nearcache_drop_key(struct nearcache *nc, const char *key, size_t klen);
-/* The same, except that guard keep (a write-through guard of this write) stays valid. */
+/* The same for a key whose write-through guard follows (route.c, at the write's send): the
+ * entry is withheld instead of deleted (it answers nothing, keeps its allocation for the
+ * guard's store; cache/replyset.h) and fills in flight are poisoned. A write-through guard that
+ * ends without storing deletes the withheld entry. */
+void nearcache_withhold_key(struct nearcache *nc, const char *key, size_t klen);
+/* The same as nearcache_drop_key, except that guard keep (a write-through guard of this write)
+ * stays valid, and the entry is withheld for it rather than deleted while it can store. */
 void nearcache_drop_key_keep(struct nearcache *nc, const char *key, size_t klen,
                              struct nc_guard *keep);
 /* Drops every entry and poisons every fill. */

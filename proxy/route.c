@@ -196,9 +196,14 @@ static void route_read(struct client *c, const struct command *cmd)
 
 /* ---- writes ---- */
 
-static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, struct pin *p)
+/* withhold: a write-through guard follows for the key (route_write), which reuses the entry. */
+static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, struct pin *p,
+                     bool withhold)
 {
-    nearcache_drop_key(c->srv->nc, a->ptr, a->len);
+    if (withhold)
+        nearcache_withhold_key(c->srv->nc, a->ptr, a->len);
+    else
+        nearcache_drop_key(c->srv->nc, a->ptr, a->len);
     if (f)
         fwd_add_key(f, a->ptr, a->len);
     if (p && (p->reasons & PIN_MULTI)) {
@@ -216,8 +221,8 @@ static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, 
     }
 }
 
-void route_drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
-                           struct pin *p)
+static void drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
+                            struct pin *p, bool withhold)
 {
     struct nearcache *nc = c->srv->nc;
     if (cmd && cmd->first_key <= 0) { /* FLUSHALL, FLUSHDB: the keys are all of them */
@@ -230,7 +235,7 @@ void route_drop_write_keys(struct client *c, const struct command *cmd, struct f
     }
     if (!cmd || (cmd->flags & CMD_MOVABLEKEYS)) { /* keys anywhere: every argument may be one */
         for (size_t i = 1; i < c->argc; i++)
-            drop_one(c, &c->argv[i], f, p);
+            drop_one(c, &c->argv[i], f, p, withhold);
         return;
     }
     long argc = (long)c->argc;
@@ -239,7 +244,13 @@ void route_drop_write_keys(struct client *c, const struct command *cmd, struct f
         last = argc - 1;
     long step = cmd->key_step > 0 ? cmd->key_step : 1;
     for (long i = cmd->first_key; i <= last; i += step)
-        drop_one(c, &c->argv[i], f, p);
+        drop_one(c, &c->argv[i], f, p, withhold);
+}
+
+void route_drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
+                           struct pin *p)
+{
+    drop_write_keys(c, cmd, f, p, false);
 }
 
 /* Whether SET's options allow keeping the value: not with GET (the reply is the old value). */
@@ -258,11 +269,13 @@ static void route_write(struct client *c, const struct command *cmd)
     struct nearcache *nc = c->srv->nc;
     size_t idx = nearcache_link_index(nc, c);
     struct fwd *f = fwd_open(c);
-    route_drop_write_keys(c, cmd, f, NULL);
     const struct write_through_rule *r = c->srv->cfg.write_through ? write_through_rule_for(cmd)
                                                                     : NULL;
     if (r && !set_options_allow(c, r))
         r = NULL;
+    /* Keys a guard will follow are withheld (the entry kept for its store), the others dropped;
+     * a key that gets no guard after all is dropped below. */
+    drop_write_keys(c, cmd, f, NULL, r != NULL);
     /* The write, then (write-through) a guard per key whose tracked read follows it: a PTTL
      * for one key (its TTL may be any), one EXISTS for all of MSET's (none have a TTL). */
     struct nc_guard *stack_guards[WT_KEYS_STACK];
@@ -297,8 +310,10 @@ static void route_write(struct client *c, const struct command *cmd)
                                            : nearcache_guard_external(nc, idx, key->ptr,
                                                                       key->len, s.p, s.len);
             guards[nwt++] = g; /* aligned with the keys f remembers (the same positions) */
-            if (!g)
+            if (!g) {
+                nearcache_drop_key(nc, key->ptr, key->len); /* no store follows */
                 continue;
+            }
             nearcache_guard_set_pending(g, val->ptr, val->len);
         }
         sig_free(&s);
@@ -307,6 +322,11 @@ static void route_write(struct client *c, const struct command *cmd)
             f->nwt = nwt;
         }
     }
+    if (r && !sent) /* nothing follows: withheld entries go */
+        for (size_t k = 0; k < nkeys; k++) {
+            const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
+            nearcache_drop_key(nc, key->ptr, key->len);
+        }
     if (guards != stack_guards)
         free(guards);
 }

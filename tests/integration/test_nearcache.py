@@ -937,6 +937,45 @@ class WriteThroughTest(NearCacheCase):
         self.assertGreater(time.monotonic() - t0, 0.8, "SETEX 1 key gone too early")
         self.wait_reply(self.c, ("GET", "k2"), NIL, timeout=1.0, interval=0.02)
 
+    @sidecar_only
+    def test_write_through_over_a_cached_key(self):
+        # A write-through keeps the key's entry for its new value (withheld while the write is
+        # in flight): never the old value meanwhile, no placeholder left when the write fails,
+        # and the new value's TTL replaces the old one. (Redis also sends the sidecar an
+        # invalidation for its own write of a key it tracks, which may drop the new value when
+        # it arrives late: only the first write of k is free of that, so the refused-write
+        # check comes first and later checks are about values, not hits.)
+        self.start_pair()
+        self.assertReply(self.c, ("SET", "k", "v1"), OK)
+        self.reset_calls()
+        self.assertReply(self.c, ("GET", "k"), bulk("v1"))
+        self.assertCalls("get", 0, "the write-through's value is kept")
+        self.assertEqual(self.cache_int("cache_keys"), 1)
+        # a write the upstream refuses: the entry it withheld is gone, nothing stored
+        self.assertReply(self.c, ("SET", "k", "nx", "NX"), NIL)
+        ok, _ = poll(lambda: self.cache_int("cache_keys") == 0, 1.0, 0.005)
+        self.assertTrue(ok, "cache_keys %d after a refused SET NX: a withheld entry stayed"
+                        % self.cache_int("cache_keys"))
+        self.reset_calls()
+        self.assertReply(self.c, ("GET", "k"), bulk("v1"))
+        self.assertCalls("get", 1, "after a refused write the key is read from the upstream")
+        self.assertReply(self.c, ("GET", "k"), bulk("v1"))
+        # writes over the cached key, each read back in the same pipeline
+        cmds = [("SET", "k", "v2"), ("GET", "k"), ("MSET", "k", "v3", "j", "w"), ("MGET", "k", "j"),
+                ("SET", "k", "v4"), ("STRLEN", "k"), ("GET", "k")]
+        expected = [OK, bulk("v2"), OK, bulks("v3", "w"), OK, num(2), bulk("v4")]
+        payload = b"".join(encode_command(*c) for c in cmds)
+        self.assertEqual(self.c.pipeline(payload, len(cmds), timeout=WAIT), expected)
+        self.assertReply(self.c, ("GET", "k"), bulk("v4"))
+        # a short TTL over a key without one expires locally too
+        self.assertReply(self.c, ("SET", "k", "short", "PX", "300"), OK)
+        self.assertReply(self.c, ("GET", "k"), bulk("short"))
+        self.wait_reply(self.c, ("GET", "k"), NIL, timeout=2.0, interval=0.02)
+        self.assertReply(self.c, ("SET", "t", "a", "PX", "300"), OK)
+        self.assertReply(self.c, ("SET", "t", "forever"), OK)
+        time.sleep(0.5)
+        self.assertReply(self.c, ("GET", "t"), bulk("forever"))
+
     def test_write_through_entry_invalidated_by_upstream_write(self):
         # A value stored by write-through was never read on the upstream: Redis tracks only
         # keys a connection reads, so the sidecar must make sure it is told of later changes.

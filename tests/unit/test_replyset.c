@@ -2,7 +2,8 @@
  * REPLYSET_ITEMS_MAX cap dropping the least recently put reply, dup keeping every reply and its
  * order, exact byte accounting back to the empty set, and a store holding STORE_REPLIES keys
  * (charged, evicted and freed like any aggregate), and a sized set's inline reply (in the set's
- * own allocation, reused when replaced, charged once). */
+ * own allocation, reused when replaced, charged once), and withholding (nothing answered, the
+ * allocation kept, one placeholder). */
 #include "cache/replyset.h"
 
 #include "cache/store.h"
@@ -203,6 +204,42 @@ START_TEST(test_sized_inline_item)
 }
 END_TEST
 
+START_TEST(test_withhold)
+{
+    /* Withheld: answers nothing, keeps its allocation and room, stays non-empty. */
+    struct replyset *rs = replyset_create_sized(4, 9);
+    size_t empty = replyset_ops.bytes(rs);
+    replyset_put(rs, "get", 4, "$3\r\nabc\r\n", 9);
+    replyset_put(rs, "strlen", 7, ":3\r\n", 4);
+    ck_assert(!replyset_withheld(rs));
+    replyset_withhold(rs);
+    ck_assert(replyset_withheld(rs));
+    ck_assert_uint_eq(replyset_ops.len(rs), 1);
+    ck_assert_uint_eq(replyset_ops.bytes(rs), empty); /* the placeholder sits in the room */
+    size_t n;
+    ck_assert_ptr_null(replyset_get(rs, "get", 4, &n));
+    ck_assert_ptr_null(replyset_get(rs, "strlen", 7, &n));
+    ck_assert_ptr_null(replyset_get(rs, "", 0, &n));
+    replyset_withhold(rs); /* again: still one placeholder */
+    ck_assert_uint_eq(replyset_ops.len(rs), 1);
+    /* clear then put: the new reply takes the room */
+    replyset_clear(rs);
+    ck_assert_uint_eq(replyset_ops.len(rs), 0);
+    replyset_put(rs, "get", 4, "$3\r\nxyz\r\n", 9);
+    ck_assert(!replyset_withheld(rs));
+    ck_assert_uint_eq(replyset_ops.bytes(rs), empty);
+    ck_assert_int_eq(memcmp(replyset_get(rs, "get", 4, &n), "$3\r\nxyz\r\n", 9), 0);
+    replyset_ops.free(rs);
+    /* a set without room: the placeholder is one small chunk, freed with the set */
+    rs = replyset_create();
+    replyset_put(rs, "get", 4, "$1\r\nv\r\n", 7);
+    replyset_withhold(rs);
+    ck_assert(replyset_withheld(rs));
+    ck_assert_uint_gt(replyset_ops.bytes(rs), chunk(rs));
+    replyset_ops.free(rs);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("replyset");
@@ -212,6 +249,7 @@ int main(void)
     tcase_add_test(tc, test_bytes_back_to_empty);
     tcase_add_test(tc, test_in_store);
     tcase_add_test(tc, test_sized_inline_item);
+    tcase_add_test(tc, test_withhold);
     suite_add_tcase(suite, tc);
     SRunner *sr = srunner_create(suite);
     srunner_run_all(sr, CK_NORMAL);
