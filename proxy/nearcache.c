@@ -52,7 +52,9 @@ struct nc_guard {
 /* ---- the guard index: a hash table of guards by key (any link), intrusive through hnext ----
  * One hash of the key serves every link (a drop poisons the key's guards of all links) and a
  * guard keeps its hash, so indexing and unindexing it hash nothing. A bucket's chain holds the
- * newest guard first, so a key's joinable guard is its newest. */
+ * newest guard first, so a key's joinable guard is its newest. The bucket array doubles at two
+ * indexed guards per bucket and never shrinks (its size follows the most guards ever in
+ * flight at once: 8 bytes per two of them). */
 
 static uint64_t nc_hash(const struct nearcache *nc, const char *key, size_t klen)
 {
