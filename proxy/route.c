@@ -21,7 +21,8 @@
 #include <string.h>
 
 #define SIG_STACK 512
-#define WT_KEYS_STACK 32 /* keys of a write-through handled without heap arrays */
+#define WT_KEYS_STACK 32
+#define MGET_STACK_KEYS 32 /* keys of an MGET peeked without heap arrays */ /* keys of a write-through handled without heap arrays */
 
 /* Writes whose new value is known from the request: value argument, key/value stride (MSET),
  * and whether success is the integer 1 (SETNX) rather than +OK. */
@@ -110,6 +111,16 @@ static void sig_free(struct sig *s)
 
 /* ---- reads ---- */
 
+/* MGET's element for a near-cache reply p of GET (*n bytes): a string or nil as it is; GET's
+ * errors (a key of another type) are MGET's nils. */
+static const char *mget_element(const char *p, size_t *n)
+{
+    if (p[0] == '$')
+        return p;
+    *n = 5;
+    return "$-1\r\n";
+}
+
 static void route_mget(struct client *c)
 {
     struct nearcache *nc = c->srv->nc;
@@ -117,28 +128,39 @@ static void route_mget(struct client *c)
     size_t idx = nearcache_link_index(nc, c);
     struct sig s;
     sig_get(&s);
-    struct fwd_mget_part *parts = xcalloc(nkeys, sizeof(*parts));
+    /* One peek per key; the elements point into the near-cache, valid until it changes (nothing
+     * here changes it before they are copied or written), so an MGET of hits only is answered
+     * without copying them. */
+    const char *el_stack[MGET_STACK_KEYS];
+    size_t len_stack[MGET_STACK_KEYS];
+    const char **el = nkeys <= MGET_STACK_KEYS ? el_stack : xmalloc(nkeys * sizeof(*el));
+    size_t *len = nkeys <= MGET_STACK_KEYS ? len_stack : xmalloc(nkeys * sizeof(*len));
     for (size_t i = 0; i < nkeys; i++) {
-        size_t n;
-        const char *p = nearcache_peek(nc, c, c->argv[i + 1].ptr, c->argv[i + 1].len, s.p,
-                                       s.len, &n);
-        if (p && (p[0] == '$')) { /* a string or nil; GET's errors are MGET's nils */
-            parts[i].local = xmemdup(p, n);
-            parts[i].len = n;
-        } else if (p) {
-            parts[i].local = xmemdup("$-1\r\n", 5);
-            parts[i].len = 5;
-        } else {
+        el[i] = nearcache_peek(nc, c, c->argv[i + 1].ptr, c->argv[i + 1].len, s.p, s.len,
+                               &len[i]);
+        if (el[i])
+            el[i] = mget_element(el[i], &len[i]);
+        else
             nmiss++;
-        }
     }
+    struct fwd_mget_part *parts = NULL;
     if (nmiss == 0) { /* every key was a hit */
         reply_array(c, nkeys);
-        for (size_t i = 0; i < nkeys; i++) {
-            reply_raw(c, parts[i].local, parts[i].len);
-            free(parts[i].local);
-        }
-        free(parts);
+        for (size_t i = 0; i < nkeys; i++)
+            reply_raw(c, el[i], len[i]);
+    } else { /* the hits are copied: the forward outlives this call */
+        parts = xcalloc(nkeys, sizeof(*parts));
+        for (size_t i = 0; i < nkeys; i++)
+            if (el[i]) {
+                parts[i].local = xmemdup(el[i], len[i]);
+                parts[i].len = len[i];
+            }
+    }
+    if (el != el_stack) {
+        free(el);
+        free(len);
+    }
+    if (nmiss == 0) {
         sig_free(&s);
         return;
     }

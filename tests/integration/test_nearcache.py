@@ -588,6 +588,24 @@ class MgetPipelineTest(NearCacheCase):
         self.assertReply(self.c, ("MGET", "k1", "k2", "k3", "k4"), bulks("v1", "v2", "v3", "v4"))
         self.assertCalls("mget", 1, "MGET of four cached keys")
 
+    def test_mget_of_many_cached_keys(self):
+        # More keys than MGET's stack arrays (32), every one a hit: answered from the near-cache
+        # alone; then with a hash among them (GET's error, never cached, is MGET's nil).
+        self.start_pair()
+        keys = ["m%d" % i for i in range(40)]
+        self.load(("MSET",) + tuple(x for k in keys for x in (k, "v" + k)), ("HSET", "h", "f", "x"))
+        for k in keys:
+            self.c.call_raw("GET", k)
+        self.reset_calls()
+        want = ["v" + k for k in keys]
+        self.assertReply(self.c, ("MGET",) + tuple(keys), bulks(*want))
+        self.assertCalls("mget", 0, "MGET of cached keys only")
+        self.assertCalls("get", 0)
+        want.insert(7, None)
+        self.assertReply(self.c, ("MGET",) + tuple(keys[:7]) + ("h",) + tuple(keys[7:]),
+                         bulks(*want))
+        self.assertCalls("mget", 1, "only the hash went to the upstream")
+
     def test_mget_all_cached_and_missing_keys(self):
         self.start_pair()
         self.load(("SET", "k1", "v1"), ("SET", "k3", "v3"))
