@@ -5,6 +5,7 @@
 #include "conf/xmalloc.h"
 
 #include <malloc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +23,32 @@ static size_t alloc_size(const void *p)
     return malloc_usable_size((void *)p) + CHUNK_OVERHEAD;
 }
 
-struct replyset *replyset_create(void)
+_Static_assert(sizeof(struct replyset) % _Alignof(struct replyset_item) == 0,
+               "the inline item follows the struct, aligned");
+
+/* The room for an item after the struct (meaningful when inline_cap > 0). */
+static struct replyset_item *inline_item(const struct replyset *rs)
 {
-    struct replyset *rs = xcalloc(1, sizeof(*rs));
+    return (struct replyset_item *)(void *)((char *)(uintptr_t)rs + sizeof(*rs));
+}
+
+static struct replyset *create_with_room(size_t room)
+{
+    struct replyset *rs = xcalloc(1, sizeof(*rs) + room);
+    size_t usable = malloc_usable_size(rs) - sizeof(*rs);
+    rs->inline_cap = room == 0 ? 0 : usable > UINT32_MAX ? UINT32_MAX : (uint32_t)usable;
     rs->bytes = alloc_size(rs);
     return rs;
+}
+
+struct replyset *replyset_create(void)
+{
+    return create_with_room(0);
+}
+
+struct replyset *replyset_create_sized(size_t siglen, size_t rlen)
+{
+    return create_with_room(sizeof(struct replyset_item) + siglen + rlen);
 }
 
 static struct replyset_item **replyset_find(struct replyset *rs, const char *sig, size_t siglen)
@@ -42,6 +64,8 @@ static struct replyset_item **replyset_find(struct replyset *rs, const char *sig
 
 const char *replyset_get(const struct replyset *rs, const char *sig, size_t siglen, size_t *len)
 {
+    if (siglen == 0)
+        return NULL; /* the placeholder of a withheld set is nobody's reply */
     struct replyset_item **pp = replyset_find((struct replyset *)rs, sig, siglen);
     if (!pp)
         return NULL;
@@ -54,6 +78,10 @@ static void replyset_unlink(struct replyset *rs, struct replyset_item **pp)
     struct replyset_item *it = *pp;
     *pp = it->next;
     rs->n--;
+    if (rs->inline_cap && it == inline_item(rs)) {
+        rs->inline_used = false; /* the room is part of the set's own allocation */
+        return;
+    }
     rs->bytes -= alloc_size(it);
     free(it);
 }
@@ -70,7 +98,15 @@ void replyset_put(struct replyset *rs, const char *sig, size_t siglen, const cha
             pp = &(*pp)->next;
         replyset_unlink(rs, pp);
     }
-    struct replyset_item *it = xmalloc(sizeof(*it) + siglen + rlen);
+    size_t need = sizeof(struct replyset_item) + siglen + rlen;
+    struct replyset_item *it;
+    if (!rs->inline_used && need <= rs->inline_cap) {
+        it = inline_item(rs);
+        rs->inline_used = true;
+    } else {
+        it = xmalloc(need);
+        rs->bytes += alloc_size(it);
+    }
     it->siglen = (uint32_t)siglen;
     it->rlen = (uint32_t)rlen;
     memcpy(it->data, sig, siglen);
@@ -78,21 +114,36 @@ void replyset_put(struct replyset *rs, const char *sig, size_t siglen, const cha
     it->next = rs->head;
     rs->head = it;
     rs->n++;
-    rs->bytes += alloc_size(it);
+}
+
+void replyset_clear(struct replyset *rs)
+{
+    while (rs->head)
+        replyset_unlink(rs, &rs->head);
+}
+
+void replyset_withhold(struct replyset *rs)
+{
+    replyset_clear(rs);
+    replyset_put(rs, "", 0, "", 0);
+}
+
+bool replyset_withheld(const struct replyset *rs)
+{
+    return rs->n == 1 && rs->head->siglen == 0;
 }
 
 static void replyset_free(void *value)
 {
     struct replyset *rs = value;
-    while (rs->head)
-        replyset_unlink(rs, &rs->head);
+    replyset_clear(rs);
     free(rs);
 }
 
 static void *replyset_dup(const void *value)
 {
     const struct replyset *src = value;
-    struct replyset *rs = replyset_create();
+    struct replyset *rs = create_with_room(src->inline_cap);
     const struct replyset_item *items[REPLYSET_ITEMS_MAX];
     uint32_t n = 0;
     for (const struct replyset_item *it = src->head; it && n < REPLYSET_ITEMS_MAX; it = it->next)

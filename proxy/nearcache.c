@@ -9,12 +9,13 @@
  *  - every entry the near-cache stores is a STORE_REPLIES key of database 0. */
 #include "proxy/nearcache.h"
 
-#include "cache/fieldmap.h"
 #include "cache/replyset.h"
+#include "cache/siphash.h"
 #include "cache/store.h"
 #include "conf/xmalloc.h"
 #include "proxy/client.h"
 #include "proxy/forward.h"
+#include "proxy/numbers.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
@@ -22,69 +23,88 @@
 #include <string.h>
 
 #define NC_DB 0
-#define NC_INDEX_KEY_STACK 256
+#define NC_GROUP_STACK 32      /* keys of a grouped read formatted without heap arrays */
+
+#define NC_INDEX_MIN 64          /* buckets of the guard index when first used */
+#define NC_GUARD_INLINE 96       /* key + signature bytes of a pooled guard */
+#define NC_GUARD_POOL_MAX 1024   /* pooled guards kept for reuse */
+#define NC_GUARD_REPLY_KEEP 512  /* a pooled guard keeps its reply buffer up to this size */
 
 struct nc_guard {
     struct nearcache *nc;
-    struct nc_guard *knext;          /* the next guard of the same (link, key) in the index */
+    struct nc_guard *hnext;          /* the next guard of the same index bucket (or the pool) */
     struct nc_guard *aprev, *anext;  /* nc->all */
     size_t link_idx;
     uint64_t epoch;                  /* when it started */
+    uint64_t hash;                   /* of the key, with the store's seed */
     bool indexed, poisoned, joinable, confirmed;
     bool write_through;              /* its reply is a write's value */
+    bool stored;                     /* guard_store kept its reply */
     int pending;                     /* upstream replies still owed to it */
-    char *key, *sig;
+    char *key, *sig;                 /* in data[] */
     size_t klen, siglen;
+    size_t cap;                      /* bytes of data[] */
     struct strbuf reply;             /* the bytes to store */
     struct fwd *waiters, *wtail;
+    char data[];                     /* the key, then the signature */
 };
 
-/* ---- the guard index: (link index, key) -> chain of guards ---- */
+/* ---- the guard index: a hash table of guards by key (any link), intrusive through hnext ----
+ * One hash of the key serves every link (a drop poisons the key's guards of all links) and a
+ * guard keeps its hash, so indexing and unindexing it hash nothing. A bucket's chain holds the
+ * newest guard first, so a key's joinable guard is its newest. The bucket array doubles at two
+ * indexed guards per bucket and never shrinks (its size follows the most guards ever in
+ * flight at once: 8 bytes per two of them). */
 
-/* Calls fn with the index key of (idx, key): one byte of link index, then the key. */
-static char *index_key(size_t idx, const char *key, size_t klen, char *stack, size_t *len)
+static uint64_t nc_hash(const struct nearcache *nc, const char *key, size_t klen)
 {
-    char *buf = klen + 1 <= NC_INDEX_KEY_STACK ? stack : xmalloc(klen + 1);
-    buf[0] = (char)idx;
-    memcpy(buf + 1, key, klen);
-    *len = klen + 1;
-    return buf;
+    return siphash13(key, klen, store_seed(nc->srv->store));
 }
 
-static struct nc_guard *index_head(const struct nearcache *nc, size_t idx, const char *key,
-                                   size_t klen)
+static bool guard_is(const struct nc_guard *g, uint64_t hash, const char *key, size_t klen)
 {
-    char stack[NC_INDEX_KEY_STACK];
-    size_t len;
-    char *k = index_key(idx, key, klen, stack, &len);
-    struct fieldmap_entry *e = fieldmap_find(nc->guards, k, len);
-    if (k != stack)
-        free(k);
-    struct nc_guard *g = NULL;
-    if (e)
-        memcpy(&g, fieldmap_val(e), sizeof(g));
-    return g;
+    return g->hash == hash && g->klen == klen && memcmp(g->key, key, klen) == 0;
 }
 
-static void index_set_head(struct nearcache *nc, size_t idx, const char *key, size_t klen,
-                           struct nc_guard *head)
+static struct nc_guard **index_bucket(const struct nearcache *nc, uint64_t hash)
 {
-    char stack[NC_INDEX_KEY_STACK];
-    size_t len;
-    char *k = index_key(idx, key, klen, stack, &len);
-    if (head)
-        fieldmap_set(nc->guards, k, len, &head, sizeof(head), NULL);
-    else
-        fieldmap_delete(nc->guards, k, len);
-    if (k != stack)
-        free(k);
+    return &nc->index[hash & (nc->index_size - 1)];
+}
+
+static void index_grow(struct nearcache *nc)
+{
+    size_t size = nc->index_size ? nc->index_size * 2 : NC_INDEX_MIN;
+    struct nc_guard **b = xcalloc(size, sizeof(*b));
+    for (size_t i = 0; i < nc->index_size; i++) {
+        /* oldest last in the old chain: walk it reversed to keep newest-first per key */
+        struct nc_guard *rev = NULL;
+        for (struct nc_guard *g = nc->index[i], *next; g; g = next) {
+            next = g->hnext;
+            g->hnext = rev;
+            rev = g;
+        }
+        for (struct nc_guard *g = rev, *next; g; g = next) {
+            next = g->hnext;
+            struct nc_guard **head = &b[g->hash & (size - 1)];
+            g->hnext = *head;
+            *head = g;
+        }
+    }
+    free(nc->index);
+    nc->index = b;
+    nc->index_size = size;
 }
 
 static void guard_index(struct nc_guard *g)
 {
-    g->knext = index_head(g->nc, g->link_idx, g->key, g->klen);
-    index_set_head(g->nc, g->link_idx, g->key, g->klen, g);
+    struct nearcache *nc = g->nc;
+    if (nc->nindexed >= 2 * nc->index_size)
+        index_grow(nc);
+    struct nc_guard **head = index_bucket(nc, g->hash);
+    g->hnext = *head;
+    *head = g;
     g->indexed = true;
+    nc->nindexed++;
 }
 
 static void guard_unindex(struct nc_guard *g)
@@ -92,33 +112,66 @@ static void guard_unindex(struct nc_guard *g)
     if (!g->indexed)
         return;
     struct nearcache *nc = g->nc;
-    struct nc_guard *head = index_head(nc, g->link_idx, g->key, g->klen);
-    if (head == g) {
-        index_set_head(nc, g->link_idx, g->key, g->klen, g->knext);
-    } else {
-        for (struct nc_guard *p = head; p; p = p->knext)
-            if (p->knext == g) {
-                p->knext = g->knext;
-                break;
-            }
-    }
-    g->knext = NULL;
+    for (struct nc_guard **pp = index_bucket(nc, g->hash); *pp; pp = &(*pp)->hnext)
+        if (*pp == g) {
+            *pp = g->hnext;
+            break;
+        }
+    g->hnext = NULL;
     g->indexed = false;
+    nc->nindexed--;
 }
 
 /* ---- guards ---- */
 
-static struct nc_guard *guard_new(struct nearcache *nc, size_t idx, const char *key, size_t klen,
-                                  const char *sig, size_t siglen, bool joinable)
+/* A guard with room for need bytes of key and signature: from the pool when it fits. */
+static struct nc_guard *guard_alloc(struct nearcache *nc, size_t need)
 {
-    struct nc_guard *g = xcalloc(1, sizeof(*g));
+    struct nc_guard *g = nc->free_guards;
+    if (need <= NC_GUARD_INLINE && g) {
+        nc->free_guards = g->hnext;
+        nc->nfree_guards--;
+        struct strbuf reply = g->reply; /* its buffer is kept, emptied */
+        memset(g, 0, sizeof(*g));
+        g->reply = reply;
+        g->reply.len = 0;
+        g->cap = NC_GUARD_INLINE;
+        return g;
+    }
+    size_t cap = need <= NC_GUARD_INLINE ? NC_GUARD_INLINE : need;
+    g = xcalloc(1, sizeof(*g) + cap);
+    g->cap = cap;
+    return g;
+}
+
+static void guard_release(struct nearcache *nc, struct nc_guard *g)
+{
+    if (g->cap == NC_GUARD_INLINE && nc->nfree_guards < NC_GUARD_POOL_MAX) {
+        if (g->reply.cap > NC_GUARD_REPLY_KEEP)
+            strbuf_free(&g->reply);
+        g->hnext = nc->free_guards;
+        nc->free_guards = g;
+        nc->nfree_guards++;
+        return;
+    }
+    strbuf_free(&g->reply);
+    free(g);
+}
+
+static struct nc_guard *guard_new(struct nearcache *nc, size_t idx, const char *key, size_t klen,
+                                  uint64_t hash, const char *sig, size_t siglen, bool joinable)
+{
+    struct nc_guard *g = guard_alloc(nc, klen + siglen);
     g->nc = nc;
     g->link_idx = idx;
     g->epoch = nc->epoch;
+    g->hash = hash;
     g->joinable = joinable;
-    g->key = xmemdup(key, klen);
+    g->key = g->data;
+    memcpy(g->key, key, klen);
     g->klen = klen;
-    g->sig = xmemdup(sig, siglen);
+    g->sig = g->data + klen;
+    memcpy(g->sig, sig, siglen);
     g->siglen = siglen;
     g->anext = nc->all;
     if (nc->all)
@@ -144,10 +197,7 @@ static void guard_free(struct nc_guard *g)
         fwd_complete_bytes(w, "-ERR upstream unavailable: shutting down\r\n", 42);
         w = next;
     }
-    strbuf_free(&g->reply);
-    free(g->key);
-    free(g->sig);
-    free(g);
+    guard_release(nc, g);
 }
 
 static void guard_poison(struct nc_guard *g)
@@ -223,13 +273,19 @@ static void guard_store(struct nc_guard *g, long long pttl)
         e = NULL;
     }
     if (!e) {
-        rs = replyset_create();
+        rs = replyset_create_sized(g->siglen, g->reply.len); /* the reply inline with it */
         rs->fresh_until_ms = fresh_until;
         e = store_add_value(srv->store, NC_DB, g->key, g->klen, STORE_REPLIES, rs, now);
+    } else if (replyset_withheld(rs)) {
+        /* A write kept the entry for this (nearcache_withhold_key): no reply of it is left to
+         * keep honest, so the TTL is this reply's; it takes the room the placeholder held. */
+        replyset_clear(rs);
+        rs->fresh_until_ms = fresh_until;
     } else if (fresh_until < rs->fresh_until_ms) {
         rs->fresh_until_ms = fresh_until; /* one TTL per key: the shortest keeps every reply honest */
     }
     replyset_put(rs, g->sig, g->siglen, g->reply.data, g->reply.len);
+    g->stored = true;
     e = store_value_changed(srv->store, e);
     if (e)
         store_set_expire(srv->store, e, rs->fresh_until_ms + srv->cfg.serve_stale_ms);
@@ -239,10 +295,24 @@ static void guard_store(struct nc_guard *g, long long pttl)
         nc->stats.fills++;
 }
 
+/* Deletes key's entry when a write left it withheld (nothing servable): a write-through that
+ * ends without storing must not leave a placeholder behind. */
+static void nc_delete_withheld(struct nearcache *nc, const char *key, size_t klen)
+{
+    struct store *st = nc->srv->store;
+    struct store_entry *e = store_find(st, NC_DB, key, klen, server_now_ms(nc->srv),
+                                       STORE_NOTOUCH);
+    if (e && e->type == STORE_REPLIES && replyset_withheld(store_value(e)))
+        store_delete_entry(st, e);
+}
+
 static void guard_settle(struct nc_guard *g)
 {
-    if (--g->pending <= 0)
-        guard_free(g);
+    if (--g->pending > 0)
+        return;
+    if (g->write_through && !g->stored)
+        nc_delete_withheld(g->nc, g->key, g->klen);
+    guard_free(g);
 }
 
 static void guard_cmd_cb(void *owner, const struct upstream_reply *r)
@@ -323,15 +393,18 @@ size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const
                              struct nc_guard **out)
 {
     struct nc_guard_group *grp = xcalloc(1, sizeof(*grp) + n * sizeof(grp->g[0]));
-    const char **argv = xmalloc((n + 1) * sizeof(*argv));
-    size_t *lens = xmalloc((n + 1) * sizeof(*lens));
+    const char *argv_stack[NC_GROUP_STACK + 1];
+    size_t lens_stack[NC_GROUP_STACK + 1];
+    const char **argv = n <= NC_GROUP_STACK ? argv_stack : xmalloc((n + 1) * sizeof(*argv));
+    size_t *lens = n <= NC_GROUP_STACK ? lens_stack : xmalloc((n + 1) * sizeof(*lens));
     argv[0] = "EXISTS";
     lens[0] = 6;
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
         if (!nearcache_can_fill(nc, idx, keys[i], klens[i]))
             continue;
-        out[i] = guard_new(nc, idx, keys[i], klens[i], sig, siglen, false);
+        out[i] = guard_new(nc, idx, keys[i], klens[i], nc_hash(nc, keys[i], klens[i]), sig,
+                           siglen, false);
         out[i]->pending = 1;
         grp->g[grp->n] = out[i];
         argv[grp->n + 1] = keys[i];
@@ -355,8 +428,10 @@ size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const
             nc->groups->prev = grp;
         nc->groups = grp;
     }
-    free(argv);
-    free(lens);
+    if (argv != argv_stack) {
+        free(argv);
+        free(lens);
+    }
     return made;
 }
 
@@ -385,7 +460,6 @@ struct nearcache *nearcache_create(struct server *srv)
     struct nearcache *nc = xcalloc(1, sizeof(*nc));
     nc->srv = srv;
     nc->epoch = 1;
-    nc->guards = fieldmap_new(store_seed(srv->store));
     if (srv->cfg.invalidation == INVALIDATION_BCAST)
         nc_parse_prefixes(nc, srv->cfg.bcast_prefixes);
     nc->pool = upstream_pool_create(srv->loop, &srv->cfg.upstream, &srv->log, "data");
@@ -411,7 +485,13 @@ void nearcache_destroy(struct nearcache *nc)
     }
     while (nc->all) /* their waiters' clients are gone (shutdown): the waiters are freed */
         guard_free(nc->all);
-    fieldmap_free(nc->guards);
+    free(nc->index);
+    while (nc->free_guards) {
+        struct nc_guard *g = nc->free_guards;
+        nc->free_guards = g->hnext;
+        strbuf_free(&g->reply);
+        free(g);
+    }
     for (size_t i = 0; i < nc->nprefixes; i++)
         free(nc->prefixes[i]);
     free(nc);
@@ -479,10 +559,13 @@ bool nearcache_can_fill(const struct nearcache *nc, size_t idx, const char *key,
 }
 
 static struct nc_guard *find_joinable(const struct nearcache *nc, size_t idx, const char *key,
-                                      size_t klen, const char *sig, size_t siglen)
+                                      size_t klen, uint64_t hash, const char *sig, size_t siglen)
 {
-    for (struct nc_guard *g = index_head(nc, idx, key, klen); g; g = g->knext)
-        if (g->joinable && g->siglen == siglen && memcmp(g->sig, sig, siglen) == 0)
+    if (nc->nindexed == 0)
+        return NULL;
+    for (struct nc_guard *g = *index_bucket(nc, hash); g; g = g->hnext)
+        if (g->joinable && g->link_idx == idx && guard_is(g, hash, key, klen) &&
+            g->siglen == siglen && memcmp(g->sig, sig, siglen) == 0)
             return g;
     return NULL;
 }
@@ -496,13 +579,14 @@ void nearcache_fill(struct nearcache *nc, struct client *c, const char *key, siz
         fwd_send_request(fwd_open(c), link, -1);
         return;
     }
-    struct nc_guard *g = find_joinable(nc, idx, key, klen, sig, siglen);
+    uint64_t hash = nc_hash(nc, key, klen);
+    struct nc_guard *g = find_joinable(nc, idx, key, klen, hash, sig, siglen);
     if (g) {
         guard_add_waiter(g, fwd_open(c));
         nc->stats.singleflight_joins++;
         return;
     }
-    g = guard_new(nc, idx, key, klen, sig, siglen, true);
+    g = guard_new(nc, idx, key, klen, hash, sig, siglen, true);
     guard_add_waiter(g, fwd_open(c));
     if (!fwd_send_client_request(c, link, -1, guard_cmd_cb, g)) {
         guard_deliver(g, "-ERR upstream unavailable: request refused\r\n", 44);
@@ -518,7 +602,8 @@ struct nc_guard *nearcache_guard_external(struct nearcache *nc, size_t idx, cons
 {
     if (!nearcache_can_fill(nc, idx, key, klen))
         return NULL;
-    struct nc_guard *g = guard_new(nc, idx, key, klen, sig, siglen, false);
+    struct nc_guard *g = guard_new(nc, idx, key, klen, nc_hash(nc, key, klen), sig, siglen,
+                                   false);
     if (!guard_send_pttl(g)) {
         guard_free(g);
         return NULL;
@@ -533,10 +618,19 @@ void nearcache_guard_set_reply(struct nc_guard *g, const char *p, size_t n)
     g->confirmed = true;
 }
 
-void nearcache_guard_set_pending(struct nc_guard *g, const char *p, size_t n)
+void nearcache_guard_set_pending(struct nc_guard *g, const char *val, size_t n)
 {
+    char head[32]; /* "$<n>\r\n" formatted here: no printf on the write path */
+    size_t hlen = 0;
+    head[hlen++] = '$';
+    hlen += num_format_ull(head + hlen, n);
+    head[hlen++] = '\r';
+    head[hlen++] = '\n';
     g->reply.len = 0;
-    strbuf_append(&g->reply, p, n);
+    strbuf_reserve(&g->reply, hlen + n + 2);
+    strbuf_append(&g->reply, head, hlen);
+    strbuf_append(&g->reply, val, n);
+    strbuf_append(&g->reply, "\r\n", 2);
     g->confirmed = false;
     g->write_through = true;
 }
@@ -552,10 +646,34 @@ void nearcache_drop_key_keep(struct nearcache *nc, const char *key, size_t klen,
                              struct nc_guard *keep)
 {
     bool restore = keep && !keep->poisoned && keep->indexed;
-    nearcache_drop_key(nc, key, klen);
+    if (restore)
+        nearcache_withhold_key(nc, key, klen); /* keep's store reuses the entry */
+    else
+        nearcache_drop_key(nc, key, klen);
     if (restore) {
         keep->poisoned = false;
         guard_index(keep);
+    }
+}
+
+/* Poisons every guard of key (all links). */
+static void nc_poison_key(struct nearcache *nc, const char *key, size_t klen)
+{
+    if (nc->nindexed == 0)
+        return;
+    uint64_t hash = nc_hash(nc, key, klen);
+    for (struct nc_guard **pp = index_bucket(nc, hash); *pp;) {
+        struct nc_guard *g = *pp;
+        if (!guard_is(g, hash, key, klen)) {
+            pp = &g->hnext;
+            continue;
+        }
+        *pp = g->hnext; /* every link's guards of the key */
+        g->hnext = NULL;
+        g->indexed = false;
+        g->poisoned = true;
+        g->joinable = false;
+        nc->nindexed--;
     }
 }
 
@@ -563,20 +681,24 @@ void nearcache_drop_key(struct nearcache *nc, const char *key, size_t klen)
 {
     struct server *srv = nc->srv;
     store_delete(srv->store, NC_DB, key, klen, server_now_ms(srv));
-    for (size_t idx = 0; idx < nc->nlinks; idx++) {
-        struct nc_guard *g = index_head(nc, idx, key, klen);
-        if (!g)
-            continue;
-        index_set_head(nc, idx, key, klen, NULL);
-        while (g) {
-            struct nc_guard *next = g->knext;
-            g->indexed = false;
-            g->knext = NULL;
-            g->poisoned = true;
-            g->joinable = false;
-            g = next;
+    nc_poison_key(nc, key, klen);
+}
+
+void nearcache_withhold_key(struct nearcache *nc, const char *key, size_t klen)
+{
+    struct server *srv = nc->srv;
+    int64_t now = server_now_ms(srv);
+    struct store_entry *e = store_find(srv->store, NC_DB, key, klen, now, STORE_NOTOUCH);
+    if (e && e->type == STORE_REPLIES) {
+        struct replyset *rs = store_value(e);
+        if (!replyset_withheld(rs)) {
+            replyset_withhold(rs);
+            store_value_changed(srv->store, e); /* never NULL: the placeholder counts */
         }
+    } else if (e) {
+        store_delete_entry(srv->store, e);
     }
+    nc_poison_key(nc, key, klen);
 }
 
 void nearcache_flush(struct nearcache *nc, const char *why)

@@ -38,7 +38,6 @@
 struct server;
 struct client;
 struct fwd;
-struct fieldmap;
 
 struct nearcache_stats {
     uint64_t hits, misses;           /* cacheable reads answered here / forwarded */
@@ -70,7 +69,11 @@ struct nearcache {
     struct upstream_link *relay;      /* pub/sub relay (pubsub_relay.c), from the first SUBSCRIBE */
     long long subscriber_id;          /* its CLIENT ID while up, else 0 */
     uint64_t epoch;                   /* >= 1 */
-    struct fieldmap *guards;          /* (link index, key) -> first guard of that key */
+    struct nc_guard **index;          /* guards that can be poisoned, by key (nearcache.c) */
+    size_t index_size;                /* buckets: 0 or a power of two */
+    size_t nindexed;
+    struct nc_guard *free_guards;     /* pooled guards (through hnext), nfree_guards of them */
+    size_t nfree_guards;
     struct nc_guard *all;             /* every guard alive (doubly linked) */
     struct coherence_arm *arms;       /* CLIENT TRACKING requests in flight */
     struct nc_guard_group *groups;    /* grouped write-through reads in flight */
@@ -121,15 +124,22 @@ size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const
 /* The bytes the guard stores, already confirmed (an MGET element). Called at most once,
  * before the guard's PTTL reply (same ordered link). */
 void nearcache_guard_set_reply(struct nc_guard *g, const char *p, size_t n);
-/* Write-through: the bytes to store if the write succeeds, given when it is sent; stored only
- * after nearcache_guard_confirm() (the write's success reply, which precedes the PTTL's). */
-void nearcache_guard_set_pending(struct nc_guard *g, const char *p, size_t n);
+/* Write-through: the value (stored as its bulk string reply) if the write succeeds, given when
+ * it is sent; stored only after nearcache_guard_confirm() (the write's success reply, which
+ * precedes the PTTL's). */
+void nearcache_guard_set_pending(struct nc_guard *g, const char *val, size_t n);
 void nearcache_guard_confirm(struct nc_guard *g);
 
 /* The key changed (a local write sent or answered, an invalidation): drops it and poisons its
  * fills in flight. */
 void nearcache_drop_key(struct nearcache *nc, const char *key, size_t klen);
-/* The same, except that guard keep (a write-through guard of this write) stays valid. */
+/* The same for a key whose write-through guard follows (route.c, at the write's send): the
+ * entry is withheld instead of deleted (it answers nothing, keeps its allocation for the
+ * guard's store; cache/replyset.h) and fills in flight are poisoned. A write-through guard that
+ * ends without storing deletes the withheld entry. */
+void nearcache_withhold_key(struct nearcache *nc, const char *key, size_t klen);
+/* The same as nearcache_drop_key, except that guard keep (a write-through guard of this write)
+ * stays valid, and the entry is withheld for it rather than deleted while it can store. */
 void nearcache_drop_key_keep(struct nearcache *nc, const char *key, size_t klen,
                              struct nc_guard *keep);
 /* Drops every entry and poisons every fill. */

@@ -16,10 +16,13 @@
 #include "proxy/reply.h"
 #include "proxy/server.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SIG_STACK 512
+#define WT_KEYS_STACK 32
+#define MGET_STACK_KEYS 32 /* keys of an MGET peeked without heap arrays */ /* keys of a write-through handled without heap arrays */
 
 /* Writes whose new value is known from the request: value argument, key/value stride (MSET),
  * and whether success is the integer 1 (SETNX) rather than +OK. */
@@ -50,8 +53,9 @@ static const struct write_through_rule *write_through_rule_for(const struct comm
 
 struct sig {
     char stack[SIG_STACK];
-    char *p;
+    char *p;        /* stack, a heap copy, or the command's name (no arguments after the key) */
     size_t len;
+    bool heap;      /* p was allocated */
 };
 
 static void sig_append(struct sig *s, const void *data, size_t n)
@@ -61,6 +65,7 @@ static void sig_append(struct sig *s, const void *data, size_t n)
         char *heap = xmalloc(need * 2);
         memcpy(heap, s->stack, s->len);
         s->p = heap;
+        s->heap = true;
     } else if (need > SIG_STACK) {
         s->p = xrealloc(s->p, need * 2);
     }
@@ -72,8 +77,15 @@ static void sig_append(struct sig *s, const void *data, size_t n)
 static void sig_build(struct sig *s, const struct command *cmd, const struct resp_arg *argv,
                       size_t from, size_t argc)
 {
+    if (from >= argc) { /* GET k and the like: the name and its NUL are the signature */
+        s->p = (char *)(uintptr_t)cmd->name;
+        s->len = strlen(cmd->name) + 1;
+        s->heap = false;
+        return;
+    }
     s->p = s->stack;
     s->len = 0;
+    s->heap = false;
     sig_append(s, cmd->name, strlen(cmd->name) + 1);
     for (size_t i = from; i < argc; i++) {
         uint32_t n = (uint32_t)argv[i].len;
@@ -82,13 +94,32 @@ static void sig_build(struct sig *s, const struct command *cmd, const struct res
     }
 }
 
+/* The signature of GET (MGET's elements, write-through values): its name and NUL, as
+ * sig_build makes it for `GET key`, without a command table lookup. */
+static void sig_get(struct sig *s)
+{
+    s->p = (char *)(uintptr_t)"get";
+    s->len = 4;
+    s->heap = false;
+}
+
 static void sig_free(struct sig *s)
 {
-    if (s->p != s->stack)
+    if (s->heap)
         free(s->p);
 }
 
 /* ---- reads ---- */
+
+/* MGET's element for a near-cache reply p of GET (*n bytes): a string or nil as it is; GET's
+ * errors (a key of another type) are MGET's nils. */
+static const char *mget_element(const char *p, size_t *n)
+{
+    if (p[0] == '$')
+        return p;
+    *n = 5;
+    return "$-1\r\n";
+}
 
 static void route_mget(struct client *c)
 {
@@ -96,29 +127,40 @@ static void route_mget(struct client *c)
     size_t nkeys = c->argc - 1, nmiss = 0;
     size_t idx = nearcache_link_index(nc, c);
     struct sig s;
-    sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
-    struct fwd_mget_part *parts = xcalloc(nkeys, sizeof(*parts));
+    sig_get(&s);
+    /* One peek per key; the elements point into the near-cache, valid until it changes (nothing
+     * here changes it before they are copied or written), so an MGET of hits only is answered
+     * without copying them. */
+    const char *el_stack[MGET_STACK_KEYS];
+    size_t len_stack[MGET_STACK_KEYS];
+    const char **el = nkeys <= MGET_STACK_KEYS ? el_stack : xmalloc(nkeys * sizeof(*el));
+    size_t *len = nkeys <= MGET_STACK_KEYS ? len_stack : xmalloc(nkeys * sizeof(*len));
     for (size_t i = 0; i < nkeys; i++) {
-        size_t n;
-        const char *p = nearcache_peek(nc, c, c->argv[i + 1].ptr, c->argv[i + 1].len, s.p,
-                                       s.len, &n);
-        if (p && (p[0] == '$')) { /* a string or nil; GET's errors are MGET's nils */
-            parts[i].local = xmemdup(p, n);
-            parts[i].len = n;
-        } else if (p) {
-            parts[i].local = xmemdup("$-1\r\n", 5);
-            parts[i].len = 5;
-        } else {
+        el[i] = nearcache_peek(nc, c, c->argv[i + 1].ptr, c->argv[i + 1].len, s.p, s.len,
+                               &len[i]);
+        if (el[i])
+            el[i] = mget_element(el[i], &len[i]);
+        else
             nmiss++;
-        }
     }
+    struct fwd_mget_part *parts = NULL;
     if (nmiss == 0) { /* every key was a hit */
         reply_array(c, nkeys);
-        for (size_t i = 0; i < nkeys; i++) {
-            reply_raw(c, parts[i].local, parts[i].len);
-            free(parts[i].local);
-        }
-        free(parts);
+        for (size_t i = 0; i < nkeys; i++)
+            reply_raw(c, el[i], len[i]);
+    } else { /* the hits are copied: the forward outlives this call */
+        parts = xcalloc(nkeys, sizeof(*parts));
+        for (size_t i = 0; i < nkeys; i++)
+            if (el[i]) {
+                parts[i].local = xmemdup(el[i], len[i]);
+                parts[i].len = len[i];
+            }
+    }
+    if (el != el_stack) {
+        free(el);
+        free(len);
+    }
+    if (nmiss == 0) {
         sig_free(&s);
         return;
     }
@@ -176,9 +218,14 @@ static void route_read(struct client *c, const struct command *cmd)
 
 /* ---- writes ---- */
 
-static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, struct pin *p)
+/* withhold: a write-through guard follows for the key (route_write), which reuses the entry. */
+static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, struct pin *p,
+                     bool withhold)
 {
-    nearcache_drop_key(c->srv->nc, a->ptr, a->len);
+    if (withhold)
+        nearcache_withhold_key(c->srv->nc, a->ptr, a->len);
+    else
+        nearcache_drop_key(c->srv->nc, a->ptr, a->len);
     if (f)
         fwd_add_key(f, a->ptr, a->len);
     if (p && (p->reasons & PIN_MULTI)) {
@@ -196,8 +243,8 @@ static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, 
     }
 }
 
-void route_drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
-                           struct pin *p)
+static void drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
+                            struct pin *p, bool withhold)
 {
     struct nearcache *nc = c->srv->nc;
     if (cmd && cmd->first_key <= 0) { /* FLUSHALL, FLUSHDB: the keys are all of them */
@@ -210,7 +257,7 @@ void route_drop_write_keys(struct client *c, const struct command *cmd, struct f
     }
     if (!cmd || (cmd->flags & CMD_MOVABLEKEYS)) { /* keys anywhere: every argument may be one */
         for (size_t i = 1; i < c->argc; i++)
-            drop_one(c, &c->argv[i], f, p);
+            drop_one(c, &c->argv[i], f, p, withhold);
         return;
     }
     long argc = (long)c->argc;
@@ -219,7 +266,13 @@ void route_drop_write_keys(struct client *c, const struct command *cmd, struct f
         last = argc - 1;
     long step = cmd->key_step > 0 ? cmd->key_step : 1;
     for (long i = cmd->first_key; i <= last; i += step)
-        drop_one(c, &c->argv[i], f, p);
+        drop_one(c, &c->argv[i], f, p, withhold);
+}
+
+void route_drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
+                           struct pin *p)
+{
+    drop_write_keys(c, cmd, f, p, false);
 }
 
 /* Whether SET's options allow keeping the value: not with GET (the reply is the old value). */
@@ -238,32 +291,39 @@ static void route_write(struct client *c, const struct command *cmd)
     struct nearcache *nc = c->srv->nc;
     size_t idx = nearcache_link_index(nc, c);
     struct fwd *f = fwd_open(c);
-    route_drop_write_keys(c, cmd, f, NULL);
     const struct write_through_rule *r = c->srv->cfg.write_through ? write_through_rule_for(cmd)
                                                                     : NULL;
     if (r && !set_options_allow(c, r))
         r = NULL;
+    /* Keys a guard will follow are withheld (the entry kept for its store), the others dropped;
+     * a key that gets no guard after all is dropped below. */
+    drop_write_keys(c, cmd, f, NULL, r != NULL);
     /* The write, then (write-through) a guard per key whose tracked read follows it: a PTTL
      * for one key (its TTL may be any), one EXISTS for all of MSET's (none have a TTL). */
-    struct nc_guard *stack_guards[8];
+    struct nc_guard *stack_guards[WT_KEYS_STACK];
     size_t nkeys = !r ? 0 : r->stride ? (c->argc - 1) / 2 : 1;
-    struct nc_guard **guards = nkeys <= 8 ? stack_guards : xmalloc(nkeys * sizeof(*guards));
+    bool on_stack = nkeys <= WT_KEYS_STACK;
+    struct nc_guard **guards = on_stack ? stack_guards : xmalloc(nkeys * sizeof(*guards));
     f->flags |= r && r->success_is_one ? FWD_WT_ONE : 0;
     bool sent = fwd_send_request(f, nearcache_link(nc, idx), -1);
     size_t nwt = 0;
     struct sig s;
     if (r && sent) {
-        sig_build(&s, command_lookup(&c->srv->commands, "get", 3), c->argv, 2, 2);
+        sig_get(&s);
         if (r->stride) { /* MSET: one EXISTS re-tracks every key (no TTL to ask for) */
-            const char **keys = xmalloc(nkeys * sizeof(*keys));
-            size_t *klens = xmalloc(nkeys * sizeof(*klens));
+            const char *keys_stack[WT_KEYS_STACK];
+            size_t klens_stack[WT_KEYS_STACK];
+            const char **keys = on_stack ? keys_stack : xmalloc(nkeys * sizeof(*keys));
+            size_t *klens = on_stack ? klens_stack : xmalloc(nkeys * sizeof(*klens));
             for (size_t k = 0; k < nkeys; k++) {
                 keys[k] = c->argv[1 + 2 * k].ptr;
                 klens[k] = c->argv[1 + 2 * k].len;
             }
             nearcache_guard_group(nc, idx, keys, klens, nkeys, s.p, s.len, guards);
-            free(keys);
-            free(klens);
+            if (!on_stack) {
+                free(keys);
+                free(klens);
+            }
         }
         for (size_t k = 0; k < nkeys; k++) {
             const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
@@ -272,14 +332,11 @@ static void route_write(struct client *c, const struct command *cmd)
                                            : nearcache_guard_external(nc, idx, key->ptr,
                                                                       key->len, s.p, s.len);
             guards[nwt++] = g; /* aligned with the keys f remembers (the same positions) */
-            if (!g)
+            if (!g) {
+                nearcache_drop_key(nc, key->ptr, key->len); /* no store follows */
                 continue;
-            struct strbuf bulk = { 0 };
-            strbuf_printf(&bulk, "$%zu\r\n", val->len);
-            strbuf_append(&bulk, val->ptr, val->len);
-            strbuf_append(&bulk, "\r\n", 2);
-            nearcache_guard_set_pending(g, bulk.data, bulk.len);
-            strbuf_free(&bulk);
+            }
+            nearcache_guard_set_pending(g, val->ptr, val->len);
         }
         sig_free(&s);
         if (nwt) {
@@ -287,6 +344,11 @@ static void route_write(struct client *c, const struct command *cmd)
             f->nwt = nwt;
         }
     }
+    if (r && !sent) /* nothing follows: withheld entries go */
+        for (size_t k = 0; k < nkeys; k++) {
+            const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
+            nearcache_drop_key(nc, key->ptr, key->len);
+        }
     if (guards != stack_guards)
         free(guards);
 }

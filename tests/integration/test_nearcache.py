@@ -588,6 +588,24 @@ class MgetPipelineTest(NearCacheCase):
         self.assertReply(self.c, ("MGET", "k1", "k2", "k3", "k4"), bulks("v1", "v2", "v3", "v4"))
         self.assertCalls("mget", 1, "MGET of four cached keys")
 
+    def test_mget_of_many_cached_keys(self):
+        # More keys than MGET's stack arrays (32), every one a hit: answered from the near-cache
+        # alone; then with a hash among them (GET's error, never cached, is MGET's nil).
+        self.start_pair()
+        keys = ["m%d" % i for i in range(40)]
+        self.load(("MSET",) + tuple(x for k in keys for x in (k, "v" + k)), ("HSET", "h", "f", "x"))
+        for k in keys:
+            self.c.call_raw("GET", k)
+        self.reset_calls()
+        want = ["v" + k for k in keys]
+        self.assertReply(self.c, ("MGET",) + tuple(keys), bulks(*want))
+        self.assertCalls("mget", 0, "MGET of cached keys only")
+        self.assertCalls("get", 0)
+        want.insert(7, None)
+        self.assertReply(self.c, ("MGET",) + tuple(keys[:7]) + ("h",) + tuple(keys[7:]),
+                         bulks(*want))
+        self.assertCalls("mget", 1, "only the hash went to the upstream")
+
     def test_mget_all_cached_and_missing_keys(self):
         self.start_pair()
         self.load(("SET", "k1", "v1"), ("SET", "k3", "v3"))
@@ -936,6 +954,45 @@ class WriteThroughTest(NearCacheCase):
         self.wait_reply(self.c, ("GET", "k"), NIL, timeout=3.0, interval=0.02)
         self.assertGreater(time.monotonic() - t0, 0.8, "SETEX 1 key gone too early")
         self.wait_reply(self.c, ("GET", "k2"), NIL, timeout=1.0, interval=0.02)
+
+    @sidecar_only
+    def test_write_through_over_a_cached_key(self):
+        # A write-through keeps the key's entry for its new value (withheld while the write is
+        # in flight): never the old value meanwhile, no placeholder left when the write fails,
+        # and the new value's TTL replaces the old one. (Redis also sends the sidecar an
+        # invalidation for its own write of a key it tracks, which may drop the new value when
+        # it arrives late: only the first write of k is free of that, so the refused-write
+        # check comes first and later checks are about values, not hits.)
+        self.start_pair()
+        self.assertReply(self.c, ("SET", "k", "v1"), OK)
+        self.reset_calls()
+        self.assertReply(self.c, ("GET", "k"), bulk("v1"))
+        self.assertCalls("get", 0, "the write-through's value is kept")
+        self.assertEqual(self.cache_int("cache_keys"), 1)
+        # a write the upstream refuses: the entry it withheld is gone, nothing stored
+        self.assertReply(self.c, ("SET", "k", "nx", "NX"), NIL)
+        ok, _ = poll(lambda: self.cache_int("cache_keys") == 0, 1.0, 0.005)
+        self.assertTrue(ok, "cache_keys %d after a refused SET NX: a withheld entry stayed"
+                        % self.cache_int("cache_keys"))
+        self.reset_calls()
+        self.assertReply(self.c, ("GET", "k"), bulk("v1"))
+        self.assertCalls("get", 1, "after a refused write the key is read from the upstream")
+        self.assertReply(self.c, ("GET", "k"), bulk("v1"))
+        # writes over the cached key, each read back in the same pipeline
+        cmds = [("SET", "k", "v2"), ("GET", "k"), ("MSET", "k", "v3", "j", "w"), ("MGET", "k", "j"),
+                ("SET", "k", "v4"), ("STRLEN", "k"), ("GET", "k")]
+        expected = [OK, bulk("v2"), OK, bulks("v3", "w"), OK, num(2), bulk("v4")]
+        payload = b"".join(encode_command(*c) for c in cmds)
+        self.assertEqual(self.c.pipeline(payload, len(cmds), timeout=WAIT), expected)
+        self.assertReply(self.c, ("GET", "k"), bulk("v4"))
+        # a short TTL over a key without one expires locally too
+        self.assertReply(self.c, ("SET", "k", "short", "PX", "300"), OK)
+        self.assertReply(self.c, ("GET", "k"), bulk("short"))
+        self.wait_reply(self.c, ("GET", "k"), NIL, timeout=2.0, interval=0.02)
+        self.assertReply(self.c, ("SET", "t", "a", "PX", "300"), OK)
+        self.assertReply(self.c, ("SET", "t", "forever"), OK)
+        time.sleep(0.5)
+        self.assertReply(self.c, ("GET", "t"), bulk("forever"))
 
     def test_write_through_entry_invalidated_by_upstream_write(self):
         # A value stored by write-through was never read on the upstream: Redis tracks only
