@@ -131,6 +131,33 @@ static void link_call_state(struct upstream_link *link, enum upstream_state st)
     link->depth--;
 }
 
+/* A zeroed plain request: recycled from the link's free list when it has one (see
+ * link_req_release), else allocated. */
+static struct upstream_req *link_req_new(struct upstream_link *link)
+{
+    struct upstream_req *req = link->free_reqs;
+    if (!req)
+        return xcalloc(1, sizeof(*req));
+    link->free_reqs = req->next;
+    link->nfree_reqs--;
+    memset(req, 0, sizeof(*req));
+    return req;
+}
+
+/* Frees req, or keeps it on link's free list. Only plain requests are kept: a held one was
+ * allocated with its command copy (req->cmd) and has another size. link is the link req was
+ * sent on, alive (NULL when detached: the link may be gone, so req is freed). */
+static void link_req_release(struct upstream_link *link, struct upstream_req *req)
+{
+    if (!link || req->cmd || link->nfree_reqs >= UPSTREAM_LINK_FREE_REQS_MAX) {
+        free(req);
+        return;
+    }
+    req->next = link->free_reqs;
+    link->free_reqs = req;
+    link->nfree_reqs++;
+}
+
 /* Settles req with r: counts it and calls its owner's callback unless it was cancelled (then
  * its outcome is swallowed) or is the link's own. Does not free it. */
 static void req_settle(struct upstream_link *link, struct upstream_req *req,
@@ -217,7 +244,7 @@ void upstream_link_drop(struct upstream_link *link, enum upstream_drop_how how, 
         req->link = NULL;
         struct upstream_reply r = { .status = UPSTREAM_ERR_DOWN, .value = NULL, .reason = why };
         req_settle(link, req, &r);
-        free(req);
+        link_req_release(link, req);
     }
     if (ac && how != UPSTREAM_DROP_LOST)
         redisAsyncFree(ac); /* deferred by hiredis when we are inside its reply callback */
@@ -252,13 +279,13 @@ void upstream_link_go_up(struct upstream_link *link)
  * closing: cannot happen while it is attached). */
 bool upstream_link_send_own(struct upstream_link *link, int kind, const struct upstream_buf *cmd)
 {
-    struct upstream_req *req = xcalloc(1, sizeof(*req));
+    struct upstream_req *req = link_req_new(link);
     req->flags = UPSTREAM_REQ_INTERNAL;
     req->kind = kind;
     req->link = link;
     if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, cmd->data, cmd->len) !=
         REDIS_OK) {
-        free(req);
+        link_req_release(link, req);
         return false;
     }
     req->flags |= UPSTREAM_REQ_IN_HIREDIS;
@@ -326,7 +353,7 @@ static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata
         snprintf(why, sizeof(why), "closed: %s",
                  ac->c.errstr[0] ? ac->c.errstr : "connection lost");
         upstream_link_drop(link, UPSTREAM_DROP_LOST, why); /* settles req with the others */
-        free(req);
+        link_req_release(link, req);
         return;
     }
     if (link->fifo.reqs.head != req)
@@ -344,7 +371,7 @@ static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata
         };
         req_settle(link, req, &r);
     }
-    free(req);
+    link_req_release(link, req);
 }
 
 static void upstream_connect_cb(const redisAsyncContext *cac, int status)
@@ -517,7 +544,7 @@ static void upstream_fail_cb(struct ev_loop *loop, ev_idle *w, int revents)
             .reason = req->kind == FAIL_FULL ? "too many requests in flight" : why,
         };
         req_settle(link, req, &r);
-        free(req);
+        link_req_release(link, req);
     }
 }
 
@@ -557,7 +584,7 @@ static struct upstream_req *link_submit(struct upstream_link *link, const char *
     bool gated = link->gate && link->state != UPSTREAM_DOWN;
     struct upstream_req *req = ((link->hold && attempt) || gated) && !full
                                    ? link_hold(link, cmd, len)
-                                   : xcalloc(1, sizeof(*req));
+                                   : link_req_new(link);
     req->cb = cb;
     req->owner = owner;
     req->link = link;
@@ -594,7 +621,7 @@ static void link_write_held(struct upstream_link *link)
         req->flags &= ~UPSTREAM_REQ_HELD;
         if (req->flags & UPSTREAM_REQ_SETTLED) {
             link->stats.swallowed++;
-            free(req);
+            link_req_release(link, req);
             continue;
         }
         if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, req->cmd,
@@ -649,6 +676,19 @@ struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, cons
     if (argc == 0)
         return NULL;
     return link_send_checked(link, cmd, len, argc, (ev_tstamp)timeout_ms / 1000.0, cb, owner);
+}
+
+struct upstream_req *upstream_link_send_parsed(struct upstream_link *link, const char *cmd,
+                                               size_t len, size_t argc, const char *name,
+                                               size_t namelen, long long timeout_ms,
+                                               void (*cb)(void *owner,
+                                                          const struct upstream_reply *r),
+                                               void *owner)
+{
+    if (argc == 0 || !cb || link->sub || upstream_command_special(name, namelen))
+        return NULL;
+    ev_tstamp timeout = timeout_ms < 0 ? link->fifo.timeout : (ev_tstamp)timeout_ms / 1000.0;
+    return link_send_checked(link, cmd, len, argc, timeout, cb, owner);
 }
 
 struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int argc,
@@ -794,6 +834,11 @@ void upstream_link_destroy(struct upstream_link *link)
     upstream_buf_free(&link->hs_extra);
     upstream_buf_free(&link->hs_ping);
     upstream_buf_free(&link->scratch);
+    while (link->free_reqs) {
+        struct upstream_req *req = link->free_reqs;
+        link->free_reqs = req->next;
+        free(req);
+    }
     upstream_sub_free(link->sub);
     free(link->name);
     free(link->address);

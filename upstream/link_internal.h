@@ -56,6 +56,10 @@ struct upstream_sub {
     struct upstream_buf ping; /* "PING <UPSTREAM_SUB_HEALTH_NAME>", formatted once */
 };
 
+/* Recycled requests a link keeps (about 80 bytes each): enough for a full pipelined batch of
+ * replies to be recycled into the next batch's sends. */
+#define UPSTREAM_LINK_FREE_REQS_MAX 512
+
 struct upstream_link {
     struct ev_loop *loop;
     const struct logger *log;
@@ -83,6 +87,9 @@ struct upstream_link {
     struct upstream_fifo fifo;      /* requests written to ac, oldest first */
     struct upstream_req_list failq; /* callers' requests waiting for their ERR_DOWN */
     struct upstream_req_list held;  /* hold on: callers' requests waiting for UP, in send order */
+    struct upstream_req *free_reqs; /* recycled plain requests (no command copy), linked by
+                                       next: one calloc/free pair less per request */
+    size_t nfree_reqs;              /* at most UPSTREAM_LINK_FREE_REQS_MAX */
     bool hold;                      /* upstream_link_set_hold */
     bool gate;                      /* upstream_link_set_gate: closed (held even while UP) */
     ev_idle fail_idle;              /* active (and fed) while failq is not empty */

@@ -266,7 +266,7 @@ static bool parse_count(const char *cmd, size_t len, size_t *pos, long long *out
 /* hiredis 0.14's __redisAsyncCommand strips one leading 'p' from the command name, then treats
  * "subscribe" (with arguments), "unsubscribe" and "monitor" specially: their callbacks are kept
  * for many replies or never registered. Such a request would break "one reply, one callback". */
-static bool hiredis_special(const char *name, size_t n)
+bool upstream_command_special(const char *name, size_t n)
 {
     if (n > 0 && (name[0] == 'p' || name[0] == 'P')) {
         name++;
@@ -299,7 +299,7 @@ size_t upstream_command_argc(const char *cmd, size_t len)
         if ((unsigned long long)n > len - pos || len - pos - (size_t)n < 2 ||
             cmd[pos + n] != '\r' || cmd[pos + n + 1] != '\n')
             return 0;
-        if (i == 0 && hiredis_special(cmd + pos, (size_t)n))
+        if (i == 0 && upstream_command_special(cmd + pos, (size_t)n))
             return 0;
         pos += (size_t)n + 2;
     }

@@ -72,6 +72,9 @@ void upstream_command_format(struct upstream_buf *b, int argc, const char *const
  * answers other than once per request ([P]SUBSCRIBE, [P]UNSUBSCRIBE, MONITOR: those need a
  * connection of their own); 0 otherwise. Reads only cmd[0..len). */
 size_t upstream_command_argc(const char *cmd, size_t len);
+/* True when a command named name[0..n) is one hiredis 0.14 answers other than once per request
+ * ([P]SUBSCRIBE, [P]UNSUBSCRIBE, MONITOR, any case): a link refuses it. */
+bool upstream_command_special(const char *name, size_t n);
 /* upstream_command_argc(cmd, len) != 0. */
 bool upstream_command_valid(const char *cmd, size_t len);
 
