@@ -420,12 +420,8 @@ static void upstream_disconnect_cb(const redisAsyncContext *cac, int status)
 
 static void link_install_reader(struct upstream_link *link, redisAsyncContext *ac)
 {
-    if (!link->reply_fns_ready) {
-        link->reply_fns = *ac->c.reader->fn;
-        link->reply_fns.createNil = upstream_resp_create_nil;
-        link->reply_fns_ready = true;
-    }
     ac->c.reader->fn = &link->reply_fns;
+    ac->c.reader->privdata = &link->reply_pool;
 }
 
 /* TCP keepalive on an upstream socket, so that a peer that vanished without a FIN or RST (a
@@ -773,6 +769,7 @@ struct upstream_link *upstream_link_new(struct ev_loop *loop, const struct confi
     const char *ping[] = { "PING" };
     format_strs(&link->hs_ping, 1, ping);
 
+    upstream_reply_functions(&link->reply_fns);
     upstream_fifo_init(&link->fifo, (ev_tstamp)cfg->op_timeout_ms / 1000.0, upstream_deadline_cb,
                        link);
     ev_idle_init(&link->fail_idle, upstream_fail_cb);
@@ -834,6 +831,7 @@ void upstream_link_destroy(struct upstream_link *link)
     upstream_buf_free(&link->hs_extra);
     upstream_buf_free(&link->hs_ping);
     upstream_buf_free(&link->scratch);
+    upstream_reply_pool_free(&link->reply_pool); /* after the context: its replies are freed */
     while (link->free_reqs) {
         struct upstream_req *req = link->free_reqs;
         link->free_reqs = req->next;

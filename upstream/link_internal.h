@@ -81,8 +81,8 @@ struct upstream_link {
     struct upstream_buf scratch;    /* send_argv's formatting; one-argument commands' copies */
 
     redisAsyncContext *ac;          /* NULL while DOWN */
-    redisReplyObjectFunctions reply_fns; /* hiredis's, with our nil: outlives every context */
-    bool reply_fns_ready;
+    redisReplyObjectFunctions reply_fns; /* resp.c's pooled nodes: outlive every context */
+    struct upstream_reply_pool reply_pool; /* their blocks; each reader's privdata */
     enum upstream_state state;
     struct upstream_fifo fifo;      /* requests written to ac, oldest first */
     struct upstream_req_list failq; /* callers' requests waiting for their ERR_DOWN */

@@ -84,4 +84,28 @@ bool upstream_command_valid(const char *cmd, size_t len);
 struct redisReadTask;
 void *upstream_resp_create_nil(const struct redisReadTask *task);
 
+/* upstream/ internal: reply nodes without an allocation per node. Every node of a reply is a
+ * block of one size (a hiredis redisReply, then its string or element array inline when they
+ * fit) taken from a pool's free list and put back when hiredis frees the reply (a node whose
+ * string or array does not fit is allocated alone and freed). A connection has at most one
+ * reply tree alive at a time (hiredis frees each reply after its callback), so a pool keeps
+ * few blocks: UPSTREAM_REPLY_POOL_MAX at most. The struct is upstream/ internal. */
+struct upstream_reply_node;
+struct upstream_reply_pool {
+    struct upstream_reply_node *free;
+    size_t nfree;
+};
+#define UPSTREAM_REPLY_POOL_MAX 64
+
+/* hiredis object functions whose nodes come from the pool that the reader's privdata points
+ * at (a struct upstream_reply_pool, or a struct that starts with one): createString,
+ * createArray, createInteger, createNil (the nil as upstream_resp_create_nil records it) and
+ * freeObject. The nodes are redisReply structs to hiredis and to the accessors above. The pool
+ * must outlive every reader using it; a reply must be freed with these functions' freeObject,
+ * never with hiredis's freeReplyObject. */
+struct redisReplyObjectFunctions;
+void upstream_reply_functions(struct redisReplyObjectFunctions *fns);
+/* Frees the blocks kept by p (every reply built from it must have been freed). */
+void upstream_reply_pool_free(struct upstream_reply_pool *p);
+
 #endif
