@@ -269,26 +269,42 @@ static void fwd_merge_mget(struct fwd *f, const struct upstream_reply *r, struct
         }
         return;
     }
+    /* The merged size first, so the slot grows once (not once per element), and the header
+     * written directly (a printf per MGET cost about as much as the merge itself). */
     size_t next = 0, count = upstream_value_count(v);
-    strbuf_printf(out, "*%zu\r\n", f->nparts);
+    size_t total = 1 + NUM_LL_STR_MAX + 2;
+    for (size_t i = 0; i < f->nparts; i++) {
+        const struct fwd_mget_part *p = &f->parts[i];
+        total += p->local ? p->len
+                 : next < count ? upstream_value_encoded_len(upstream_value_at(v, next++))
+                                : 5;
+    }
+    strbuf_reserve(out, total);
+    char *w = out->data + out->len;
+    *w++ = '*';
+    w += num_format_ull(w, f->nparts);
+    *w++ = '\r';
+    *w++ = '\n';
+    next = 0;
     for (size_t i = 0; i < f->nparts; i++) {
         struct fwd_mget_part *p = &f->parts[i];
         if (p->local) {
-            strbuf_append(out, p->local, p->len);
+            memcpy(w, p->local, p->len);
+            w += p->len;
             continue;
         }
         if (next >= count) { /* cannot happen with a Redis upstream: keep the shape */
-            strbuf_append(out, "$-1\r\n", 5);
+            memcpy(w, "$-1\r\n", 5);
+            w += 5;
             continue;
         }
         const struct upstream_value *e = upstream_value_at(v, next++);
-        size_t n = upstream_value_encoded_len(e);
-        strbuf_reserve(out, n);
-        char *start = out->data + out->len;
-        out->len = (size_t)(upstream_value_encode(e, start) - out->data);
+        char *start = w;
+        w = upstream_value_encode(e, w);
         if (p->guard && upstream_value_type(e) == UPSTREAM_VALUE_BULK)
-            nearcache_guard_set_reply(p->guard, start, n);
+            nearcache_guard_set_reply(p->guard, start, (size_t)(w - start));
     }
+    out->len = (size_t)(w - out->data);
 }
 
 static bool fwd_write_succeeded(const struct fwd *f, const struct upstream_reply *r)
@@ -320,6 +336,21 @@ static void fwd_post(struct fwd *f, const struct upstream_reply *r, struct nearc
             nearcache_guard_confirm(f->wt[i]);
 }
 
+/* A big bulk reply into an empty slot: the upstream layer's allocation holding its encoding
+ * becomes the slot's buffer instead of being copied into it (100 KB values: one copy and one
+ * large allocation less per reply). v's string is not read after the slot is delivered. */
+static bool fwd_take_reply(struct strbuf *out, const struct upstream_value *v)
+{
+    size_t n;
+    char *resp = upstream_value_take_resp(v, &n);
+    if (!resp)
+        return false;
+    strbuf_free(out);
+    out->data = resp;
+    out->len = out->cap = n;
+    return true;
+}
+
 void fwd_complete(struct fwd *f, const struct upstream_reply *r)
 {
     struct client *c = f->c;
@@ -337,6 +368,9 @@ void fwd_complete(struct fwd *f, const struct upstream_reply *r)
                 strbuf_append(out, ERR_EXECABORT_RESP, strlen(ERR_EXECABORT_RESP));
             else
                 strbuf_append(out, "*-1\r\n", 5); /* what an EXEC aborted by WATCH answers */
+        } else if (r->status == UPSTREAM_OK && mark == 0 && !(f->flags & FWD_DISCARD) &&
+                   fwd_take_reply(out, r->value)) {
+            /* a big bulk: its encoding became the slot's buffer, no copy */
         } else if (r->status == UPSTREAM_OK) {
             size_t n = upstream_value_encoded_len(r->value);
             strbuf_reserve(out, n);

@@ -335,6 +335,11 @@ struct upstream_reply_node {
     redisReply r;
     struct upstream_reply_pool *pool; /* a pooled block: the pool it returns to; NULL: alone */
     struct upstream_reply_node *next; /* on the pool's free list */
+    char *resp;                       /* a bulk too big for a block: its whole RESP encoding
+                                         ("$<len>\r\n", the bytes r.str points at, then room
+                                         for "\r\n"), allocated alone; NULL otherwise or once
+                                         taken (upstream_value_take_resp) */
+    size_t resp_len;
 };
 
 /* One pooled block: a 64-byte GET value, an 8-element MGET array, a status line fit. */
@@ -370,6 +375,7 @@ static struct upstream_reply_node *node_get(const struct redisReadTask *task, si
     if (!n)
         return NULL;
     memset(&n->r, 0, sizeof(n->r));
+    n->resp = NULL;
     if (zero)
         memset(node_inline(n), 0, extra);
     n->pool = pool;
@@ -380,6 +386,7 @@ static struct upstream_reply_node *node_get(const struct redisReadTask *task, si
 static void node_put(struct upstream_reply_node *n)
 {
     struct upstream_reply_pool *pool = n->pool;
+    free(n->resp);
     if (!pool || pool->nfree >= UPSTREAM_REPLY_POOL_MAX) {
         free(n);
         return;
@@ -399,8 +406,37 @@ static void *node_attach(const struct redisReadTask *task, struct upstream_reply
     return n;
 }
 
+/* A bulk string too big for a block: the node is a block, the bytes go in a separate
+ * allocation laid out as their RESP encoding, so a caller can take that allocation as the
+ * reply's bytes instead of copying them once more (upstream_value_take_resp). */
+static void *node_create_big_bulk(const redisReadTask *task, const char *str, size_t len)
+{
+    size_t hdr = 1 + ll_len((long long)len) + 2;
+    if (len > SIZE_MAX - hdr - 2)
+        return NULL;
+    struct upstream_reply_node *n = node_get(task, 0, false);
+    char *resp = n ? malloc(hdr + len + 2) : NULL;
+    if (!resp) {
+        if (n)
+            node_put(n);
+        return NULL;
+    }
+    resp[0] = '$';
+    crlf(ll_write(resp + 1, (long long)len));
+    memcpy(resp + hdr, str, len);
+    resp[hdr + len] = '\0'; /* the accessor's NUL; "\r\n" when taken */
+    n->resp = resp;
+    n->resp_len = hdr + len + 2;
+    n->r.type = REDIS_REPLY_STRING;
+    n->r.str = resp + hdr;
+    n->r.len = len;
+    return node_attach(task, n);
+}
+
 static void *node_create_string(const redisReadTask *task, char *str, size_t len)
 {
+    if (task->type == REDIS_REPLY_STRING && len >= NODE_INLINE)
+        return node_create_big_bulk(task, str, len);
     struct upstream_reply_node *n = len < SIZE_MAX ? node_get(task, len + 1, false) : NULL;
     if (!n)
         return NULL;
@@ -477,4 +513,17 @@ void upstream_reply_pool_free(struct upstream_reply_pool *p)
         free(n);
     }
     p->nfree = 0;
+}
+
+char *upstream_value_take_resp(const struct upstream_value *v, size_t *len)
+{
+    struct upstream_reply_node *n = (struct upstream_reply_node *)(uintptr_t)v;
+    if (n->r.type != REDIS_REPLY_STRING || !n->resp)
+        return NULL;
+    char *resp = n->resp;
+    n->resp = NULL; /* the caller's now: node_put leaves it */
+    resp[n->resp_len - 2] = '\r';
+    resp[n->resp_len - 1] = '\n';
+    *len = n->resp_len;
+    return resp;
 }

@@ -105,6 +105,12 @@ struct upstream_reply_pool {
  * never with hiredis's freeReplyObject. */
 struct redisReplyObjectFunctions;
 void upstream_reply_functions(struct redisReplyObjectFunctions *fns);
+/* A big bulk string's RESP encoding without a copy: when v is a BULK value built by
+ * upstream_reply_functions whose bytes did not fit a pooled block, returns the allocation
+ * holding exactly its encoding ("$<len>\r\n<bytes>\r\n", *len bytes, the allocation's whole
+ * size; free it with free()) and hands it to the caller; NULL otherwise (encode it instead).
+ * v's string stays readable only while the caller keeps that allocation unchanged. */
+char *upstream_value_take_resp(const struct upstream_value *v, size_t *len);
 /* Frees the blocks kept by p (every reply built from it must have been freed). */
 void upstream_reply_pool_free(struct upstream_reply_pool *p);
 

@@ -2,7 +2,8 @@
  * upstream might send; hiredis 0.14's reader parses it with the object functions upstream/link.c
  * installs (upstream_reply_functions: pooled nodes, strings and arrays inline when they fit, the
  * nil recorded as "$-1" or "*-1"; one pool for every reply of the input, so blocks are reused
- * across replies as on a link), and each complete reply is re-encoded. Properties:
+ * across replies as on a link), and each complete reply is re-encoded; a big bulk's encoding
+ * taken without a copy (upstream_value_take_resp) equals its re-encoding. Properties:
  *   - upstream_value_encode writes exactly upstream_value_encoded_len bytes, and
  *     upstream_value_append appends the same bytes;
  *   - when the bytes hiredis consumed for the reply are canonical RESP2 (as Redis writes it: no
@@ -213,6 +214,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(left <= size - offset);
         size_t clen = size - offset - left;
         check_reply(reply, (const char *)data + offset, clen);
+        /* A big bulk's encoding taken without a copy is exactly its encoding, and the reply
+         * is then freed without it (ASan: no double free, no leak). */
+        size_t n, tn;
+        char *enc = encode_checked(reply, &n);
+        char *taken = upstream_value_take_resp(reply, &tn);
+        if (taken) {
+            FUZZ_CHECK(upstream_value_type(reply) == UPSTREAM_VALUE_BULK);
+            FUZZ_CHECK(tn == n && memcmp(taken, enc, n) == 0);
+            FUZZ_CHECK(upstream_value_take_resp(reply, &tn) == NULL);
+            free(taken);
+        }
+        free(enc);
         ctx.fns.freeObject(reply);
         offset += clen;
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Forwarded requests and their framing (proxy/forward.c: fwd_request_exact).
+"""Forwarded requests (proxy/forward.c, upstream/): their framing, and big replies.
 
+Framing (fwd_request_exact):
 A multibulk request is forwarded as the client's own bytes without being parsed a second time
 only when its layout is exactly "*N\\r\\n" then "$len\\r\\narg\\r\\n" per argument. Redis (and the
 sidecar's parser, which reads like Redis) does not check the byte after a header's '\\r' nor
@@ -8,7 +9,12 @@ the two bytes after an argument: such a lenient request must still be forwarded 
 command (re-formatted), never as its raw bytes, which the upstream would read differently.
 Each case also runs through a pipeline so the requests after it stay in step.
 
-    SIDECAR_BIN=./sidecar /usr/bin/python3 tests/integration/test_forward_framing.py -v
+Big replies: a bulk too big for a pooled reply node is kept as its own RESP encoding, which
+fwd_complete takes as the reply slot's buffer when the slot is empty (upstream_value_take_resp)
+and encodes otherwise (in an MGET merge, in an array, behind other bytes): every shape must
+reach the client byte for byte, in order, in pipelines mixing small and big replies.
+
+    SIDECAR_BIN=./sidecar /usr/bin/python3 tests/integration/test_forward.py -v
 """
 import os
 import sys
@@ -63,6 +69,55 @@ class ForwardFramingTest(NearCacheCase):
         raw = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
         self.roundtrip(raw, b"+OK\r\n")
         self.assertEqual(self.upc.call("STRLEN", "mk11"), 1234)
+
+
+@sidecar_only
+class ForwardBigRepliesTest(NearCacheCase):
+    OPTS = dict(invalidation="bcast", bcast_prefixes="cached:")
+
+    def setUp(self):
+        super().setUp()
+        self.start_pair(**self.OPTS)
+
+    @staticmethod
+    def bulk(v):
+        return b"$%d\r\n%s\r\n" % (len(v), v)
+
+    def test_big_values_in_every_shape(self):
+        sizes = [111, 112, 113, 200, 4096, 100 * 1024, 1 << 20]
+        vals = {n: bytes((i * 7 + n) % 251 for i in range(n)) for n in sizes}
+        for n, v in vals.items():
+            self.assertEqual(self.upc.call("SET", "big%d" % n, v), "OK")
+        self.upc.call("RPUSH", "lst", b"small", vals[200], vals[100 * 1024], b"")
+        # one pipeline: single big GETs (the slot takes the upstream's buffer), each after a
+        # small reply, an MGET mixing big, small and missing keys, an LRANGE of big elements
+        cmds, want = [], []
+        for n, v in vals.items():
+            cmds.append(["GET", "big%d" % n])
+            want.append(self.bulk(v))
+            cmds.append(["PING"])
+            want.append(b"+PONG\r\n")
+        cmds.append(["MGET", "big4096", "nokey", "big111", "big102400"])
+        want.append(b"*4\r\n" + self.bulk(vals[4096]) + b"$-1\r\n" + self.bulk(vals[111]) +
+                    self.bulk(vals[100 * 1024]))
+        cmds.append(["LRANGE", "lst", "0", "-1"])
+        want.append(b"*4\r\n" + self.bulk(b"small") + self.bulk(vals[200]) +
+                    self.bulk(vals[100 * 1024]) + self.bulk(b""))
+        cmds.append(["GET", "big1048576"])
+        want.append(self.bulk(vals[1 << 20]))
+        raw = b"".join(b"*%d\r\n" % len(c) + b"".join(
+            self.bulk(a if isinstance(a, bytes) else a.encode()) for a in c) for c in cmds)
+        for _ in range(2):  # the second round runs on recycled slots and reply nodes
+            self.c.send(raw)
+            for w in want:
+                self.assertEqual(self.c.read_reply_bytes(), w)
+
+    def test_big_value_with_reply_off_and_skip(self):
+        v = b"z" * 50000
+        self.upc.call("SET", "bigz", v)
+        self.c.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n"
+                    b"*2\r\n$3\r\nGET\r\n$4\r\nbigz\r\n*2\r\n$3\r\nGET\r\n$4\r\nbigz\r\n")
+        self.assertEqual(self.c.read_reply_bytes(), self.bulk(v))
 
 
 if __name__ == "__main__":
