@@ -25,9 +25,10 @@
  *    our timers, from reply callbacks, or from caller code outside hiredis.
  *  - Caller callbacks never run inside upstream_link_send*(); link->depth counts the caller
  *    callbacks running, and destroy refuses to run inside one.
- *  - Every command handed to hiredis is followed by one readable byte: hiredis 0.14 reads one
- *    byte past a one-argument command (our formatted buffers end with a '\0'; a caller's
- *    one-argument command is copied into scratch first).
+ *  - Requests are written with link_write_command (hiredis's redisAsyncFormattedCommand minus
+ *    its look at the command name, which the link already checked: see there), so hiredis
+ *    never parses a command we write (0.14's parse read one byte past a one-argument command;
+ *    the [P]SUBSCRIBE commands of subscriber.c still go through hiredis's own call).
  *  - Watchers (timer, fifo.timer, fail_idle) are embedded here and stopped before the free. */
 #include "upstream/link.h"
 #include "upstream/link_internal.h"
@@ -275,6 +276,41 @@ void upstream_link_go_up(struct upstream_link *link)
         link_write_held(link);
 }
 
+/* Writes one command and registers upstream_reply_cb(req) for its reply: what hiredis 0.14's
+ * redisAsyncFormattedCommand does for any command but [P]SUBSCRIBE, [P]UNSUBSCRIBE and MONITOR
+ * (upstream_command_special: refused before they get here; subscriber.c's go through hiredis),
+ * without re-reading the command's name (three strncasecmp, a strtol and two strchr per
+ * request, about 300 instructions). The same steps, through hiredis's public API and structs
+ * (async.h, hiredis.h): refuse a context that is closing, append the bytes to the output
+ * buffer (redisAppendFormattedCommand), append a callback to ac->replies (malloc'd: hiredis
+ * frees it with free() when it shifts it, as its own), and ask the event loop for a write. */
+static int link_write_command(redisAsyncContext *ac, struct upstream_req *req, const char *cmd,
+                              size_t len)
+{
+    redisContext *c = &ac->c;
+    if (c->flags & (REDIS_DISCONNECTING | REDIS_FREEING))
+        return REDIS_ERR;
+    redisCallback *cb = malloc(sizeof(*cb));
+    if (!cb)
+        return REDIS_ERR;
+    if (redisAppendFormattedCommand(c, cmd, len) != REDIS_OK) {
+        free(cb);
+        return REDIS_ERR;
+    }
+    cb->next = NULL;
+    cb->fn = upstream_reply_cb;
+    cb->pending_subs = 1;
+    cb->privdata = req;
+    if (ac->replies.tail)
+        ac->replies.tail->next = cb;
+    else
+        ac->replies.head = cb;
+    ac->replies.tail = cb;
+    if (ac->ev.addWrite)
+        ac->ev.addWrite(ac->ev.data);
+    return REDIS_OK;
+}
+
 /* Writes one of the link's own commands. False when hiredis refused it (the context is
  * closing: cannot happen while it is attached). */
 bool upstream_link_send_own(struct upstream_link *link, int kind, const struct upstream_buf *cmd)
@@ -283,8 +319,7 @@ bool upstream_link_send_own(struct upstream_link *link, int kind, const struct u
     req->flags = UPSTREAM_REQ_INTERNAL;
     req->kind = kind;
     req->link = link;
-    if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, cmd->data, cmd->len) !=
-        REDIS_OK) {
+    if (link_write_command(link->ac, req, cmd->data, cmd->len) != REDIS_OK) {
         link_req_release(link, req);
         return false;
     }
@@ -595,7 +630,7 @@ static struct upstream_req *link_submit(struct upstream_link *link, const char *
         link_fail_later(link, req, FAIL_FULL);
         return req;
     }
-    if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, cmd, len) != REDIS_OK) {
+    if (link_write_command(link->ac, req, cmd, len) != REDIS_OK) {
         link_fail_later(link, req, FAIL_NOT_UP);
         return req;
     }
@@ -620,8 +655,7 @@ static void link_write_held(struct upstream_link *link)
             link_req_release(link, req);
             continue;
         }
-        if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, req->cmd,
-                                       req->cmd_len) != REDIS_OK) {
+        if (link_write_command(link->ac, req, req->cmd, req->cmd_len) != REDIS_OK) {
             link_fail_later(link, req, FAIL_NOT_UP);
             continue;
         }
@@ -631,26 +665,6 @@ static void link_write_held(struct upstream_link *link)
     }
 }
 
-/* cmd must be a valid command (argc its argument count): copies a one-argument command that
- * ends the caller's buffer, then submits it. */
-static struct upstream_req *link_send_checked(struct upstream_link *link, const char *cmd,
-                                              size_t len, size_t argc, ev_tstamp timeout,
-                                              void (*cb)(void *owner,
-                                                         const struct upstream_reply *r),
-                                              void *owner)
-{
-    if (argc == 1 && cmd != link->scratch.data) {
-        /* hiredis 0.14 reads the byte after a one-argument command (looking for a second
-         * argument): hand it a copy that has one. */
-        link->scratch.len = 0;
-        upstream_buf_reserve(&link->scratch, len + 1);
-        memcpy(link->scratch.data, cmd, len);
-        link->scratch.data[len] = '\0';
-        link->scratch.len = len;
-        cmd = link->scratch.data;
-    }
-    return link_submit(link, cmd, len, timeout, cb, owner);
-}
 
 struct upstream_req *upstream_link_send(struct upstream_link *link, const char *cmd, size_t len,
                                         void (*cb)(void *owner, const struct upstream_reply *r),
@@ -659,7 +673,7 @@ struct upstream_req *upstream_link_send(struct upstream_link *link, const char *
     size_t argc = cb && !link->sub ? upstream_command_argc(cmd, len) : 0;
     if (argc == 0)
         return NULL;
-    return link_send_checked(link, cmd, len, argc, link->fifo.timeout, cb, owner);
+    return link_submit(link, cmd, len, link->fifo.timeout, cb, owner);
 }
 
 struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, const char *cmd,
@@ -671,7 +685,7 @@ struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, cons
     size_t argc = cb && !link->sub && timeout_ms >= 0 ? upstream_command_argc(cmd, len) : 0;
     if (argc == 0)
         return NULL;
-    return link_send_checked(link, cmd, len, argc, (ev_tstamp)timeout_ms / 1000.0, cb, owner);
+    return link_submit(link, cmd, len, (ev_tstamp)timeout_ms / 1000.0, cb, owner);
 }
 
 struct upstream_req *upstream_link_send_parsed(struct upstream_link *link, const char *cmd,
@@ -684,7 +698,7 @@ struct upstream_req *upstream_link_send_parsed(struct upstream_link *link, const
     if (argc == 0 || !cb || link->sub || upstream_command_special(name, namelen))
         return NULL;
     ev_tstamp timeout = timeout_ms < 0 ? link->fifo.timeout : (ev_tstamp)timeout_ms / 1000.0;
-    return link_send_checked(link, cmd, len, argc, timeout, cb, owner);
+    return link_submit(link, cmd, len, timeout, cb, owner);
 }
 
 struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int argc,

@@ -78,7 +78,7 @@ struct upstream_link {
     struct upstream_buf hs_select;
     struct upstream_buf hs_extra;
     struct upstream_buf hs_ping;
-    struct upstream_buf scratch;    /* send_argv's formatting; one-argument commands' copies */
+    struct upstream_buf scratch;    /* send_argv's formatting */
 
     redisAsyncContext *ac;          /* NULL while DOWN */
     redisReplyObjectFunctions reply_fns; /* resp.c's pooled nodes: outlive every context */

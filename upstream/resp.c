@@ -386,7 +386,8 @@ static struct upstream_reply_node *node_get(const struct redisReadTask *task, si
 static void node_put(struct upstream_reply_node *n)
 {
     struct upstream_reply_pool *pool = n->pool;
-    free(n->resp);
+    if (n->resp)
+        free(n->resp);
     if (!pool || pool->nfree >= UPSTREAM_REPLY_POOL_MAX) {
         free(n);
         return;
