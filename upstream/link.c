@@ -665,7 +665,6 @@ static void link_write_held(struct upstream_link *link)
     }
 }
 
-
 struct upstream_req *upstream_link_send(struct upstream_link *link, const char *cmd, size_t len,
                                         void (*cb)(void *owner, const struct upstream_reply *r),
                                         void *owner)

@@ -342,7 +342,8 @@ struct upstream_reply_node {
     size_t resp_len;
 };
 
-/* One pooled block: a 64-byte GET value, an 8-element MGET array, a status line fit. */
+/* One pooled block: 112 bytes inline after the node (80 bytes on x86-64): a 64-byte GET value,
+ * the 10 elements of an MGET, a status or error line up to 111 bytes fit. */
 #define NODE_BLOCK 192
 #define NODE_INLINE (NODE_BLOCK - sizeof(struct upstream_reply_node))
 
