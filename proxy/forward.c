@@ -437,15 +437,15 @@ void fwd_add_key(struct fwd *f, const char *key, size_t klen)
         k->ncap = k->ncap ? k->ncap * 2 : 16;
         k->ends = xrealloc(k->ends, k->ncap * sizeof(*k->ends));
     }
-    if (k->cap - k->len < klen) {
+    if (k->cap - k->len < klen || !k->bytes) { /* allocated even for an empty key: the
+                                                  near-cache hashes a non-NULL pointer */
         size_t cap = k->cap ? k->cap : 256;
         while (cap - k->len < klen)
             cap *= 2;
         k->bytes = xrealloc(k->bytes, cap);
         k->cap = cap;
     }
-    if (klen) /* bytes may still be NULL for an empty key */
-        memcpy(k->bytes + k->len, key, klen);
+    memcpy(k->bytes + k->len, key, klen);
     k->len += klen;
     k->ends[k->n++] = k->len;
 }
