@@ -25,7 +25,9 @@ struct fwd *fwd_open(struct client *c)
     if (f) { /* recycled: no allocation per forwarded request */
         srv->free_fwds = f->cnext;
         srv->nfree_fwds--;
+        struct fwd_keys keys = f->keys; /* emptied, its buffers kept (fwd_free) */
         memset(f, 0, sizeof(*f));
+        f->keys = keys;
     } else {
         f = xcalloc(1, sizeof(*f));
     }
@@ -60,23 +62,30 @@ static void fwd_unlink(struct fwd *f)
     f->cprev = f->cnext = NULL;
 }
 
+static void fwd_keys_free(struct fwd_keys *k)
+{
+    free(k->bytes);
+    free(k->ends);
+    memset(k, 0, sizeof(*k));
+}
+
 static void fwd_free(struct server *srv, struct fwd *f)
 {
-    for (size_t i = 0; i < f->nkeys; i++)
-        free(f->keys[i]);
-    free(f->keys);
-    free(f->klens);
     free(f->wt);
     for (size_t i = 0; i < f->nparts; i++)
         free(f->parts[i].local);
     free(f->parts);
     slowlog_entry_free(f->slow);
     if (srv && srv->nfree_fwds < SERVER_FREE_SLOTS_MAX) {
+        f->keys.len = f->keys.n = 0;
+        if (f->keys.cap > FWD_KEYS_KEEP_BYTES)
+            fwd_keys_free(&f->keys);
         f->cnext = srv->free_fwds;
         srv->free_fwds = f;
         srv->nfree_fwds++;
         return;
     }
+    fwd_keys_free(&f->keys);
     free(f);
 }
 
@@ -96,12 +105,52 @@ static struct upstream_req *fwd_send_bytes(struct upstream_link *link, const cha
                           : upstream_link_send_timeout(link, p, n, timeout_ms, cb, owner);
 }
 
+/* Decimal digits of n. */
+static size_t fwd_digits(size_t n)
+{
+    size_t d = 1;
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* True when c's request bytes are exactly "*<argc>\r\n" then "$<len>\r\n<arg>\r\n" for each
+ * of its arguments, in order and nothing else: what upstream_command_argc would check again.
+ * The client's parser already validated the '*' and '$' headers and their canonical digits
+ * (Redis's string2ll: no sign, no leading zero), but, like Redis, it neither checks the byte
+ * after a header's '\r' nor the two bytes after an argument: those and the positions are checked
+ * here (a lenient request is sent re-formatted instead). */
+static bool fwd_request_exact(const struct client *c)
+{
+    const char *p = c->req_ptr, *end = c->req_ptr + c->req_len;
+    if (c->argc == 0)
+        return false;
+    size_t hdr = 1 + fwd_digits(c->argc);
+    if ((size_t)(end - p) < hdr + 2 || p[hdr + 1] != '\n')
+        return false;
+    p += hdr + 2;
+    for (size_t i = 0; i < c->argc; i++) {
+        const struct resp_arg *a = &c->argv[i];
+        size_t h = 1 + fwd_digits(a->len) + 2;
+        if (a->ptr != p + h || (size_t)(end - a->ptr) < a->len + 2 || a->ptr[-1] != '\n' ||
+            a->ptr[a->len] != '\r' || a->ptr[a->len + 1] != '\n')
+            return false;
+        p = a->ptr + a->len + 2;
+    }
+    return p == end;
+}
+
 struct upstream_req *fwd_send_client_request(struct client *c, struct upstream_link *link,
                                              long long timeout_ms,
                                              void (*cb)(void *owner,
                                                         const struct upstream_reply *r),
                                              void *owner)
 {
+    if (c->req_len > 0 && fwd_request_exact(c)) /* the fast path: no second parse */
+        return upstream_link_send_parsed(link, c->req_ptr, c->req_len, c->argc, c->argv[0].ptr,
+                                         c->argv[0].len, timeout_ms, cb, owner);
     if (c->req_len > 0) {
         struct upstream_req *req = fwd_send_bytes(link, c->req_ptr, c->req_len, timeout_ms, cb,
                                                   owner);
@@ -220,26 +269,42 @@ static void fwd_merge_mget(struct fwd *f, const struct upstream_reply *r, struct
         }
         return;
     }
+    /* The merged size first, so the slot grows once (not once per element), and the header
+     * written directly (a printf per MGET cost about as much as the merge itself). */
     size_t next = 0, count = upstream_value_count(v);
-    strbuf_printf(out, "*%zu\r\n", f->nparts);
+    size_t total = 1 + NUM_LL_STR_MAX + 2;
+    for (size_t i = 0; i < f->nparts; i++) {
+        const struct fwd_mget_part *p = &f->parts[i];
+        total += p->local ? p->len
+                 : next < count ? upstream_value_encoded_len(upstream_value_at(v, next++))
+                                : 5;
+    }
+    strbuf_reserve(out, total);
+    char *w = out->data + out->len;
+    *w++ = '*';
+    w += num_format_ull(w, f->nparts);
+    *w++ = '\r';
+    *w++ = '\n';
+    next = 0;
     for (size_t i = 0; i < f->nparts; i++) {
         struct fwd_mget_part *p = &f->parts[i];
         if (p->local) {
-            strbuf_append(out, p->local, p->len);
+            memcpy(w, p->local, p->len);
+            w += p->len;
             continue;
         }
         if (next >= count) { /* cannot happen with a Redis upstream: keep the shape */
-            strbuf_append(out, "$-1\r\n", 5);
+            memcpy(w, "$-1\r\n", 5);
+            w += 5;
             continue;
         }
         const struct upstream_value *e = upstream_value_at(v, next++);
-        size_t n = upstream_value_encoded_len(e);
-        strbuf_reserve(out, n);
-        char *start = out->data + out->len;
-        out->len = (size_t)(upstream_value_encode(e, start) - out->data);
+        char *start = w;
+        w = upstream_value_encode(e, w);
         if (p->guard && upstream_value_type(e) == UPSTREAM_VALUE_BULK)
-            nearcache_guard_set_reply(p->guard, start, n);
+            nearcache_guard_set_reply(p->guard, start, (size_t)(w - start));
     }
+    out->len = (size_t)(w - out->data);
 }
 
 static bool fwd_write_succeeded(const struct fwd *f, const struct upstream_reply *r)
@@ -260,13 +325,30 @@ static void fwd_post(struct fwd *f, const struct upstream_reply *r, struct nearc
     if (nc && ok) {
         if (f->flags & FWD_FLUSH_AFTER)
             nearcache_flush(nc, "a flush or a write of many keys was forwarded");
-        for (size_t i = 0; i < f->nkeys; i++) /* wt[i], when set, is keys[i]'s */
-            nearcache_drop_key_keep(nc, f->keys[i], f->klens[i], i < f->nwt ? f->wt[i] : NULL);
+        const struct fwd_keys *k = &f->keys;
+        for (size_t i = 0, start = 0; i < k->n; start = k->ends[i++]) /* wt[i]: keys[i]'s */
+            nearcache_drop_key_keep(nc, k->bytes + start, k->ends[i] - start,
+                                    i < f->nwt ? f->wt[i] : NULL);
     }
     bool wt_ok = fwd_write_succeeded(f, r);
     for (size_t i = 0; i < f->nwt; i++)
         if (wt_ok && f->wt[i])
             nearcache_guard_confirm(f->wt[i]);
+}
+
+/* A big bulk reply into an empty slot: the upstream layer's allocation holding its encoding
+ * becomes the slot's buffer instead of being copied into it (100 KB values: one copy and one
+ * large allocation less per reply). v's string is not read after the slot is delivered. */
+static bool fwd_take_reply(struct strbuf *out, const struct upstream_value *v)
+{
+    size_t n;
+    char *resp = upstream_value_take_resp(v, &n);
+    if (!resp)
+        return false;
+    strbuf_free(out);
+    out->data = resp;
+    out->len = out->cap = n;
+    return true;
 }
 
 void fwd_complete(struct fwd *f, const struct upstream_reply *r)
@@ -286,6 +368,9 @@ void fwd_complete(struct fwd *f, const struct upstream_reply *r)
                 strbuf_append(out, ERR_EXECABORT_RESP, strlen(ERR_EXECABORT_RESP));
             else
                 strbuf_append(out, "*-1\r\n", 5); /* what an EXEC aborted by WATCH answers */
+        } else if (r->status == UPSTREAM_OK && mark == 0 && !(f->flags & FWD_DISCARD) &&
+                   fwd_take_reply(out, r->value)) {
+            /* a big bulk: its encoding became the slot's buffer, no copy */
         } else if (r->status == UPSTREAM_OK) {
             size_t n = upstream_value_encoded_len(r->value);
             strbuf_reserve(out, n);
@@ -326,6 +411,7 @@ void fwd_pool_free(struct server *srv)
     while (srv->free_fwds) {
         struct fwd *f = srv->free_fwds;
         srv->free_fwds = f->cnext;
+        fwd_keys_free(&f->keys);
         free(f);
     }
     srv->nfree_fwds = 0;
@@ -342,18 +428,26 @@ void fwd_add_key(struct fwd *f, const char *key, size_t klen)
 {
     if (f->flags & FWD_FLUSH_AFTER)
         return;
-    if (f->nkeys == FWD_KEYS_MAX) {
+    struct fwd_keys *k = &f->keys;
+    if (k->n == FWD_KEYS_MAX) {
         f->flags |= FWD_FLUSH_AFTER;
         return;
     }
-    if ((f->nkeys & (f->nkeys - 1)) == 0) { /* 0, 1, 2, 4...: grow */
-        size_t cap = f->nkeys ? f->nkeys * 2 : 1;
-        f->keys = xrealloc(f->keys, cap * sizeof(*f->keys));
-        f->klens = xrealloc(f->klens, cap * sizeof(*f->klens));
+    if (k->n == k->ncap) {
+        k->ncap = k->ncap ? k->ncap * 2 : 16;
+        k->ends = xrealloc(k->ends, k->ncap * sizeof(*k->ends));
     }
-    f->keys[f->nkeys] = xmemdup(key, klen);
-    f->klens[f->nkeys] = klen;
-    f->nkeys++;
+    if (k->cap - k->len < klen || !k->bytes) { /* allocated even for an empty key: the
+                                                  near-cache hashes a non-NULL pointer */
+        size_t cap = k->cap ? k->cap : 256;
+        while (cap - k->len < klen)
+            cap *= 2;
+        k->bytes = xrealloc(k->bytes, cap);
+        k->cap = cap;
+    }
+    memcpy(k->bytes + k->len, key, klen);
+    k->len += klen;
+    k->ends[k->n++] = k->len;
 }
 
 void fwd_client_gone(struct client *c)

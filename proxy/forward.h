@@ -54,6 +54,19 @@ struct fwd_mget_part {
     struct nc_guard *guard;      /* a miss: the fill guard told the element (may be NULL) */
 };
 
+/* The keys a forwarded write names, copied end to end into one buffer: key i is
+ * bytes[ends[i - 1] (0 for i = 0) .. ends[i]). Both arrays are kept when the forward is recycled
+ * (up to FWD_KEYS_KEEP_BYTES), so a write through a warm server allocates nothing for them. */
+struct fwd_keys {
+    char *bytes;
+    size_t len, cap;
+    size_t *ends;
+    size_t n, ncap;
+};
+
+/* Key bytes a recycled forward keeps allocated (more is freed when it is recycled). */
+#define FWD_KEYS_KEEP_BYTES 4096
+
 struct fwd {
     struct client *c;            /* NULL once the client went away */
     struct reply_slot *slot;
@@ -65,9 +78,7 @@ struct fwd {
     unsigned pin_set;            /* PIN_* reasons it started (undone when it fails upstream) */
     long long pin_db;            /* FWD_PIN_SELECT: the database */
     unsigned flags;              /* FWD_* */
-    char **keys;                 /* written keys to drop again at the reply */
-    size_t *klens;
-    size_t nkeys;
+    struct fwd_keys keys;        /* written keys to drop again at the reply */
     struct nc_guard **wt;        /* write-through guards told the outcome at the reply:
                                     wt[i] is keys[i]'s, or NULL */
     size_t nwt;

@@ -25,9 +25,10 @@
  *    our timers, from reply callbacks, or from caller code outside hiredis.
  *  - Caller callbacks never run inside upstream_link_send*(); link->depth counts the caller
  *    callbacks running, and destroy refuses to run inside one.
- *  - Every command handed to hiredis is followed by one readable byte: hiredis 0.14 reads one
- *    byte past a one-argument command (our formatted buffers end with a '\0'; a caller's
- *    one-argument command is copied into scratch first).
+ *  - Requests are written with link_write_command (hiredis's redisAsyncFormattedCommand minus
+ *    its look at the command name, which the link already checked: see there), so hiredis
+ *    never parses a command we write (0.14's parse read one byte past a one-argument command;
+ *    the [P]SUBSCRIBE commands of subscriber.c still go through hiredis's own call).
  *  - Watchers (timer, fifo.timer, fail_idle) are embedded here and stopped before the free. */
 #include "upstream/link.h"
 #include "upstream/link_internal.h"
@@ -131,6 +132,33 @@ static void link_call_state(struct upstream_link *link, enum upstream_state st)
     link->depth--;
 }
 
+/* A zeroed plain request: recycled from the link's free list when it has one (see
+ * link_req_release), else allocated. */
+static struct upstream_req *link_req_new(struct upstream_link *link)
+{
+    struct upstream_req *req = link->free_reqs;
+    if (!req)
+        return xcalloc(1, sizeof(*req));
+    link->free_reqs = req->next;
+    link->nfree_reqs--;
+    memset(req, 0, sizeof(*req));
+    return req;
+}
+
+/* Frees req, or keeps it on link's free list. Only plain requests are kept: a held one was
+ * allocated with its command copy (req->cmd) and has another size. link is the link req was
+ * sent on, alive (NULL when detached: the link may be gone, so req is freed). */
+static void link_req_release(struct upstream_link *link, struct upstream_req *req)
+{
+    if (!link || req->cmd || link->nfree_reqs >= UPSTREAM_LINK_FREE_REQS_MAX) {
+        free(req);
+        return;
+    }
+    req->next = link->free_reqs;
+    link->free_reqs = req;
+    link->nfree_reqs++;
+}
+
 /* Settles req with r: counts it and calls its owner's callback unless it was cancelled (then
  * its outcome is swallowed) or is the link's own. Does not free it. */
 static void req_settle(struct upstream_link *link, struct upstream_req *req,
@@ -217,7 +245,7 @@ void upstream_link_drop(struct upstream_link *link, enum upstream_drop_how how, 
         req->link = NULL;
         struct upstream_reply r = { .status = UPSTREAM_ERR_DOWN, .value = NULL, .reason = why };
         req_settle(link, req, &r);
-        free(req);
+        link_req_release(link, req);
     }
     if (ac && how != UPSTREAM_DROP_LOST)
         redisAsyncFree(ac); /* deferred by hiredis when we are inside its reply callback */
@@ -248,17 +276,51 @@ void upstream_link_go_up(struct upstream_link *link)
         link_write_held(link);
 }
 
+/* Writes one command and registers upstream_reply_cb(req) for its reply: what hiredis 0.14's
+ * redisAsyncFormattedCommand does for any command but [P]SUBSCRIBE, [P]UNSUBSCRIBE and MONITOR
+ * (upstream_command_special: refused before they get here; subscriber.c's go through hiredis),
+ * without re-reading the command's name (three strncasecmp, a strtol and two strchr per
+ * request, about 300 instructions). The same steps, through hiredis's public API and structs
+ * (async.h, hiredis.h): refuse a context that is closing, append the bytes to the output
+ * buffer (redisAppendFormattedCommand), append a callback to ac->replies (malloc'd: hiredis
+ * frees it with free() when it shifts it, as its own), and ask the event loop for a write. */
+static int link_write_command(redisAsyncContext *ac, struct upstream_req *req, const char *cmd,
+                              size_t len)
+{
+    redisContext *c = &ac->c;
+    if (c->flags & (REDIS_DISCONNECTING | REDIS_FREEING))
+        return REDIS_ERR;
+    redisCallback *cb = malloc(sizeof(*cb));
+    if (!cb)
+        return REDIS_ERR;
+    if (redisAppendFormattedCommand(c, cmd, len) != REDIS_OK) {
+        free(cb);
+        return REDIS_ERR;
+    }
+    cb->next = NULL;
+    cb->fn = upstream_reply_cb;
+    cb->pending_subs = 1;
+    cb->privdata = req;
+    if (ac->replies.tail)
+        ac->replies.tail->next = cb;
+    else
+        ac->replies.head = cb;
+    ac->replies.tail = cb;
+    if (ac->ev.addWrite)
+        ac->ev.addWrite(ac->ev.data);
+    return REDIS_OK;
+}
+
 /* Writes one of the link's own commands. False when hiredis refused it (the context is
  * closing: cannot happen while it is attached). */
 bool upstream_link_send_own(struct upstream_link *link, int kind, const struct upstream_buf *cmd)
 {
-    struct upstream_req *req = xcalloc(1, sizeof(*req));
+    struct upstream_req *req = link_req_new(link);
     req->flags = UPSTREAM_REQ_INTERNAL;
     req->kind = kind;
     req->link = link;
-    if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, cmd->data, cmd->len) !=
-        REDIS_OK) {
-        free(req);
+    if (link_write_command(link->ac, req, cmd->data, cmd->len) != REDIS_OK) {
+        link_req_release(link, req);
         return false;
     }
     req->flags |= UPSTREAM_REQ_IN_HIREDIS;
@@ -326,7 +388,7 @@ static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata
         snprintf(why, sizeof(why), "closed: %s",
                  ac->c.errstr[0] ? ac->c.errstr : "connection lost");
         upstream_link_drop(link, UPSTREAM_DROP_LOST, why); /* settles req with the others */
-        free(req);
+        link_req_release(link, req);
         return;
     }
     if (link->fifo.reqs.head != req)
@@ -344,7 +406,7 @@ static void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata
         };
         req_settle(link, req, &r);
     }
-    free(req);
+    link_req_release(link, req);
 }
 
 static void upstream_connect_cb(const redisAsyncContext *cac, int status)
@@ -393,12 +455,8 @@ static void upstream_disconnect_cb(const redisAsyncContext *cac, int status)
 
 static void link_install_reader(struct upstream_link *link, redisAsyncContext *ac)
 {
-    if (!link->reply_fns_ready) {
-        link->reply_fns = *ac->c.reader->fn;
-        link->reply_fns.createNil = upstream_resp_create_nil;
-        link->reply_fns_ready = true;
-    }
     ac->c.reader->fn = &link->reply_fns;
+    ac->c.reader->privdata = &link->reply_pool;
 }
 
 /* TCP keepalive on an upstream socket, so that a peer that vanished without a FIN or RST (a
@@ -517,7 +575,7 @@ static void upstream_fail_cb(struct ev_loop *loop, ev_idle *w, int revents)
             .reason = req->kind == FAIL_FULL ? "too many requests in flight" : why,
         };
         req_settle(link, req, &r);
-        free(req);
+        link_req_release(link, req);
     }
 }
 
@@ -557,7 +615,7 @@ static struct upstream_req *link_submit(struct upstream_link *link, const char *
     bool gated = link->gate && link->state != UPSTREAM_DOWN;
     struct upstream_req *req = ((link->hold && attempt) || gated) && !full
                                    ? link_hold(link, cmd, len)
-                                   : xcalloc(1, sizeof(*req));
+                                   : link_req_new(link);
     req->cb = cb;
     req->owner = owner;
     req->link = link;
@@ -572,7 +630,7 @@ static struct upstream_req *link_submit(struct upstream_link *link, const char *
         link_fail_later(link, req, FAIL_FULL);
         return req;
     }
-    if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, cmd, len) != REDIS_OK) {
+    if (link_write_command(link->ac, req, cmd, len) != REDIS_OK) {
         link_fail_later(link, req, FAIL_NOT_UP);
         return req;
     }
@@ -594,11 +652,10 @@ static void link_write_held(struct upstream_link *link)
         req->flags &= ~UPSTREAM_REQ_HELD;
         if (req->flags & UPSTREAM_REQ_SETTLED) {
             link->stats.swallowed++;
-            free(req);
+            link_req_release(link, req);
             continue;
         }
-        if (redisAsyncFormattedCommand(link->ac, upstream_reply_cb, req, req->cmd,
-                                       req->cmd_len) != REDIS_OK) {
+        if (link_write_command(link->ac, req, req->cmd, req->cmd_len) != REDIS_OK) {
             link_fail_later(link, req, FAIL_NOT_UP);
             continue;
         }
@@ -608,27 +665,6 @@ static void link_write_held(struct upstream_link *link)
     }
 }
 
-/* cmd must be a valid command (argc its argument count): copies a one-argument command that
- * ends the caller's buffer, then submits it. */
-static struct upstream_req *link_send_checked(struct upstream_link *link, const char *cmd,
-                                              size_t len, size_t argc, ev_tstamp timeout,
-                                              void (*cb)(void *owner,
-                                                         const struct upstream_reply *r),
-                                              void *owner)
-{
-    if (argc == 1 && cmd != link->scratch.data) {
-        /* hiredis 0.14 reads the byte after a one-argument command (looking for a second
-         * argument): hand it a copy that has one. */
-        link->scratch.len = 0;
-        upstream_buf_reserve(&link->scratch, len + 1);
-        memcpy(link->scratch.data, cmd, len);
-        link->scratch.data[len] = '\0';
-        link->scratch.len = len;
-        cmd = link->scratch.data;
-    }
-    return link_submit(link, cmd, len, timeout, cb, owner);
-}
-
 struct upstream_req *upstream_link_send(struct upstream_link *link, const char *cmd, size_t len,
                                         void (*cb)(void *owner, const struct upstream_reply *r),
                                         void *owner)
@@ -636,7 +672,7 @@ struct upstream_req *upstream_link_send(struct upstream_link *link, const char *
     size_t argc = cb && !link->sub ? upstream_command_argc(cmd, len) : 0;
     if (argc == 0)
         return NULL;
-    return link_send_checked(link, cmd, len, argc, link->fifo.timeout, cb, owner);
+    return link_submit(link, cmd, len, link->fifo.timeout, cb, owner);
 }
 
 struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, const char *cmd,
@@ -648,7 +684,20 @@ struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, cons
     size_t argc = cb && !link->sub && timeout_ms >= 0 ? upstream_command_argc(cmd, len) : 0;
     if (argc == 0)
         return NULL;
-    return link_send_checked(link, cmd, len, argc, (ev_tstamp)timeout_ms / 1000.0, cb, owner);
+    return link_submit(link, cmd, len, (ev_tstamp)timeout_ms / 1000.0, cb, owner);
+}
+
+struct upstream_req *upstream_link_send_parsed(struct upstream_link *link, const char *cmd,
+                                               size_t len, size_t argc, const char *name,
+                                               size_t namelen, long long timeout_ms,
+                                               void (*cb)(void *owner,
+                                                          const struct upstream_reply *r),
+                                               void *owner)
+{
+    if (argc == 0 || !cb || link->sub || upstream_command_special(name, namelen))
+        return NULL;
+    ev_tstamp timeout = timeout_ms < 0 ? link->fifo.timeout : (ev_tstamp)timeout_ms / 1000.0;
+    return link_submit(link, cmd, len, timeout, cb, owner);
 }
 
 struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int argc,
@@ -733,6 +782,7 @@ struct upstream_link *upstream_link_new(struct ev_loop *loop, const struct confi
     const char *ping[] = { "PING" };
     format_strs(&link->hs_ping, 1, ping);
 
+    upstream_reply_functions(&link->reply_fns);
     upstream_fifo_init(&link->fifo, (ev_tstamp)cfg->op_timeout_ms / 1000.0, upstream_deadline_cb,
                        link);
     ev_idle_init(&link->fail_idle, upstream_fail_cb);
@@ -794,6 +844,12 @@ void upstream_link_destroy(struct upstream_link *link)
     upstream_buf_free(&link->hs_extra);
     upstream_buf_free(&link->hs_ping);
     upstream_buf_free(&link->scratch);
+    upstream_reply_pool_free(&link->reply_pool); /* after the context: its replies are freed */
+    while (link->free_reqs) {
+        struct upstream_req *req = link->free_reqs;
+        link->free_reqs = req->next;
+        free(req);
+    }
     upstream_sub_free(link->sub);
     free(link->name);
     free(link->address);

@@ -117,6 +117,19 @@ struct upstream_req *upstream_link_send_timeout(struct upstream_link *link, cons
                                                            const struct upstream_reply *r),
                                                 void *owner);
 
+/* upstream_link_send (timeout_ms < 0) or upstream_link_send_timeout (timeout_ms >= 0) for a
+ * command the caller has already parsed: cmd[0..len) must be exactly one complete RESP
+ * multibulk command of argc >= 1 arguments whose first argument is name[0..namelen), every
+ * "\r\n" in place (what upstream_command_argc checks; e.g. a client's request after its parser
+ * and a layout check). Skips that second parse: only the command name is checked (NULL for a
+ * command a link cannot carry, as upstream_link_send). */
+struct upstream_req *upstream_link_send_parsed(struct upstream_link *link, const char *cmd,
+                                               size_t len, size_t argc, const char *name,
+                                               size_t namelen, long long timeout_ms,
+                                               void (*cb)(void *owner,
+                                                          const struct upstream_reply *r),
+                                               void *owner);
+
 /* The same with an argument vector (copied during the call; argc >= 1). */
 struct upstream_req *upstream_link_send_argv(struct upstream_link *link, int argc,
                                              const char *const *argv, const size_t *argvlen,

@@ -1,8 +1,9 @@
 /* RESP2 bytes for the upstream layer (see resp.h): reply trees re-encoded byte for byte, argv
  * formatted as multibulk, formatted commands checked before hiredis sees them.
- * Invariants: a struct upstream_value is a hiredis redisReply node; the only node we build
- * ourselves is the nil (upstream_resp_create_nil), allocated with calloc like hiredis's own so
- * freeReplyObject frees it, and marked in its unused integer field when it came as "*-1".
+ * Invariants: a struct upstream_value is a hiredis redisReply node. A link's readers build every
+ * node with upstream_reply_functions (pooled blocks, freed only by their freeObject); the
+ * standalone nil constructor (upstream_resp_create_nil) allocates with calloc like hiredis's own
+ * so freeReplyObject frees it. A nil is marked in its unused integer field when it came as "*-1".
  * Recursion over a value is bounded by hiredis's nesting limit (UPSTREAM_VALUE_DEPTH_MAX). */
 #include "upstream/resp.h"
 
@@ -266,7 +267,7 @@ static bool parse_count(const char *cmd, size_t len, size_t *pos, long long *out
 /* hiredis 0.14's __redisAsyncCommand strips one leading 'p' from the command name, then treats
  * "subscribe" (with arguments), "unsubscribe" and "monitor" specially: their callbacks are kept
  * for many replies or never registered. Such a request would break "one reply, one callback". */
-static bool hiredis_special(const char *name, size_t n)
+bool upstream_command_special(const char *name, size_t n)
 {
     if (n > 0 && (name[0] == 'p' || name[0] == 'P')) {
         name++;
@@ -299,7 +300,7 @@ size_t upstream_command_argc(const char *cmd, size_t len)
         if ((unsigned long long)n > len - pos || len - pos - (size_t)n < 2 ||
             cmd[pos + n] != '\r' || cmd[pos + n + 1] != '\n')
             return 0;
-        if (i == 0 && hiredis_special(cmd + pos, (size_t)n))
+        if (i == 0 && upstream_command_special(cmd + pos, (size_t)n))
             return 0;
         pos += (size_t)n + 2;
     }
@@ -324,4 +325,207 @@ void *upstream_resp_create_nil(const struct redisReadTask *task)
         parent->element[task->idx] = r;
     }
     return r;
+}
+
+/* ---- pooled reply nodes ------------------------------------------------------------------ */
+
+/* A node: the redisReply first (hiredis and the accessors cast to it), then the bytes of its
+ * string (NUL-terminated) or its element array when they fit in a pooled block. */
+struct upstream_reply_node {
+    redisReply r;
+    struct upstream_reply_pool *pool; /* a pooled block: the pool it returns to; NULL: alone */
+    struct upstream_reply_node *next; /* on the pool's free list */
+    char *resp;                       /* a bulk too big for a block: its whole RESP encoding
+                                         ("$<len>\r\n", the bytes r.str points at, then room
+                                         for "\r\n"), allocated alone; NULL otherwise or once
+                                         taken (upstream_value_take_resp) */
+    size_t resp_len;
+};
+
+/* One pooled block: 112 bytes inline after the node (80 bytes on x86-64): a 64-byte GET value,
+ * the 10 elements of an MGET, a status or error line up to 111 bytes fit. */
+#define NODE_BLOCK 192
+#define NODE_INLINE (NODE_BLOCK - sizeof(struct upstream_reply_node))
+
+static char *node_inline(struct upstream_reply_node *n)
+{
+    return (char *)(n + 1);
+}
+
+/* A node with room for extra inline bytes, its redisReply zeroed (and the inline bytes too
+ * when zero is set); NULL when out of memory (hiredis then reports it: never abort on a size
+ * an upstream announced). A node too big for a block is allocated alone, with calloc when
+ * zeroed: an announced array of millions of elements costs no page until its elements come. */
+static struct upstream_reply_node *node_get(const struct redisReadTask *task, size_t extra,
+                                            bool zero)
+{
+    struct upstream_reply_pool *pool = task->privdata;
+    struct upstream_reply_node *n;
+    if (extra <= NODE_INLINE && pool && pool->free) {
+        n = pool->free;
+        pool->free = n->next;
+        pool->nfree--;
+    } else if (extra <= NODE_INLINE) {
+        n = malloc(NODE_BLOCK);
+    } else {
+        size_t size = extra > SIZE_MAX - sizeof(*n) ? 0 : sizeof(*n) + extra;
+        n = size == 0 ? NULL : zero ? calloc(1, size) : malloc(size);
+        pool = NULL;
+        zero = false; /* done */
+    }
+    if (!n)
+        return NULL;
+    memset(&n->r, 0, sizeof(n->r));
+    n->resp = NULL;
+    if (zero)
+        memset(node_inline(n), 0, extra);
+    n->pool = pool;
+    n->next = NULL;
+    return n;
+}
+
+static void node_put(struct upstream_reply_node *n)
+{
+    struct upstream_reply_pool *pool = n->pool;
+    if (n->resp)
+        free(n->resp);
+    if (!pool || pool->nfree >= UPSTREAM_REPLY_POOL_MAX) {
+        free(n);
+        return;
+    }
+    n->next = pool->free;
+    pool->free = n;
+    pool->nfree++;
+}
+
+/* Links n into its parent array, as hiredis's own constructors do. */
+static void *node_attach(const struct redisReadTask *task, struct upstream_reply_node *n)
+{
+    if (task->parent) {
+        redisReply *parent = task->parent->obj;
+        parent->element[task->idx] = &n->r;
+    }
+    return n;
+}
+
+/* A bulk string too big for a block: the node is a block, the bytes go in a separate
+ * allocation laid out as their RESP encoding, so a caller can take that allocation as the
+ * reply's bytes instead of copying them once more (upstream_value_take_resp). */
+static void *node_create_big_bulk(const redisReadTask *task, const char *str, size_t len)
+{
+    size_t hdr = 1 + ll_len((long long)len) + 2;
+    if (len > SIZE_MAX - hdr - 2)
+        return NULL;
+    struct upstream_reply_node *n = node_get(task, 0, false);
+    char *resp = n ? malloc(hdr + len + 2) : NULL;
+    if (!resp) {
+        if (n)
+            node_put(n);
+        return NULL;
+    }
+    resp[0] = '$';
+    crlf(ll_write(resp + 1, (long long)len));
+    memcpy(resp + hdr, str, len);
+    resp[hdr + len] = '\0'; /* the accessor's NUL; "\r\n" when taken */
+    n->resp = resp;
+    n->resp_len = hdr + len + 2;
+    n->r.type = REDIS_REPLY_STRING;
+    n->r.str = resp + hdr;
+    n->r.len = len;
+    return node_attach(task, n);
+}
+
+static void *node_create_string(const redisReadTask *task, char *str, size_t len)
+{
+    if (task->type == REDIS_REPLY_STRING && len >= NODE_INLINE)
+        return node_create_big_bulk(task, str, len);
+    struct upstream_reply_node *n = len < SIZE_MAX ? node_get(task, len + 1, false) : NULL;
+    if (!n)
+        return NULL;
+    n->r.type = task->type; /* STRING, STATUS or ERROR */
+    n->r.str = node_inline(n);
+    memcpy(n->r.str, str, len);
+    n->r.str[len] = '\0';
+    n->r.len = len;
+    return node_attach(task, n);
+}
+
+static void *node_create_array(const redisReadTask *task, int elements)
+{
+    size_t count = elements > 0 ? (size_t)elements : 0;
+    if (count > SIZE_MAX / sizeof(redisReply *))
+        return NULL;
+    struct upstream_reply_node *n = node_get(task, count * sizeof(redisReply *), true);
+    if (!n)
+        return NULL;
+    n->r.type = REDIS_REPLY_ARRAY;
+    n->r.elements = count;
+    if (count) /* zeroed: a partial reply is freed by walking it */
+        n->r.element = (redisReply **)(void *)node_inline(n);
+    return node_attach(task, n);
+}
+
+static void *node_create_integer(const redisReadTask *task, long long value)
+{
+    struct upstream_reply_node *n = node_get(task, 0, false);
+    if (!n)
+        return NULL;
+    n->r.type = REDIS_REPLY_INTEGER;
+    n->r.integer = value;
+    return node_attach(task, n);
+}
+
+static void *node_create_nil(const redisReadTask *task)
+{
+    struct upstream_reply_node *n = node_get(task, 0, false);
+    if (!n)
+        return NULL;
+    n->r.type = REDIS_REPLY_NIL;
+    if (task->type == REDIS_REPLY_ARRAY)
+        n->r.integer = NIL_ARRAY_MARK;
+    return node_attach(task, n);
+}
+
+/* Recursion bounded by hiredis's nesting limit. */
+static void node_free(void *obj)
+{
+    struct upstream_reply_node *n = obj;
+    if (!n)
+        return;
+    if (n->r.type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < n->r.elements; i++)
+            node_free(n->r.element[i]);
+    node_put(n);
+}
+
+void upstream_reply_functions(struct redisReplyObjectFunctions *fns)
+{
+    fns->createString = node_create_string;
+    fns->createArray = node_create_array;
+    fns->createInteger = node_create_integer;
+    fns->createNil = node_create_nil;
+    fns->freeObject = node_free;
+}
+
+void upstream_reply_pool_free(struct upstream_reply_pool *p)
+{
+    while (p->free) {
+        struct upstream_reply_node *n = p->free;
+        p->free = n->next;
+        free(n);
+    }
+    p->nfree = 0;
+}
+
+char *upstream_value_take_resp(const struct upstream_value *v, size_t *len)
+{
+    struct upstream_reply_node *n = (struct upstream_reply_node *)(uintptr_t)v;
+    if (n->r.type != REDIS_REPLY_STRING || !n->resp)
+        return NULL;
+    char *resp = n->resp;
+    n->resp = NULL; /* the caller's now: node_put leaves it */
+    resp[n->resp_len - 2] = '\r';
+    resp[n->resp_len - 1] = '\n';
+    *len = n->resp_len;
+    return resp;
 }

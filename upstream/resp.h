@@ -72,6 +72,9 @@ void upstream_command_format(struct upstream_buf *b, int argc, const char *const
  * answers other than once per request ([P]SUBSCRIBE, [P]UNSUBSCRIBE, MONITOR: those need a
  * connection of their own); 0 otherwise. Reads only cmd[0..len). */
 size_t upstream_command_argc(const char *cmd, size_t len);
+/* True when a command named name[0..n) is one hiredis 0.14 answers other than once per request
+ * ([P]SUBSCRIBE, [P]UNSUBSCRIBE, MONITOR, any case): a link refuses it. */
+bool upstream_command_special(const char *name, size_t n);
 /* upstream_command_argc(cmd, len) != 0. */
 bool upstream_command_valid(const char *cmd, size_t len);
 
@@ -80,5 +83,35 @@ bool upstream_command_valid(const char *cmd, size_t len);
  * came. task is a hiredis redisReadTask. */
 struct redisReadTask;
 void *upstream_resp_create_nil(const struct redisReadTask *task);
+
+/* upstream/ internal: reply nodes without an allocation per node. Every node of a reply is a
+ * block of one size (a hiredis redisReply, then its string or element array inline when they
+ * fit) taken from a pool's free list and put back when hiredis frees the reply (a node whose
+ * string or array does not fit is allocated alone and freed). A connection has at most one
+ * reply tree alive at a time (hiredis frees each reply after its callback), so a pool keeps
+ * few blocks: UPSTREAM_REPLY_POOL_MAX at most. The struct is upstream/ internal. */
+struct upstream_reply_node;
+struct upstream_reply_pool {
+    struct upstream_reply_node *free;
+    size_t nfree;
+};
+#define UPSTREAM_REPLY_POOL_MAX 64
+
+/* hiredis object functions whose nodes come from the pool that the reader's privdata points
+ * at (a struct upstream_reply_pool, or a struct that starts with one): createString,
+ * createArray, createInteger, createNil (the nil as upstream_resp_create_nil records it) and
+ * freeObject. The nodes are redisReply structs to hiredis and to the accessors above. The pool
+ * must outlive every reader using it; a reply must be freed with these functions' freeObject,
+ * never with hiredis's freeReplyObject. */
+struct redisReplyObjectFunctions;
+void upstream_reply_functions(struct redisReplyObjectFunctions *fns);
+/* A big bulk string's RESP encoding without a copy: when v is a BULK value built by
+ * upstream_reply_functions whose bytes did not fit a pooled block, returns the allocation
+ * holding exactly its encoding ("$<len>\r\n<bytes>\r\n", *len bytes, the allocation's whole
+ * size; free it with free()) and hands it to the caller; NULL otherwise (encode it instead).
+ * v's string stays readable only while the caller keeps that allocation unchanged. */
+char *upstream_value_take_resp(const struct upstream_value *v, size_t *len);
+/* Frees the blocks kept by p (every reply built from it must have been freed). */
+void upstream_reply_pool_free(struct upstream_reply_pool *p);
 
 #endif

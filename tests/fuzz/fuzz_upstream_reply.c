@@ -1,6 +1,9 @@
 /* libFuzzer target: the upstream reply re-encoder (upstream/resp.h). The input is what an
- * upstream might send; hiredis 0.14's reader parses it with the nil constructor upstream/link.c
- * installs (upstream_resp_create_nil), and each complete reply is re-encoded. Properties:
+ * upstream might send; hiredis 0.14's reader parses it with the object functions upstream/link.c
+ * installs (upstream_reply_functions: pooled nodes, strings and arrays inline when they fit, the
+ * nil recorded as "$-1" or "*-1"; one pool for every reply of the input, so blocks are reused
+ * across replies as on a link), and each complete reply is re-encoded; a big bulk's encoding
+ * taken without a copy (upstream_value_take_resp) equals its re-encoding. Properties:
  *   - upstream_value_encode writes exactly upstream_value_encoded_len bytes, and
  *     upstream_value_append appends the same bytes;
  *   - when the bytes hiredis consumed for the reply are canonical RESP2 (as Redis writes it: no
@@ -24,8 +27,10 @@
 #define FUZZ_ARRAY_MAX 4096
 #define REPLIES_MAX 64 /* replies taken from one input */
 
-/* The reader's private data: the constructor the capped one delegates to. */
+/* The reader's private data: the node pool (first: upstream_reply_functions' constructors read
+ * the privdata as a pool) and the constructor the capped one delegates to. */
 struct reader_ctx {
+    struct upstream_reply_pool pool;
     void *(*create_array)(const redisReadTask *, int);
     redisReplyObjectFunctions fns;
 };
@@ -42,10 +47,10 @@ static redisReader *reader_new(struct reader_ctx *ctx)
 {
     redisReader *r = redisReaderCreate();
     FUZZ_CHECK(r != NULL);
-    ctx->fns = *r->fn;
+    memset(&ctx->pool, 0, sizeof(ctx->pool));
+    upstream_reply_functions(&ctx->fns);
     ctx->create_array = ctx->fns.createArray;
     ctx->fns.createArray = capped_create_array;
-    ctx->fns.createNil = upstream_resp_create_nil;
     r->fn = &ctx->fns;
     r->privdata = ctx;
     return r;
@@ -184,8 +189,10 @@ static void check_reply(const struct upstream_value *v, const char *consumed, si
     char *enc2 = encode_checked(again, &n2);
     FUZZ_CHECK(n2 == n && memcmp(enc, enc2, n) == 0);
     free(enc2);
-    freeReplyObject(again);
+    ctx.fns.freeObject(again);
     redisReaderFree(r);
+    FUZZ_CHECK(ctx.pool.nfree <= UPSTREAM_REPLY_POOL_MAX);
+    upstream_reply_pool_free(&ctx.pool);
     free(enc);
 }
 
@@ -195,6 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     redisReader *r = reader_new(&ctx);
     if (redisReaderFeed(r, (const char *)data, size) != REDIS_OK) {
         redisReaderFree(r);
+        upstream_reply_pool_free(&ctx.pool);
         return 0;
     }
     size_t offset = 0; /* of the next reply in data */
@@ -206,9 +214,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(left <= size - offset);
         size_t clen = size - offset - left;
         check_reply(reply, (const char *)data + offset, clen);
-        freeReplyObject(reply);
+        /* A big bulk's encoding taken without a copy is exactly its encoding, and the reply
+         * is then freed without it (ASan: no double free, no leak). */
+        size_t n, tn;
+        char *enc = encode_checked(reply, &n);
+        char *taken = upstream_value_take_resp(reply, &tn);
+        if (taken) {
+            FUZZ_CHECK(upstream_value_type(reply) == UPSTREAM_VALUE_BULK);
+            FUZZ_CHECK(tn == n && memcmp(taken, enc, n) == 0);
+            FUZZ_CHECK(upstream_value_take_resp(reply, &tn) == NULL);
+            free(taken);
+        }
+        free(enc);
+        ctx.fns.freeObject(reply);
         offset += clen;
     }
-    redisReaderFree(r);
+    redisReaderFree(r); /* frees a partial reply into the pool */
+    FUZZ_CHECK(ctx.pool.nfree <= UPSTREAM_REPLY_POOL_MAX);
+    upstream_reply_pool_free(&ctx.pool);
     return 0;
 }

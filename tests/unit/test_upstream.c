@@ -1038,6 +1038,78 @@ START_TEST(test_pipeline_10000_in_order)
 }
 END_TEST
 
+struct pipeline_round {
+    struct pipeline p;
+    int target;
+};
+
+static bool pipeline_done_round(void *arg)
+{
+    const struct pipeline_round *pr = arg;
+    return pr->p.done == pr->target;
+}
+
+/* upstream_link_send_parsed: a command the caller parsed is sent as it is (one-argument ones too,
+ * from a buffer that ends right after them), with the link's or its own timeout; names a link
+ * cannot carry are still refused. Two pipelined rounds: the second runs on requests the link
+ * recycled from the first, and every reply still reaches its own owner in order. */
+START_TEST(test_send_parsed)
+{
+    struct server_proc *s = server_start(NULL);
+    struct config_upstream cfg = base_cfg(s->port);
+    struct upstream_link *link = link_up(&cfg);
+    struct rec r = { 0 };
+    char *ping = malloc(14);
+    memcpy(ping, "*1\r\n$4\r\nPING\r\n", 14);
+    ck_assert_ptr_nonnull(upstream_link_send_parsed(link, ping, 14, 1, ping + 8, 4, -1, rec_cb,
+                                                    &r));
+    free(ping);
+    ck_assert(run_until(rec_done, &r, WAIT_S));
+    ASSERT_REPLY(&r, "+PONG\r\n");
+    rec_free(&r);
+    const char set[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n";
+    rec_reset(&r);
+    ck_assert_ptr_nonnull(upstream_link_send_parsed(link, set, sizeof(set) - 1, 3, set + 8, 3,
+                                                    2000, rec_cb, &r));
+    ck_assert(run_until(rec_done, &r, WAIT_S));
+    ASSERT_REPLY(&r, "+OK\r\n");
+    rec_free(&r);
+
+    const char sub[] = "*2\r\n$10\r\npsubscribe\r\n$1\r\nc\r\n";
+    ck_assert_ptr_null(upstream_link_send_parsed(link, sub, sizeof(sub) - 1, 2, sub + 9, 10, -1,
+                                                 rec_cb, &r));
+    const char mon[] = "*1\r\n$7\r\nMONITOR\r\n";
+    ck_assert_ptr_null(upstream_link_send_parsed(link, mon, sizeof(mon) - 1, 1, mon + 8, 7, -1,
+                                                 rec_cb, &r));
+    ck_assert_ptr_null(upstream_link_send_parsed(link, set, sizeof(set) - 1, 3, set + 8, 3, -1,
+                                                 NULL, &r));
+
+    enum { ROUND = 300 };
+    const char incr[] = "*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n";
+    struct pipeline_round p = { 0 };
+    struct pipe_req *reqs = calloc(2 * ROUND, sizeof(*reqs));
+    for (int round = 0; round < 2; round++) {
+        p.target = (round + 1) * ROUND;
+        for (int i = round * ROUND; i < (round + 1) * ROUND; i++) {
+            reqs[i].p = &p.p;
+            reqs[i].index = i;
+            ck_assert_ptr_nonnull(upstream_link_send_parsed(link, incr, sizeof(incr) - 1, 2,
+                                                            incr + 8, 4, -1, pipe_cb, &reqs[i]));
+        }
+        ck_assert(run_until(pipeline_done_round, &p, 20.0));
+    }
+    ck_assert_int_eq(p.p.bad, 0);
+    for (int i = 0; i < 2 * ROUND; i++)
+        ck_assert_int_eq(reqs[i].calls, 1);
+    const struct upstream_stats *st = upstream_link_stats(link);
+    ck_assert_uint_eq(st->requests, 2 + 2 * ROUND);
+    ck_assert_uint_eq(st->replies, 2 + 2 * ROUND);
+    ck_assert_uint_eq(upstream_link_in_flight(link), 0);
+    free(reqs);
+    upstream_link_destroy(link);
+}
+END_TEST
+
 START_TEST(test_unix_socket)
 {
     ck_assert_int_lt(fx.nservers, SERVERS_MAX);
@@ -1158,6 +1230,7 @@ int main(void)
     tcase_add_test(tc, test_value_accessors);
     tcase_add_test(tc, test_nesting_beyond_hiredis);
     tcase_add_test(tc, test_send_invalid);
+    tcase_add_test(tc, test_send_parsed);
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_select_db);
     tcase_add_test(tc, test_extra_handshake);
