@@ -15,7 +15,8 @@
  * arguments are gone: while the slowlog is on (slowlog-log-slower-than >= 0), each forward
  * keeps a capture made at dispatch (slowlog_forward_begin: the arguments already cut to the
  * logged form, one allocation of at most ~6 KB, usually a few dozen bytes) which becomes the
- * entry when the reply is slow, and is freed otherwise (or when the client leaves first).
+ * entry when the reply is slow; otherwise a small one is kept for reuse by the next forward
+ * (at most 256, ~120 KB) and a larger one freed (also when the client leaves first).
  * With the slowlog off nothing is copied.
  *
  * Owns: the entries (each one allocation: header, argument slices and their bytes) and their

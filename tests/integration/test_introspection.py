@@ -246,6 +246,8 @@ class SlowlogNearcacheTest(Base):
         self.assertEqual(c.call("SLOWLOG", "RESET"), "OK")             # default: 10000 us
         self.assertEqual(c.call("SET", "k", "v"), "OK")
         self.assertEqual(c.call("GET", "k"), b"v")
+        # fast forwards: their captures are recycled, and the slow one below reuses one
+        self.assertEqual(c.call("RPUSH", "l", "a" * 100, "b", "c", "d", "e", "f"), 6)
         self.assertEqual(c.call("DEBUG", "SLEEP", "0.05"), "OK")         # forwarded, 50 ms
         entries = slowlog(c, -1)
         self.assertEqual(len(entries), 1, entries)
