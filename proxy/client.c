@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -419,6 +420,42 @@ int client_write(struct client *c)
         c->out_sent = 0;
     }
     return 0;
+}
+
+/* Why: a 100 KB GET copied its value into c->out, which grew to ~128 KB, was written, and was
+ * freed again by strbuf_shrink_idle (a malloc, a free, a copy and fresh pages per reply; the
+ * near-cache did the same for its stored replies). Written from the stored bytes, the copy is
+ * of what the socket refused only. Invariants: c->out holds nothing and no slot is open, so no
+ * earlier reply can be overtaken; the flags below exclude every state in which a reply just
+ * written may still be discarded (dispatch_request_done cuts REPLY OFF/SKIP replies off
+ * afterwards), is queued rather than sent (MULTI), or must not be sent at all (closing). */
+bool client_reply_direct(struct client *c, const struct iovec *iov, int iovcnt, size_t total)
+{
+    const unsigned unsafe = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_REPLY_OFF |
+                            CLIENT_REPLY_SKIP | CLIENT_MULTI | CLIENT_BLOCKED | CLIENT_MONITOR;
+    if (c->out.len != 0 || c->slot_tail || (c->flags & unsafe))
+        return false;
+    ssize_t n;
+    do
+        n = writev(c->fd, iov, iovcnt);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return false; /* EAGAIN (or an error the flush path will meet): copy it all */
+    c->srv->stats.net_output_bytes += (uint64_t)n;
+    if ((size_t)n == total)
+        return true;
+    size_t skip = (size_t)n;
+    strbuf_reserve(&c->out, total - skip);
+    for (int i = 0; i < iovcnt; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        strbuf_append(&c->out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+        skip = 0;
+    }
+    client_want_write(c);
+    return true;
 }
 
 /* The one flush path: writes, then closes, re-arms the write watcher or resumes reading. */

@@ -144,6 +144,18 @@ static inline void client_slot_grew(struct client *c, const struct reply_slot *s
 }
 void client_slot_ready(struct client *c, struct reply_slot *slot);
 
+/* Large replies written from the caller's bytes (the stored value) instead of copied: see
+ * client_reply_direct(). Below this size the copy is cheaper than a system call of its own. */
+#define CLIENT_DIRECT_MIN (16 * 1024)
+
+struct iovec;
+/* Writes a reply of total bytes (total >= CLIENT_DIRECT_MIN) gathered from iov straight to the
+ * socket, and appends to c->out only what the socket did not take. Only when nothing is queued
+ * before it (c->out empty, no reply slot) and the reply cannot be cut off again (CLIENT REPLY
+ * OFF/SKIP, MULTI, a closing or blocked client...): replies stay in order and the output limit
+ * counts exactly the bytes still waiting. false: nothing was done, append it as usual. */
+bool client_reply_direct(struct client *c, const struct iovec *iov, int iovcnt, size_t total);
+
 /* Queues c for the flush path (called after anything was appended to its output). */
 void client_want_write(struct client *c);
 /* Writes as much of c->out as the socket takes. -1 when the client must be closed. */

@@ -590,6 +590,59 @@ class RoundTripMixin:
             self.assertEqual(got, values)
         self.check_back()
 
+    def test_big_replies_keep_order_and_reply_off(self):
+        # Large values are written straight from the stored bytes when nothing is queued before
+        # them (client_reply_direct): a pipeline mixing small and large replies, a reader too
+        # slow for the socket to take them (the rest is queued), and the states in which a reply
+        # must not reach the socket (CLIENT REPLY OFF / SKIP, MULTI) keep Redis's bytes.
+        big1, big2 = big_value(100 * 1024), b"y" * (300 * 1024)
+        with RespClient(self.sidecar.port, timeout=10.0 * SLOW) as c:
+            self.assertEqual(c.call("SET", "dbig1", big1), "OK")
+            self.assertEqual(c.call("SET", "dbig2", big2), "OK")
+            self.assertEqual(c.call("SET", "dsmall", "s"), "OK")
+            for k in ("dbig1", "dbig2"):   # near-cache mode: the second GET is a hit
+                c.call("GET", k)
+                c.call("GET", k)
+        bulk = lambda v: b"$%d\r\n%s\r\n" % (len(v), v)
+        payload = b"".join(encode_command(*a) for a in (
+            ("GET", "dbig1"), ("GET", "dsmall"), ("GET", "dbig2"), ("GET", "dbig1"),
+            ("CLIENT", "REPLY", "SKIP"), ("GET", "dbig2"), ("PING",),
+            ("CLIENT", "REPLY", "OFF"), ("GET", "dbig1"), ("GET", "dbig2"),
+            ("CLIENT", "REPLY", "ON"),
+            ("MULTI",), ("GET", "dbig2"), ("GET", "dsmall"), ("EXEC",), ("GET", "dbig2")))
+        want = (bulk(big1) + bulk(b"s") + bulk(big2) + bulk(big1) + b"+PONG\r\n" + b"+OK\r\n"
+                + b"+OK\r\n" + b"+QUEUED\r\n" + b"+QUEUED\r\n" + b"*2\r\n" + bulk(big2)
+                + bulk(b"s") + bulk(big2))
+        for rcvbuf in (None, 4096):
+            with RespClient(self.sidecar.port, timeout=10.0 * SLOW, rcvbuf=rcvbuf) as c:
+                c.send(payload)
+                if rcvbuf:
+                    time.sleep(0.2 * SLOW)   # the socket fills: the rest waits in the server
+                got = bytearray()
+                deadline = time.monotonic() + 10.0 * SLOW
+                while len(got) < len(want) and c._fill(deadline):
+                    got += c.buf
+                    c.buf.clear()
+                self.assertEqual(len(got), len(want))
+                if bytes(got) != want:
+                    first = next(i for i in range(len(want)) if got[i] != want[i])
+                    self.fail("replies differ from byte %d: %r" % (first, bytes(got[first:first + 40])))
+        # One request per read, so that nothing is queued before the large reply when it runs.
+        with RespClient(self.sidecar.port, timeout=10.0 * SLOW) as c:
+            def alone(*args):
+                c.send(encode_command(*args))
+                time.sleep(0.05 * SLOW)
+            alone("CLIENT", "REPLY", "OFF")
+            alone("GET", "dbig1")
+            self.assertEqual(c.call("CLIENT", "REPLY", "ON"), "OK")
+            alone("CLIENT", "REPLY", "SKIP")
+            alone("GET", "dbig2")
+            self.assertEqual(c.call("PING"), "PONG")
+            self.assertEqual(c.call("MULTI"), "OK")
+            self.assertEqual(c.call("GET", "dbig2"), "QUEUED")
+            self.assertEqual(c.call_raw("EXEC"), b"*1\r\n" + bulk(big2))
+        self.check_back(keys_deleted=["dbig1", "dbig2", "dsmall"])
+
     def trickle(self, payload, nreplies, other):
         """Sends payload one byte every 10 ms; between bytes another client is served (each
         PING answered within a bound). Returns the raw replies of the trickled requests."""
