@@ -102,6 +102,10 @@ struct client {
                                           blocked with one (blocking.c) */
     struct client *unblocked_next;     /* blocking.c's resume queue (CLIENT_UNBLOCKED) */
 
+    struct store_entry *bigarg;        /* a large bulk argument being read straight into a
+                                          string entry, or NULL (client_bigarg_start) */
+    size_t bigarg_have, bigarg_need;   /* bytes of it read, and its length + CRLF */
+
     const char *req_ptr;               /* the current request's own bytes when it came as a
                                           multibulk (into qbuf), for forwarding verbatim */
     size_t req_len;                    /* 0: an inline request */
@@ -165,6 +169,12 @@ int client_write(struct client *c);
 void client_flush(struct client *c);
 /* Parses and runs every complete request in the query buffer (stops while paused). */
 void client_process_input(struct client *c);
+
+/* Bytes of input held: the query buffer and a large argument being read outside it. */
+static inline size_t client_input_bytes(const struct client *c)
+{
+    return c->qbuf.len + c->bigarg_have;
+}
 
 /* Bytes waiting to be written: the unsent part of out and every slot. O(1). */
 static inline size_t client_output_bytes(const struct client *c)

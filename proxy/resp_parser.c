@@ -28,6 +28,9 @@ void resp_parser_free(struct resp_parser *p)
     resp_parser_init(p);
 }
 
+/* The offset of an argument held outside the buffer (resp_parser_bulk_external). */
+#define ARG_EXTERNAL ((size_t)-1)
+
 static enum resp_status fail(struct resp_parser *p, const char *msg)
 {
     snprintf(p->error, sizeof(p->error), "%s", msg);
@@ -291,6 +294,10 @@ static enum resp_status parse_multibulk(struct resp_parser *p, const char *buf, 
 enum resp_status resp_parse(struct resp_parser *p, const char *buf, size_t len,
                             const struct resp_limits *lim)
 {
+    if (p->complete) { /* its last argument came from outside the buffer */
+        p->complete = false;
+        return RESP_REQUEST;
+    }
     if (p->pos >= len)
         return RESP_NEED_MORE;
     if (p->multibulk > 0 || buf[p->pos] == '*')
@@ -304,14 +311,25 @@ void resp_parser_args(const struct resp_parser *p, const char *buf, struct resp_
     if (!base)
         base = ""; /* only empty arguments so far: still a valid pointer */
     for (size_t i = 0; i < p->argc; i++) {
-        argv[i].ptr = base + p->args[i].off;
+        argv[i].ptr = p->args[i].off == ARG_EXTERNAL ? p->external : base + p->args[i].off;
         argv[i].len = p->args[i].len;
     }
+}
+
+void resp_parser_bulk_external(struct resp_parser *p, const char *ext)
+{
+    args_push(p, ARG_EXTERNAL, (size_t)p->bulklen, (size_t)p->multibulk - 1);
+    p->external = ext;
+    p->bulklen = -1;
+    if (--p->multibulk == 0)
+        p->complete = true;
 }
 
 void resp_parser_next(struct resp_parser *p)
 {
     p->argc = 0;
+    p->external = NULL;
+    p->complete = false;
     p->is_inline = false;
     /* A huge request leaves nothing behind for the rest of the connection: at most
      * ARGS_INITIAL_MAX argument slots (16 KB) and a small inline buffer are kept. */
@@ -329,5 +347,6 @@ void resp_parser_rebase(struct resp_parser *p, size_t n)
     p->pos -= n;
     if (!p->is_inline)
         for (size_t i = 0; i < p->argc; i++)
-            p->args[i].off -= n;
+            if (p->args[i].off != ARG_EXTERNAL)
+                p->args[i].off -= n;
 }
