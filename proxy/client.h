@@ -5,7 +5,12 @@
  * buffer the flush path writes from. A request answered later (forwarded upstream, a blocked
  * pop) opens a pending slot; replies of the requests after it go into slots queued behind it,
  * and only the completed prefix of the FIFO is moved to c->out. A standalone command never
- * opens a slot, so its replies go straight to c->out.
+ * opens a slot, so its replies go straight to c->out. A large reply with nothing queued before
+ * it is written at once from the caller's bytes (client_reply_direct); only what the socket
+ * refused is copied to c->out.
+ * Input: requests are parsed in place in qbuf; a large bulk argument that has not all arrived
+ * may be read outside it, straight into a string entry (bigarg: client.c, set_value in
+ * cmd_strings.c installs it without a copy).
  * Lifetime: clients are freed only from the server's flush path (deferred free), never while a
  * command of theirs is running; client_close() marks and queues. Freeing a client also ends its
  * transaction, its WATCHes and its subscriptions (multi.c, pubsub.c own that state).
@@ -174,6 +179,13 @@ void client_process_input(struct client *c);
 static inline size_t client_input_bytes(const struct client *c)
 {
     return c->qbuf.len + c->bigarg_have;
+}
+
+/* Bytes allocated for input (for CLIENT LIST tot-mem and INFO's client memory): the query
+ * buffer and a large argument's entry. */
+static inline size_t client_input_alloc(const struct client *c)
+{
+    return c->qbuf.cap + (c->bigarg ? c->bigarg_need : 0);
 }
 
 /* Bytes waiting to be written: the unsent part of out and every slot. O(1). */
