@@ -86,6 +86,8 @@ struct client {
 
     struct strbuf out;             /* ready to write; out_sent bytes of it already written */
     size_t out_sent;
+    size_t out_hint;               /* bytes of the last batch of replies written when it was
+                                      too big to keep the buffer: reserved at once for the next */
     struct reply_slot *slot_head, *slot_tail;
     size_t slots;
     size_t slot_bytes;             /* bytes in every slot but the tail (client_output_bytes) */
