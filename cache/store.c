@@ -421,6 +421,10 @@ struct store_entry *store_find(struct store *s, int db, const char *key, size_t 
     return *pp;
 }
 
+static struct store_entry *string_install(struct store *s, struct store_entry **pp,
+                                          struct store_entry *old, struct store_entry *e,
+                                          int64_t expire_ms);
+
 /* True when a string of vlen bytes fits e's allocation without wasting most of it. */
 static bool string_fits_in_place(const struct store_entry *e, size_t vlen)
 {
@@ -457,6 +461,52 @@ struct store_entry *store_set_string(struct store *s, int db, const char *key, s
     }
     struct store_entry *e = entry_new(db, key, klen, h, vlen);
     memcpy(store_string_mut(e), val, vlen);
+    return string_install(s, pp, old, e, expire_ms);
+}
+
+struct store_entry *store_string_prepare(const char *key, size_t klen, size_t vlen, size_t spare)
+{
+    struct store_entry *e = xmalloc(sizeof(*e) + klen + vlen + (spare ? spare : 1));
+    memset(e, 0, sizeof(*e));
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->type = STORE_STRING;
+    memcpy(e->data, key, klen);
+    return e;
+}
+
+void store_string_discard(struct store_entry *e)
+{
+    free(e);
+}
+
+struct store_entry *store_set_string_entry(struct store *s, int db, struct store_entry *e,
+                                           int64_t expire_ms, bool keep_ttl, int64_t now_ms)
+{
+    struct store_db *d = &s->dbs[db];
+    if (rehashing(d))
+        rehash_step(s, d, 1);
+    int ti;
+    uint32_t h = key_hash(s, e->data, e->klen);
+    struct store_entry **pp = slot_find(d, e->data, e->klen, h, &ti);
+    struct store_entry *old = pp ? *pp : NULL;
+    bool old_expired = old && store_entry_expired(old, now_ms);
+    if (old_expired)
+        s->stats.expired++;
+    if (old && keep_ttl)
+        expire_ms = old_expired ? 0 : old->expire_ms;
+    e->hash = h;
+    e->db = (uint16_t)db;
+    e->data[e->klen + e->vlen] = '\0';
+    return string_install(s, pp, old, e, expire_ms);
+}
+
+/* Links the new string entry e (hash, db, key and value set) in place of old (the live or
+ * expired entry *pp of the same key), or as a new key when old is NULL. */
+static struct store_entry *string_install(struct store *s, struct store_entry **pp,
+                                          struct store_entry *old, struct store_entry *e,
+                                          int64_t expire_ms)
+{
     e->expire_ms = expire_ms;
     if (old) {
         /* Same chain position, new allocation. */

@@ -120,6 +120,16 @@ struct store_entry *store_set_string(struct store *s, int db, const char *key, s
                                      const char *val, size_t vlen, int64_t expire_ms,
                                      bool keep_ttl, int64_t now_ms);
 
+/* A string value read straight into its final allocation (a large SET argument, client.c):
+ * store_string_prepare() allocates an entry that is in no table yet, holding key and room for
+ * vlen value bytes (store_string_mut) plus spare bytes after them (at least the NUL's);
+ * store_set_string_entry() then installs it as store_set_string() would with a copy (the NUL
+ * is written then), and owns it; one never installed is freed with store_string_discard(). */
+struct store_entry *store_string_prepare(const char *key, size_t klen, size_t vlen, size_t spare);
+struct store_entry *store_set_string_entry(struct store *s, int db, struct store_entry *e,
+                                           int64_t expire_ms, bool keep_ttl, int64_t now_ms);
+void store_string_discard(struct store_entry *e);
+
 /* Makes string entry e hold newlen bytes (contents kept, new bytes zeroed, NUL after), growing
  * with slack so repeated APPENDs stay linear. The entry may move: use the returned pointer. */
 struct store_entry *store_string_resize(struct store *s, struct store_entry *e, size_t newlen);

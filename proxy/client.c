@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,6 +31,9 @@
 #define CLIENT_ARGV_KEEP 1024 /* argument slots kept between requests (16 KB) */
 #define CLIENT_SLOT_RECYCLE_BUF 512 /* a recycled slot keeps its buffer up to this size */
 #define CLIENT_QBUF_SPARE_MAX (2 * CLIENT_READ_CHUNK) /* a larger emptied query buffer is freed */
+#define CLIENT_OUT_HINT_MAX (256 * 1024) /* a bigger batch grows its buffer as it comes */
+#define CLIENT_BIGARG_MIN (32 * 1024) /* Redis's PROTO_MBULK_BIG_ARG */
+#define CLIENT_BIGARG_KEY_MAX 1024    /* longest argument before it taken as the entry's key */
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -118,6 +122,8 @@ void client_free(struct client *c)
         c->slot_head = s->next;
         client_slot_recycle(srv, s);
     }
+    if (c->bigarg)
+        store_string_discard(c->bigarg);
     strbuf_free(&c->qbuf);
     strbuf_free(&c->out);
     resp_parser_free(&c->parser);
@@ -263,6 +269,12 @@ void client_process_input(struct client *c)
 {
     struct server *srv = c->srv;
     size_t done = 0; /* bytes of qbuf belonging to requests already handled */
+    /* Why: a batch of replies over STRBUF_IDLE_KEEP (16 GETs of 1 KB) grew c->out from nothing
+     * by doubling, eight reallocs copying 32 KB, and the buffer was freed once written (idle
+     * clients must not pin it): more than half the instructions of GET 1KB -P 16. A client
+     * whose last batch was that big gets the room at once; the next small batch clears it. */
+    if (c->out_hint > c->out.cap && c->out.len == 0)
+        strbuf_reserve(&c->out, c->out_hint);
     const unsigned stop = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_READ_PAUSED |
                           CLIENT_BLOCKED;
     while (!(c->flags & stop)) {
@@ -285,10 +297,16 @@ void client_process_input(struct client *c)
         done = c->parser.pos;
         if (c->parser.argc > 0) {
             client_load_args(c);
-            bool multibulk = c->qbuf.data[start] == '*';
+            /* not contiguous in qbuf when an argument was read outside it */
+            bool multibulk = c->qbuf.data[start] == '*' && !c->parser.external;
             c->req_ptr = multibulk ? c->qbuf.data + start : NULL;
             c->req_len = multibulk ? done - start : 0;
             dispatch_command(c);
+            if (c->bigarg && c->parser.external) { /* read for this request, not installed */
+                store_string_discard(c->bigarg);
+                c->bigarg = NULL;
+                c->bigarg_have = c->bigarg_need = 0;
+            }
             c->argc = 0;
             if (c->argv_cap > CLIENT_ARGV_KEEP) { /* a huge request leaves nothing behind */
                 free(c->argv);
@@ -352,11 +370,75 @@ static void client_qbuf_return(struct client *c)
     c->qbuf = (struct strbuf){ NULL, 0, 0 };
 }
 
+/* Why: a 100 KB SET value was read into the query buffer and then copied into the store (the
+ * copy was a quarter of the time of SET 100KB -c 50 -P 16). A large bulk whose bytes have not
+ * all arrived is instead read into a string entry (store_string_prepare) keyed by the argument
+ * before it: for SET key value (also SETNX, GETSET, SET ... GET, the first pair of MSET)
+ * set_value() in cmd_strings.c installs that entry instead of copying; for any other command
+ * it is an ordinary argument, freed once the request was handled.
+ * Conditions: standalone (a near-cache forwards a request's own bytes, contiguous in qbuf);
+ * at most CLIENT_READ_BIG_MAX bytes (what one read into the query buffer could take: a claimed
+ * size allocates no more than before); one per request; the query buffer limit counts it. */
+static bool client_bigarg_start(struct client *c)
+{
+    const struct resp_parser *p = &c->parser;
+    if (c->srv->nc || c->bigarg || p->external || p->multibulk <= 0 ||
+        p->bulklen < CLIENT_BIGARG_MIN || p->bulklen > CLIENT_READ_BIG_MAX || p->argc == 0)
+        return false;
+    size_t need = (size_t)p->bulklen + 2;
+    size_t have = c->qbuf.len - p->pos;
+    const struct resp_slice *key = &p->args[p->argc - 1];
+    if (have >= need || key->len > CLIENT_BIGARG_KEY_MAX)
+        return false;
+    c->bigarg = store_string_prepare(c->qbuf.data + key->off, key->len, (size_t)p->bulklen, 2);
+    memcpy(store_string_mut(c->bigarg), c->qbuf.data + p->pos, have);
+    c->qbuf.len = p->pos; /* what followed the bulk's header is in the entry now */
+    c->bigarg_have = have;
+    c->bigarg_need = need;
+    return true;
+}
+
+/* Reads the rest of the large argument into its entry; once complete, the parser takes it
+ * as the argument and the request runs when it is complete. */
+static void client_read_bigarg(struct client *c)
+{
+    struct server *srv = c->srv;
+    ssize_t n = read(c->fd, store_string_mut(c->bigarg) + c->bigarg_have,
+                     c->bigarg_need - c->bigarg_have);
+    if (n == 0) {
+        client_peer_closed(c);
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            client_close(c);
+        return;
+    }
+    c->bigarg_have += (size_t)n;
+    srv->stats.net_input_bytes += (uint64_t)n;
+    c->last_active_ms = server_now_ms(srv);
+    if (client_input_bytes(c) > (size_t)srv->cfg.client_query_buffer_limit) {
+        log_warn(&srv->log, "Closing client that reached max query buffer length: id=%llu addr=%s "
+                 "(qbuf=%zu)", (unsigned long long)c->id, c->addr, client_input_bytes(c));
+        client_close(c);
+        return;
+    }
+    if (c->bigarg_have < c->bigarg_need)
+        return;
+    resp_parser_bulk_external(&c->parser, store_string_ptr(c->bigarg));
+    client_process_input(c);
+    client_qbuf_return(c);
+}
+
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct client *c = container_of(w, struct client, rio);
     struct server *srv = c->srv;
     size_t want = CLIENT_READ_CHUNK;
+    if ((c->bigarg && c->bigarg_have < c->bigarg_need) || client_bigarg_start(c)) {
+        client_read_bigarg(c);
+        return;
+    }
     client_qbuf_borrow(c);
     if (c->parser.bulklen > 0) {
         /* A big argument is arriving: read it in larger pieces. */
@@ -381,9 +463,9 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     c->qbuf.len += (size_t)n;
     srv->stats.net_input_bytes += (uint64_t)n;
     c->last_active_ms = server_now_ms(srv);
-    if (c->qbuf.len > (size_t)srv->cfg.client_query_buffer_limit) {
+    if (client_input_bytes(c) > (size_t)srv->cfg.client_query_buffer_limit) {
         log_warn(&srv->log, "Closing client that reached max query buffer length: id=%llu addr=%s "
-                 "(qbuf=%zu)", (unsigned long long)c->id, c->addr, c->qbuf.len);
+                 "(qbuf=%zu)", (unsigned long long)c->id, c->addr, client_input_bytes(c));
         client_close(c);
         return;
     }
@@ -412,6 +494,8 @@ int client_write(struct client *c)
         return -1;
     }
     if (c->out_sent == c->out.len) {
+        c->out_hint = c->out.len > STRBUF_IDLE_KEEP && c->out.len <= CLIENT_OUT_HINT_MAX
+                          ? c->out.len : 0;
         c->out.len = c->out_sent = 0;
         strbuf_shrink_idle(&c->out);
     } else if (c->out_sent > c->out.len / 2) {
@@ -419,6 +503,42 @@ int client_write(struct client *c)
         c->out_sent = 0;
     }
     return 0;
+}
+
+/* Why: a 100 KB GET copied its value into c->out, which grew to ~128 KB, was written, and was
+ * freed again by strbuf_shrink_idle (a malloc, a free, a copy and fresh pages per reply; the
+ * near-cache did the same for its stored replies). Written from the stored bytes, the copy is
+ * of what the socket refused only. Invariants: c->out holds nothing and no slot is open, so no
+ * earlier reply can be overtaken; the flags below exclude every state in which a reply just
+ * written may still be discarded (dispatch_request_done cuts REPLY OFF/SKIP replies off
+ * afterwards), is queued rather than sent (MULTI), or must not be sent at all (closing). */
+bool client_reply_direct(struct client *c, const struct iovec *iov, int iovcnt, size_t total)
+{
+    const unsigned unsafe = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_REPLY_OFF |
+                            CLIENT_REPLY_SKIP | CLIENT_MULTI | CLIENT_BLOCKED | CLIENT_MONITOR;
+    if (c->out.len != 0 || c->slot_tail || (c->flags & unsafe))
+        return false;
+    ssize_t n;
+    do
+        n = writev(c->fd, iov, iovcnt);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return false; /* EAGAIN (or an error the flush path will meet): copy it all */
+    c->srv->stats.net_output_bytes += (uint64_t)n;
+    if ((size_t)n == total)
+        return true;
+    size_t skip = (size_t)n;
+    strbuf_reserve(&c->out, total - skip);
+    for (int i = 0; i < iovcnt; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        strbuf_append(&c->out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+        skip = 0;
+    }
+    client_want_write(c);
+    return true;
 }
 
 /* The one flush path: writes, then closes, re-arms the write watcher or resumes reading. */

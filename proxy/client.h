@@ -5,7 +5,12 @@
  * buffer the flush path writes from. A request answered later (forwarded upstream, a blocked
  * pop) opens a pending slot; replies of the requests after it go into slots queued behind it,
  * and only the completed prefix of the FIFO is moved to c->out. A standalone command never
- * opens a slot, so its replies go straight to c->out.
+ * opens a slot, so its replies go straight to c->out. A large reply with nothing queued before
+ * it is written at once from the caller's bytes (client_reply_direct); only what the socket
+ * refused is copied to c->out.
+ * Input: requests are parsed in place in qbuf; a large bulk argument that has not all arrived
+ * may be read outside it, straight into a string entry (bigarg: client.c, set_value in
+ * cmd_strings.c installs it without a copy).
  * Lifetime: clients are freed only from the server's flush path (deferred free), never while a
  * command of theirs is running; client_close() marks and queues. Freeing a client also ends its
  * transaction, its WATCHes and its subscriptions (multi.c, pubsub.c own that state).
@@ -81,6 +86,8 @@ struct client {
 
     struct strbuf out;             /* ready to write; out_sent bytes of it already written */
     size_t out_sent;
+    size_t out_hint;               /* bytes of the last batch of replies written when it was
+                                      too big to keep the buffer: reserved at once for the next */
     struct reply_slot *slot_head, *slot_tail;
     size_t slots;
     size_t slot_bytes;             /* bytes in every slot but the tail (client_output_bytes) */
@@ -101,6 +108,10 @@ struct client {
     ev_timer btimer;                   /* the blocked command's timeout; active only while
                                           blocked with one (blocking.c) */
     struct client *unblocked_next;     /* blocking.c's resume queue (CLIENT_UNBLOCKED) */
+
+    struct store_entry *bigarg;        /* a large bulk argument being read straight into a
+                                          string entry, or NULL (client_bigarg_start) */
+    size_t bigarg_have, bigarg_need;   /* bytes of it read, and its length + CRLF */
 
     const char *req_ptr;               /* the current request's own bytes when it came as a
                                           multibulk (into qbuf), for forwarding verbatim */
@@ -144,6 +155,18 @@ static inline void client_slot_grew(struct client *c, const struct reply_slot *s
 }
 void client_slot_ready(struct client *c, struct reply_slot *slot);
 
+/* Large replies written from the caller's bytes (the stored value) instead of copied: see
+ * client_reply_direct(). Below this size the copy is cheaper than a system call of its own. */
+#define CLIENT_DIRECT_MIN (16 * 1024)
+
+struct iovec;
+/* Writes a reply of total bytes (total >= CLIENT_DIRECT_MIN) gathered from iov straight to the
+ * socket, and appends to c->out only what the socket did not take. Only when nothing is queued
+ * before it (c->out empty, no reply slot) and the reply cannot be cut off again (CLIENT REPLY
+ * OFF/SKIP, MULTI, a closing or blocked client...): replies stay in order and the output limit
+ * counts exactly the bytes still waiting. false: nothing was done, append it as usual. */
+bool client_reply_direct(struct client *c, const struct iovec *iov, int iovcnt, size_t total);
+
 /* Queues c for the flush path (called after anything was appended to its output). */
 void client_want_write(struct client *c);
 /* Writes as much of c->out as the socket takes. -1 when the client must be closed. */
@@ -153,6 +176,19 @@ int client_write(struct client *c);
 void client_flush(struct client *c);
 /* Parses and runs every complete request in the query buffer (stops while paused). */
 void client_process_input(struct client *c);
+
+/* Bytes of input held: the query buffer and a large argument being read outside it. */
+static inline size_t client_input_bytes(const struct client *c)
+{
+    return c->qbuf.len + c->bigarg_have;
+}
+
+/* Bytes allocated for input (for CLIENT LIST tot-mem and INFO's client memory): the query
+ * buffer and a large argument's entry. */
+static inline size_t client_input_alloc(const struct client *c)
+{
+    return c->qbuf.cap + (c->bigarg ? c->bigarg_need : 0);
+}
 
 /* Bytes waiting to be written: the unsent part of out and every slot. O(1). */
 static inline size_t client_output_bytes(const struct client *c)

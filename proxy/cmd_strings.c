@@ -137,6 +137,17 @@ static void reply_string_or_null(struct client *c, const struct store_entry *e)
 static void set_value(struct client *c, size_t key, const char *val, size_t vlen,
                       int64_t expire_ms, bool keep_ttl)
 {
+    struct store_entry *pre = c->bigarg;
+    if (pre && val == store_string_ptr(pre) && vlen == store_string_len(pre) &&
+        c->argv[key].len == store_entry_klen(pre) &&
+        memcmp(c->argv[key].ptr, store_entry_key(pre), c->argv[key].len) == 0) {
+        /* the value was read straight into an entry of this key (client.c): install it */
+        c->bigarg = NULL;
+        c->bigarg_have = c->bigarg_need = 0;
+        store_set_string_entry(db_store(c), c->db, pre, expire_ms, keep_ttl,
+                               server_now_ms(c->srv));
+        return;
+    }
     store_set_string(db_store(c), c->db, c->argv[key].ptr, c->argv[key].len, val, vlen,
                      expire_ms, keep_ttl, server_now_ms(c->srv));
 }

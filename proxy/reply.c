@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 
 static void put_header(struct strbuf *b, char type, long long n)
 {
@@ -21,6 +22,11 @@ static void put_header(struct strbuf *b, char type, long long n)
 
 void reply_raw(struct client *c, const char *p, size_t n)
 {
+    if (n >= CLIENT_DIRECT_MIN) { /* a near-cache hit of a large value: from the stored bytes */
+        struct iovec iov = { (void *)p, n };
+        if (client_reply_direct(c, &iov, 1, n))
+            return;
+    }
     strbuf_append(client_out(c), p, n);
 }
 
@@ -74,6 +80,16 @@ void reply_int(struct client *c, long long v)
 
 void reply_bulk(struct client *c, const char *p, size_t n)
 {
+    if (n >= CLIENT_DIRECT_MIN) { /* a large value: written from its own bytes (the store's) */
+        char hdr[NUM_LL_STR_MAX + 3];
+        hdr[0] = '$';
+        size_t hl = 1 + num_format_ull(hdr + 1, n);
+        hdr[hl++] = '\r';
+        hdr[hl++] = '\n';
+        struct iovec iov[3] = { { hdr, hl }, { (void *)p, n }, { (void *)"\r\n", 2 } };
+        if (client_reply_direct(c, iov, 3, hl + n + 2))
+            return;
+    }
     struct strbuf *b = client_out(c);
     strbuf_reserve(b, n + NUM_LL_STR_MAX + 5);
     put_header(b, '$', (long long)n);

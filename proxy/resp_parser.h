@@ -47,6 +47,8 @@ struct resp_parser {
     size_t argc, argcap;
     struct resp_slice *args; /* offsets into the buffer, or into inline_buf for inline */
     struct strbuf inline_buf;/* unescaped inline arguments */
+    const char *external;    /* the argument the caller holds outside the buffer, or NULL */
+    bool complete;           /* that argument was the last: the request is complete */
     char error[RESP_ERR_MAX];
 };
 
@@ -61,6 +63,12 @@ enum resp_status resp_parse(struct resp_parser *p, const char *buf, size_t len,
 /* Fills argv[0..argc) with pointers into buf (or the parser's inline buffer). argv must hold
  * p->argc entries; the pointers live until the next resp_parse or rebase. */
 void resp_parser_args(const struct resp_parser *p, const char *buf, struct resp_arg *argv);
+
+/* The bulk being awaited (p->multibulk > 0, p->bulklen >= 0) is held by the caller at ext
+ * (bulklen bytes; its CRLF was read too), not in the buffer: it becomes the next argument, and
+ * parsing goes on from p->pos for the rest. At most one per request (p->external is NULL
+ * before). ext must live until the request was handled (resp_parser_next). */
+void resp_parser_bulk_external(struct resp_parser *p, const char *ext);
 
 /* Forget the request just returned, ready for the next one. */
 void resp_parser_next(struct resp_parser *p);

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 
 #define STRBUF_MIN 256
-/* An emptied buffer keeps its allocation up to this size (Redis keeps a 16 KB reply buffer per
- * client): ten thousand idle clients that once got a big reply do not pin 64 KB each. */
-#define STRBUF_IDLE_KEEP (16 * 1024)
 
 void strbuf_reserve(struct strbuf *b, size_t extra)
 {

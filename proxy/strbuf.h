@@ -17,6 +17,10 @@ void strbuf_reserve(struct strbuf *b, size_t extra);
 void strbuf_free(struct strbuf *b);
 /* Drops the first n bytes (n <= len), moving the rest to the front. */
 void strbuf_consume(struct strbuf *b, size_t n);
+/* An emptied buffer keeps its allocation up to this size (Redis keeps a 16 KB reply buffer per
+ * client): ten thousand idle clients that once got a big reply do not pin 64 KB each. */
+#define STRBUF_IDLE_KEEP (16 * 1024)
+
 /* Releases the allocation when it is large and empty (a burst does not pin memory). */
 void strbuf_shrink_idle(struct strbuf *b);
 /* Appends printf output (grows as needed). */

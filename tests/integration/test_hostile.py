@@ -590,6 +590,120 @@ class RoundTripMixin:
             self.assertEqual(got, values)
         self.check_back()
 
+    def test_big_replies_keep_order_and_reply_off(self):
+        # Large values are written straight from the stored bytes when nothing is queued before
+        # them (client_reply_direct): a pipeline mixing small and large replies, a reader too
+        # slow for the socket to take them (the rest is queued), and the states in which a reply
+        # must not reach the socket (CLIENT REPLY OFF / SKIP, MULTI) keep Redis's bytes.
+        big1, big2 = big_value(100 * 1024), b"y" * (300 * 1024)
+        with RespClient(self.sidecar.port, timeout=10.0 * SLOW) as c:
+            self.assertEqual(c.call("SET", "dbig1", big1), "OK")
+            self.assertEqual(c.call("SET", "dbig2", big2), "OK")
+            self.assertEqual(c.call("SET", "dsmall", "s"), "OK")
+            for k in ("dbig1", "dbig2"):   # near-cache mode: the second GET is a hit
+                c.call("GET", k)
+                c.call("GET", k)
+        bulk = lambda v: b"$%d\r\n%s\r\n" % (len(v), v)
+        payload = b"".join(encode_command(*a) for a in (
+            ("GET", "dbig1"), ("GET", "dsmall"), ("GET", "dbig2"), ("GET", "dbig1"),
+            ("CLIENT", "REPLY", "SKIP"), ("GET", "dbig2"), ("PING",),
+            ("CLIENT", "REPLY", "OFF"), ("GET", "dbig1"), ("GET", "dbig2"),
+            ("CLIENT", "REPLY", "ON"),
+            ("MULTI",), ("GET", "dbig2"), ("GET", "dsmall"), ("EXEC",), ("GET", "dbig2")))
+        want = (bulk(big1) + bulk(b"s") + bulk(big2) + bulk(big1) + b"+PONG\r\n" + b"+OK\r\n"
+                + b"+OK\r\n" + b"+QUEUED\r\n" + b"+QUEUED\r\n" + b"*2\r\n" + bulk(big2)
+                + bulk(b"s") + bulk(big2))
+        for rcvbuf in (None, 4096):
+            with RespClient(self.sidecar.port, timeout=10.0 * SLOW, rcvbuf=rcvbuf) as c:
+                c.send(payload)
+                if rcvbuf:
+                    time.sleep(0.2 * SLOW)   # the socket fills: the rest waits in the server
+                got = bytearray()
+                deadline = time.monotonic() + 10.0 * SLOW
+                while len(got) < len(want) and c._fill(deadline):
+                    got += c.buf
+                    c.buf.clear()
+                self.assertEqual(len(got), len(want))
+                if bytes(got) != want:
+                    first = next(i for i in range(len(want)) if got[i] != want[i])
+                    self.fail("replies differ from byte %d: %r" % (first, bytes(got[first:first + 40])))
+        # One request per read, so that nothing is queued before the large reply when it runs.
+        with RespClient(self.sidecar.port, timeout=10.0 * SLOW) as c:
+            def alone(*args):
+                c.send(encode_command(*args))
+                time.sleep(0.05 * SLOW)
+            alone("CLIENT", "REPLY", "OFF")
+            alone("GET", "dbig1")
+            self.assertEqual(c.call("CLIENT", "REPLY", "ON"), "OK")
+            alone("CLIENT", "REPLY", "SKIP")
+            alone("GET", "dbig2")
+            self.assertEqual(c.call("PING"), "PONG")
+            self.assertEqual(c.call("MULTI"), "OK")
+            self.assertEqual(c.call("GET", "dbig2"), "QUEUED")
+            self.assertEqual(c.call_raw("EXEC"), b"*1\r\n" + bulk(big2))
+        self.check_back(keys_deleted=["dbig1", "dbig2", "dsmall"])
+
+    def test_big_arguments_arriving_in_pieces(self):
+        # A large bulk that has not all arrived is read straight into a string entry keyed by
+        # the argument before it (client_bigarg_start), which SET-like commands install without
+        # a copy: every command taking large arguments, whether the large one is last or not,
+        # whether the key matches or not, sent in pieces so that each bulk arrives incomplete.
+        v1, v2, v3 = big_value(100 * 1024), b"b" * (64 * 1024), b"c" * (1024 * 1024 - 100)
+        steps = [
+            (("SET", "bk1", v1), b"+OK\r\n"), (("GET", "bk1"), v1),
+            (("SET", "bk2", v2, "EX", "100"), b"+OK\r\n"), (("TTL", "bk2"), b":100\r\n"),
+            (("SET", "bk2", v1, "KEEPTTL"), b"+OK\r\n"), (("TTL", "bk2"), b":100\r\n"),
+            (("GET", "bk2"), v1),
+            (("SET", "bk1", v2, "NX"), b"$-1\r\n"), (("GET", "bk1"), v1),
+            (("SET", "bk1", v2, "GET"), v1), (("GET", "bk1"), v2),
+            (("GETSET", "bk1", v1), v2), (("GET", "bk1"), v1),
+            (("SETNX", "bk3", v2), b":1\r\n"), (("GET", "bk3"), v2),
+            (("SETEX", "bk4", "100", v2), b"+OK\r\n"), (("GET", "bk4"), v2),
+            (("MSET", "bk5", v1, "bk6", v2), b"+OK\r\n"),
+            (("MGET", "bk5", "bk6"), b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(v1), v1, len(v2), v2)),
+            (("ECHO", v2), v2), (("APPEND", "bk3", v1), b":%d\r\n" % (len(v1) + len(v2))),
+            (("GET", "bk3"), v2 + v1),
+            (("HSET", "bh", "f", v1), b":1\r\n"), (("HGET", "bh", "f"), v1),
+            (("SET", v2, "keyed by a large name"), b"+OK\r\n"), (("GET", v2), b"keyed by a large name"),
+            (("SET", "bk7", v3), b"+OK\r\n"), (("STRLEN", "bk7"), b":%d\r\n" % len(v3)),
+        ]
+        bulk = lambda v: b"$%d\r\n%s\r\n" % (len(v), v)
+        with RespClient(self.sidecar.port, timeout=10.0 * SLOW) as c:
+            for args, want in steps:
+                req = encode_command(*args)
+                for i in range(0, len(req), 40000):
+                    c.send(req[i:i + 40000])
+                    time.sleep(0.002)
+                got = c.read_reply_bytes()
+                if want[:1] not in b"+-:$*":
+                    want = bulk(want)
+                self.assertEqual(got, want, args[:2])
+            # a transaction queues copies of the arguments
+            self.assertEqual(c.call("MULTI"), "OK")
+            c.send(encode_command("SET", "bk8", v1))
+            self.assertEqual(c.read_reply(), "QUEUED")
+            self.assertEqual(c.call_raw("EXEC"), b"*1\r\n+OK\r\n")
+            self.assertEqual(c.call_raw("GET", "bk8"), bulk(v1))
+        self.check_back(keys_deleted=["bk%d" % i for i in range(1, 9)] + ["bh", v2])
+
+    def test_big_argument_cut_off(self):
+        # The client leaves (or half-closes) in the middle of a large argument: nothing is
+        # stored, the connection goes, nothing stays allocated (ASan: no leak).
+        v = big_value(200 * 1024)
+        req = encode_command("SET", "cut", v)
+        for half in (False, True):
+            c = RespClient(self.sidecar.port, timeout=5.0 * SLOW)
+            c.send(req[:len(req) // 2])
+            time.sleep(0.05 * SLOW)
+            if half:
+                c.sock.shutdown(socket.SHUT_WR)
+                out, closed = c.read_until_close(CLOSE_WAIT)
+                self.assertEqual((out, closed), (b"", True))
+            c.close()
+            self.wait_clients(self.base.clients)
+            self.assertEqual(call(self.sidecar, "EXISTS", "cut"), 0)
+        self.check_back()
+
     def trickle(self, payload, nreplies, other):
         """Sends payload one byte every 10 ms; between bytes another client is served (each
         PING answered within a bound). Returns the raw replies of the trickled requests."""
@@ -938,6 +1052,27 @@ class TestQueryBufferLimit(HostileCase):
         finally:
             config_set(ref, "client-query-buffer-limit", "1gb")
             config_set(self.sidecar, "client-query-buffer-limit", "1gb")
+
+    def test_limit_counts_a_big_argument_read_outside_the_buffer(self):
+        # A large argument read straight into its entry (client_bigarg_start) counts towards
+        # client_query_buffer_limit with the rest of the request, as it did in the query
+        # buffer: just under the limit is stored, a request whose bytes pass it closes.
+        bulk_max = call(self.sidecar, "CONFIG", "GET", "proto-max-bulk-len")[1]
+        config_set(self.sidecar, "client-query-buffer-limit", "1mb")
+        config_set(self.sidecar, "proto-max-bulk-len", "2mb")
+        try:
+            head = len(encode_command("SET", "qk", ""))
+            for size, stored in ((MB - head - 200, True), (MB - 10, False)):
+                with self.subTest(size=size):
+                    req = encode_command("SET", "qk", b"v" * size)
+                    out, closed = exchange(self.sidecar.port, req, wait=CLOSE_WAIT, chunk=64 * 1024)
+                    self.assertEqual((out, closed), (b"", True) if not stored else (b"+OK\r\n", False))
+                    self.assertEqual(call(self.sidecar, "STRLEN", "qk"), size if stored else 0)
+                    call(self.sidecar, "DEL", "qk")
+        finally:
+            config_set(self.sidecar, "client-query-buffer-limit", "1gb")
+            config_set(self.sidecar, "proto-max-bulk-len", bulk_max)
+        self.check_back()
 
 
 # ---------------------------------------------------------------------------------------------

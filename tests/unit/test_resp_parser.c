@@ -599,6 +599,70 @@ START_TEST(test_inline_max_override)
 }
 END_TEST
 
+/* A bulk the caller read outside the buffer (resp_parser_bulk_external, client.c's large
+ * arguments): it becomes the next argument, in order, whether it is the last argument (the
+ * request is complete at once) or others follow in the buffer; offsets of the arguments in the
+ * buffer survive a rebase, the external one is left alone; the next request parses as usual. */
+START_TEST(test_external_bulk)
+{
+    struct resp_limits lim = { .max_bulk_len = MAX_BULK_DEFAULT };
+    static const char ext[] = "0123456789";
+    for (int last = 0; last < 2; last++) {
+        struct resp_parser p;
+        resp_parser_init(&p);
+        const char *hdr = last ? "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n01"
+                               : "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n01";
+        size_t hl = strlen(hdr) - 2; /* the caller moved the bulk's first bytes out */
+        char *b = slice_copy(hdr, 0, strlen(hdr));
+        ck_assert_int_eq(resp_parse(&p, b, strlen(hdr), &lim), RESP_NEED_MORE);
+        ck_assert_int_eq(p.bulklen, 10);
+        ck_assert_uint_eq(p.pos, hl);
+        free(b);
+        resp_parser_bulk_external(&p, ext);
+        ck_assert_ptr_eq(p.external, ext);
+        struct resp_arg argv[MAX_ARGS];
+        const char *rest = "$2\r\nEX\r\n$3\r\n100\r\n*1\r\n$4\r\nPING\r\n";
+        char buf[256];
+        memcpy(buf, hdr, hl);
+        size_t len = hl;
+        if (!last) {
+            /* the rest arrives, with a compaction in between (the first 4 bytes dropped) */
+            memmove(buf, buf + 4, hl - 4);
+            resp_parser_rebase(&p, 4);
+            len = hl - 4;
+            memcpy(buf + len, rest, strlen(rest));
+            len += strlen(rest);
+        }
+        b = slice_copy(buf, 0, len);
+        ck_assert_int_eq(resp_parse(&p, b, len, &lim), RESP_REQUEST);
+        ck_assert_uint_eq(p.argc, last ? 3 : 5);
+        resp_parser_args(&p, b, argv);
+        ck_assert_uint_eq(argv[0].len, 3);
+        ck_assert(memcmp(argv[0].ptr, "SET", 3) == 0);
+        ck_assert(memcmp(argv[1].ptr, "k", 1) == 0);
+        ck_assert_ptr_eq(argv[2].ptr, ext);
+        ck_assert_uint_eq(argv[2].len, 10);
+        if (!last) {
+            ck_assert(argv[3].len == 2 && memcmp(argv[3].ptr, "EX", 2) == 0);
+            ck_assert(argv[4].len == 3 && memcmp(argv[4].ptr, "100", 3) == 0);
+        } else {
+            ck_assert_uint_eq(p.pos, hl); /* nothing of the buffer was needed */
+        }
+        resp_parser_next(&p);
+        ck_assert_ptr_null(p.external);
+        if (!last) {
+            ck_assert_int_eq(resp_parse(&p, b, len, &lim), RESP_REQUEST);
+            ck_assert_uint_eq(p.argc, 1);
+            ck_assert_uint_eq(p.pos, len);
+            resp_parser_next(&p);
+        }
+        ck_assert_int_eq(resp_parse(&p, b, len, &lim), RESP_NEED_MORE);
+        free(b);
+        resp_parser_free(&p);
+    }
+}
+END_TEST
+
 /* *2147483647 is accepted (INT_MAX) but nothing is allocated for arguments that have not
  * arrived; a huge $ length is refused or awaited without allocating. */
 START_TEST(test_limits_before_allocation)
@@ -1150,6 +1214,7 @@ static Suite *resp_parser_suite(void)
     tcase_add_test(tc, test_count_string_limits);
     tcase_add_test(tc, test_inline_max_override);
     tcase_add_test(tc, test_limits_before_allocation);
+    tcase_add_test(tc, test_external_bulk);
     tcase_add_test(tc, test_one_megabyte_bulk);
     tcase_add_test(tc, test_rebase_half_parsed);
     tcase_add_test(tc, test_rebase_between_requests);

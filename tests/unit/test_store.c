@@ -242,6 +242,54 @@ START_TEST(test_replace_in_place_and_reallocation)
 }
 END_TEST
 
+/* A string read straight into its entry (store_string_prepare, client.c's large arguments):
+ * installed as a new key or in place of an existing one of any type (keep_ttl keeps a live
+ * TTL), with the same accounting as a copied value; one never installed is discarded. */
+START_TEST(test_prepared_string_entry)
+{
+    struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
+    char val[5000];
+    memset(val, 'P', sizeof(val));
+    struct store_entry *p1 = store_string_prepare("pk", 2, sizeof(val), 2);
+    memcpy(store_string_mut(p1), val, sizeof(val));
+    memcpy(store_string_mut(p1) + sizeof(val), "\r\n", 2); /* the CRLF read with it */
+    struct store_entry *e1 = store_set_string_entry(s, 3, p1, NOW + 100, false, NOW);
+    ck_assert_ptr_eq(e1, p1);
+    assert_value(e1, val, sizeof(val));
+    ck_assert_ptr_eq(peek(s, 3, "pk", NOW), e1);
+    ck_assert_int_eq(e1->expire_ms, NOW + 100);
+    ck_assert_uint_eq(store_count(s, 3), 1);
+    ck_assert_uint_eq(store_volatile_count(s, 3), 1);
+    uint64_t t = store_used_bytes(s) - entry_bytes(e1);
+    ck_assert(is_table_bytes(t));
+
+    /* In place of the live key, keeping its TTL; the old entry is freed (ASan). */
+    struct store_entry *p2 = store_string_prepare("pk", 2, 10, 2);
+    memcpy(store_string_mut(p2), "0123456789", 10);
+    struct store_entry *e2 = store_set_string_entry(s, 3, p2, 0, true, NOW);
+    assert_value(e2, "0123456789", 10);
+    ck_assert_ptr_eq(peek(s, 3, "pk", NOW), e2);
+    ck_assert_int_eq(e2->expire_ms, NOW + 100);
+    ck_assert_uint_eq(store_count(s, 3), 1);
+    ck_assert_uint_eq(store_volatile_count(s, 3), 1);
+    ck_assert_uint_eq(store_used_bytes(s), t + entry_bytes(e2));
+
+    /* Over an expired key: counted as expired, its TTL not kept. */
+    struct store_entry *p3 = store_string_prepare("pk", 2, 3, 2);
+    memcpy(store_string_mut(p3), "abc", 3);
+    struct store_entry *e3 = store_set_string_entry(s, 3, p3, 0, true, NOW + 101);
+    assert_value(e3, "abc", 3);
+    ck_assert_int_eq(e3->expire_ms, 0);
+    ck_assert_uint_eq(store_volatile_count(s, 3), 0);
+    ck_assert_uint_eq(store_get_stats(s)->expired, 1);
+    ck_assert_uint_eq(store_used_bytes(s), t + entry_bytes(e3));
+
+    store_string_discard(store_string_prepare("other", 5, 100000, 2));
+    ck_assert_uint_eq(store_count(s, -1), 1);
+    store_destroy(s);
+}
+END_TEST
+
 START_TEST(test_binary_keys_and_values)
 {
     struct store *s = mk(0, POLICY_ALLKEYS_LRU, 5, 16);
@@ -2143,6 +2191,7 @@ static Suite *store_suite(void)
     TCase *tc = tcase_create("basic");
     tcase_add_test(tc, test_set_find_delete);
     tcase_add_test(tc, test_replace_in_place_and_reallocation);
+    tcase_add_test(tc, test_prepared_string_entry);
     tcase_add_test(tc, test_binary_keys_and_values);
     tcase_add_test(tc, test_empty_key_and_value);
     tcase_add_test(tc, test_databases_are_distinct);
