@@ -107,7 +107,7 @@ static void client_info_line(struct strbuf *b, struct client *cl, int64_t now_ms
     if (cl->cmd)
         command_fullname(command_parent(cl->cmd), cl->cmd, cmd, sizeof(cmd));
     size_t omem = client_slot_bytes(cl);
-    size_t totmem = sizeof(*cl) + cl->qbuf.cap + cl->out.cap + omem +
+    size_t totmem = sizeof(*cl) + client_input_alloc(cl) + cl->out.cap + omem +
                     cl->argv_cap * sizeof(*cl->argv);
     const char *events = ev_is_active(&cl->wio) ? (ev_is_active(&cl->rio) ? "rw" : "w")
                                                 : (ev_is_active(&cl->rio) ? "r" : "");
@@ -120,7 +120,7 @@ static void client_info_line(struct strbuf *b, struct client *cl, int64_t now_ms
                cl->name ? cl->name : "", (long long)((now_ms - cl->ctime_ms) / 1000),
                (long long)((now_ms - cl->last_active_ms) / 1000), flags, cl->db,
                pubsub_client_channels(cl), pubsub_client_patterns(cl), multi_queued_count(cl),
-               cl->qbuf.len, cl->qbuf.cap - cl->qbuf.len, client_argv_bytes(cl),
+               client_input_bytes(cl), cl->qbuf.cap - cl->qbuf.len, client_argv_bytes(cl),
                multi_client_bytes(cl), cl->out.cap, cl->out.cap,
                cl->out.len - cl->out_sent, cl->slots, omem, totmem, events, cmd,
                acl_user_name(acl_client_user(cl)), cl->resp,

@@ -52,7 +52,7 @@ static uint64_t info_client_bytes(const struct server *srv)
 {
     uint64_t n = 0;
     for (const struct client *c = srv->clients; c; c = c->next) {
-        n += c->qbuf.cap + c->out.cap;
+        n += client_input_alloc(c) + c->out.cap;
         for (const struct reply_slot *s = c->slot_head; s; s = s->next)
             n += s->buf.cap;
     }
@@ -131,8 +131,8 @@ static void info_clients(struct server *srv, struct strbuf *b)
 {
     size_t max_in = 0, max_out = 0;
     for (const struct client *c = srv->clients; c; c = c->next) {
-        if (c->qbuf.cap > max_in)
-            max_in = c->qbuf.cap;
+        if (client_input_alloc(c) > max_in)
+            max_in = client_input_alloc(c);
         if (c->out.cap > max_out)
             max_out = c->out.cap;
     }

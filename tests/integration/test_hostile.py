@@ -1074,6 +1074,31 @@ class TestQueryBufferLimit(HostileCase):
             config_set(self.sidecar, "proto-max-bulk-len", bulk_max)
         self.check_back()
 
+    def test_client_list_shows_a_big_argument_still_arriving(self):
+        # Half of a 200 KB value sent: the part read outside the query buffer (into its entry)
+        # shows in CLIENT LIST qbuf= and tot-mem, as Redis shows it in its query buffer.
+        half = 100 * 1024
+        head = b"*3\r\n$3\r\nSET\r\n$2\r\nbk\r\n$%d\r\n" % (2 * half)
+        with socket.create_connection(("127.0.0.1", self.sidecar.port), timeout=5) as s:
+            s.sendall(head + b"v" * half)
+            me = s.getsockname()[1]
+
+            def line():
+                for ln in call(self.sidecar, "CLIENT", "LIST").decode().splitlines():
+                    if ln.split(" ")[1].endswith(":%d" % me):
+                        return dict(f.split("=", 1) for f in ln.split(" ") if "=" in f)
+                return None
+            wait_until(lambda: int((line() or {}).get("qbuf", "0")) >= half, timeout=5)
+            fields = line()
+            self.assertGreaterEqual(int(fields["qbuf"]), half, fields)
+            self.assertGreaterEqual(int(fields["tot-mem"]), 2 * half, fields)
+            s.sendall(b"v" * half + b"\r\n")
+            self.assertEqual(s.recv(16), b"+OK\r\n")
+        self.assertEqual(call(self.sidecar, "STRLEN", "bk"), 2 * half)
+        call(self.sidecar, "DEL", "bk")
+        self.check_back()
+
+
 
 # ---------------------------------------------------------------------------------------------
 # ten thousand connections at once, maxclients 1000
