@@ -91,8 +91,8 @@ const struct config_option config_options[] = {
     ROW("cache", "negative_ttl_ms", NULL, OPT_INT, negative_ttl_ms, 0, LLONG_MAX, true, "0",
         "keep replies about keys that do not exist upstream this long (0 = never cache them)"),
     ROW("cache", "write_through", NULL, OPT_BOOL, write_through, 0, 0, true, "yes",
-        "after the upstream accepts SET, SETEX, PSETEX, SETNX or MSET, keep the new value "
-        "locally (no = only drop the local copy)"),
+        "after SET, SETEX, PSETEX, SETNX or MSET, read the keys back from the upstream and "
+        "keep what it holds locally (no = only drop the local copy)"),
     ROW("cache", "serve_stale_ms", NULL, OPT_INT, serve_stale_ms, 0, LLONG_MAX, true, "0",
         "while the upstream is down, serve entries up to this long past their TTL (0 = never)"),
     ROW("upstream", "host", NULL, OPT_STRING, upstream.host, 0, 0, false, "",

@@ -307,18 +307,8 @@ static void fwd_merge_mget(struct fwd *f, const struct upstream_reply *r, struct
     out->len = (size_t)(w - out->data);
 }
 
-static bool fwd_write_succeeded(const struct fwd *f, const struct upstream_reply *r)
-{
-    if (r->status != UPSTREAM_OK)
-        return false;
-    enum upstream_value_type t = upstream_value_type(r->value);
-    if (t == UPSTREAM_VALUE_STATUS)
-        return !(f->flags & FWD_WT_ONE);
-    return t == UPSTREAM_VALUE_INTEGER && upstream_value_integer(r->value) == 1 &&
-           (f->flags & FWD_WT_ONE);
-}
-
-/* After the reply: drop the written keys again, flush, tell write-through guards. */
+/* After the reply: drop the written keys again (a write-through guard's key is withheld for its
+ * store instead), flush. */
 static void fwd_post(struct fwd *f, const struct upstream_reply *r, struct nearcache *nc)
 {
     bool ok = r->status == UPSTREAM_OK && upstream_value_type(r->value) != UPSTREAM_VALUE_ERROR;
@@ -330,10 +320,6 @@ static void fwd_post(struct fwd *f, const struct upstream_reply *r, struct nearc
             nearcache_drop_key_keep(nc, k->bytes + start, k->ends[i] - start,
                                     i < f->nwt ? f->wt[i] : NULL);
     }
-    bool wt_ok = fwd_write_succeeded(f, r);
-    for (size_t i = 0; i < f->nwt; i++)
-        if (wt_ok && f->wt[i])
-            nearcache_guard_confirm(f->wt[i]);
 }
 
 /* A big bulk reply into an empty slot: the upstream layer's allocation holding its encoding

@@ -34,8 +34,6 @@ struct slowlog_entry;
 
 #define FWD_DISCARD 0x01u        /* CLIENT REPLY OFF/SKIP: the slot stays empty */
 #define FWD_FLUSH_AFTER 0x02u    /* FLUSHALL/FLUSHDB or too many keys: flush at the reply */
-#define FWD_WT_ONE 0x04u         /* write-through: the write succeeded when it replied :1
-                                    (SETNX); otherwise when it replied a status (+OK) */
 #define FWD_ENDS_TXN 0x08u       /* EXEC, DISCARD, RESET on a pin: drop its transaction's keys */
 #define FWD_PIN_SELECT 0x10u     /* SELECT on a pin: pin_db is the database it selects */
 #define FWD_EXEC_ABORTED 0x20u   /* an EXEC sent as DISCARD (its WATCH was lost): a +OK reply
@@ -79,8 +77,8 @@ struct fwd {
     long long pin_db;            /* FWD_PIN_SELECT: the database */
     unsigned flags;              /* FWD_* */
     struct fwd_keys keys;        /* written keys to drop again at the reply */
-    struct nc_guard **wt;        /* write-through guards told the outcome at the reply:
-                                    wt[i] is keys[i]'s, or NULL */
+    struct nc_guard **wt;        /* write-through guards whose keys the reply's drop keeps
+                                    withheld for them: wt[i] is keys[i]'s, or NULL */
     size_t nwt;
     struct fwd_mget_part *parts; /* MGET: every requested key in order */
     size_t nparts;

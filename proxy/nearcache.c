@@ -353,8 +353,8 @@ static bool guard_send_pttl(struct nc_guard *g)
     return true;
 }
 
-/* Guards whose keys one EXISTS re-tracks (MSET's write-through: MSET leaves its keys without a
- * TTL, so one read of all of them is all tracking needs). In nc->groups until its reply. */
+/* Guards whose keys one MGET re-reads (MSET's write-through: MSET leaves its keys without a
+ * TTL, so one read of all of them is all storing needs). In nc->groups until its reply. */
 struct nc_guard_group {
     struct nc_guard_group *prev, *next;
     struct nearcache *nc;
@@ -375,13 +375,21 @@ static void group_unlink(struct nc_guard_group *grp)
 static void guard_group_cb(void *owner, const struct upstream_reply *r)
 {
     struct nc_guard_group *grp = owner;
-    /* Every key still there (EXISTS counts a repeated key each time): store with no TTL. */
-    bool all = r->status == UPSTREAM_OK &&
-               upstream_value_type(r->value) == UPSTREAM_VALUE_INTEGER &&
-               upstream_value_integer(r->value) == (long long)grp->n;
+    /* Each key's element is what the upstream holds now (tracked from this read on): stored
+     * with no TTL, as MSET left it; a key gone since (nil) stores nothing. */
+    bool ok = r->status == UPSTREAM_OK &&
+              upstream_value_type(r->value) == UPSTREAM_VALUE_ARRAY &&
+              upstream_value_count(r->value) == grp->n;
     for (size_t i = 0; i < grp->n; i++) {
-        if (all)
-            guard_store(grp->g[i], -1);
+        const struct upstream_value *v = ok ? upstream_value_at(r->value, i) : NULL;
+        if (v && upstream_value_type(v) == UPSTREAM_VALUE_BULK) {
+            struct nc_guard *g = grp->g[i];
+            g->reply.len = 0;
+            strbuf_reserve(&g->reply, upstream_value_encoded_len(v));
+            g->reply.len = (size_t)(upstream_value_encode(v, g->reply.data) - g->reply.data);
+            g->confirmed = true;
+            guard_store(g, -1);
+        }
         guard_settle(grp->g[i]);
     }
     group_unlink(grp);
@@ -397,8 +405,8 @@ size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const
     size_t lens_stack[NC_GROUP_STACK + 1];
     const char **argv = n <= NC_GROUP_STACK ? argv_stack : xmalloc((n + 1) * sizeof(*argv));
     size_t *lens = n <= NC_GROUP_STACK ? lens_stack : xmalloc((n + 1) * sizeof(*lens));
-    argv[0] = "EXISTS";
-    lens[0] = 6;
+    argv[0] = "MGET";
+    lens[0] = 4;
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
         if (!nearcache_can_fill(nc, idx, keys[i], klens[i]))
@@ -406,6 +414,7 @@ size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const
         out[i] = guard_new(nc, idx, keys[i], klens[i], nc_hash(nc, keys[i], klens[i]), sig,
                            siglen, false);
         out[i]->pending = 1;
+        out[i]->write_through = true;
         grp->g[grp->n] = out[i];
         argv[grp->n + 1] = keys[i];
         lens[grp->n + 1] = klens[i];
@@ -597,6 +606,25 @@ void nearcache_fill(struct nearcache *nc, struct client *c, const char *key, siz
     guard_send_pttl(g);
 }
 
+struct nc_guard *nearcache_guard_reread(struct nearcache *nc, size_t idx, const char *key,
+                                        size_t klen, const char *sig, size_t siglen)
+{
+    if (!nearcache_can_fill(nc, idx, key, klen))
+        return NULL;
+    struct nc_guard *g = guard_new(nc, idx, key, klen, nc_hash(nc, key, klen), sig, siglen,
+                                   false);
+    g->write_through = true;
+    const char *argv[2] = { "GET", key };
+    size_t lens[2] = { 3, klen };
+    if (!upstream_link_send_argv(nc->links[idx].link, 2, argv, lens, guard_cmd_cb, g)) {
+        guard_free(g);
+        return NULL;
+    }
+    g->pending = 1;
+    guard_send_pttl(g); /* refused: the GET's reply settles the guard without storing */
+    return g;
+}
+
 struct nc_guard *nearcache_guard_external(struct nearcache *nc, size_t idx, const char *key,
                                           size_t klen, const char *sig, size_t siglen)
 {
@@ -615,28 +643,6 @@ void nearcache_guard_set_reply(struct nc_guard *g, const char *p, size_t n)
 {
     g->reply.len = 0;
     strbuf_append(&g->reply, p, n);
-    g->confirmed = true;
-}
-
-void nearcache_guard_set_pending(struct nc_guard *g, const char *val, size_t n)
-{
-    char head[32]; /* "$<n>\r\n" formatted here: no printf on the write path */
-    size_t hlen = 0;
-    head[hlen++] = '$';
-    hlen += num_format_ull(head + hlen, n);
-    head[hlen++] = '\r';
-    head[hlen++] = '\n';
-    g->reply.len = 0;
-    strbuf_reserve(&g->reply, hlen + n + 2);
-    strbuf_append(&g->reply, head, hlen);
-    strbuf_append(&g->reply, val, n);
-    strbuf_append(&g->reply, "\r\n", 2);
-    g->confirmed = false;
-    g->write_through = true;
-}
-
-void nearcache_guard_confirm(struct nc_guard *g)
-{
     g->confirmed = true;
 }
 

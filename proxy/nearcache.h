@@ -114,21 +114,22 @@ bool nearcache_can_fill(const struct nearcache *nc, size_t idx, const char *key,
  * when the key may not be cached now. */
 struct nc_guard *nearcache_guard_external(struct nearcache *nc, size_t idx, const char *key,
                                           size_t klen, const char *sig, size_t siglen);
-/* Guards for n keys on link idx whose TTL is known to be none (MSET's write-through): one
- * EXISTS of them all follows (it makes Redis track them), and each stores its value with
- * max_ttl_ms if every key still exists then. out[i] is key i's guard, or NULL when key i may
- * not be cached now. Returns how many were made. */
+/* Write-through, sent right after the write on the same link: the guard reads the key back
+ * (GET, then PTTL) and stores what that read returns, not the value the write sent. Our own
+ * write untracked the key (NOLOOP), so a write of someone else that the upstream runs between
+ * ours and the read would never be invalidated; the read returns that value instead and makes
+ * the upstream track the key from then on. NULL when the key may not be cached now. */
+struct nc_guard *nearcache_guard_reread(struct nearcache *nc, size_t idx, const char *key,
+                                        size_t klen, const char *sig, size_t siglen);
+/* The same for n keys whose TTL is known to be none (MSET's write-through): one MGET of them
+ * all follows, and each key stores its element with max_ttl_ms (nil: nothing). out[i] is key
+ * i's guard, or NULL when key i may not be cached now. Returns how many were made. */
 size_t nearcache_guard_group(struct nearcache *nc, size_t idx, const char *const *keys,
                              const size_t *klens, size_t n, const char *sig, size_t siglen,
                              struct nc_guard **out);
 /* The bytes the guard stores, already confirmed (an MGET element). Called at most once,
  * before the guard's PTTL reply (same ordered link). */
 void nearcache_guard_set_reply(struct nc_guard *g, const char *p, size_t n);
-/* Write-through: the value (stored as its bulk string reply) if the write succeeds, given when
- * it is sent; stored only after nearcache_guard_confirm() (the write's success reply, which
- * precedes the PTTL's). */
-void nearcache_guard_set_pending(struct nc_guard *g, const char *val, size_t n);
-void nearcache_guard_confirm(struct nc_guard *g);
 
 /* The key changed (a local write sent or answered, an invalidation): drops it and poisons its
  * fills in flight. */

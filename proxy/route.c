@@ -24,21 +24,19 @@
 #define WT_KEYS_STACK 32
 #define MGET_STACK_KEYS 32 /* keys of an MGET peeked without heap arrays */ /* keys of a write-through handled without heap arrays */
 
-/* Writes whose new value is known from the request: value argument, key/value stride (MSET),
- * and whether success is the integer 1 (SETNX) rather than +OK. */
+/* Writes of string values whose keys are read back and kept after them (write-through): one
+ * key (argv[1]) or key/value pairs from argv[1] (MSET). */
 struct write_through_rule {
     command_proc *proc;
-    size_t value_arg;   /* argv index of the first value */
     size_t stride;      /* 0: one key (argv[1]); 2: key value pairs from argv[1] */
-    bool success_is_one;
 };
 
 static const struct write_through_rule write_through_rules[] = {
-    { cmd_set, 2, 0, false },
-    { cmd_setex, 3, 0, false },
-    { cmd_psetex, 3, 0, false },
-    { cmd_setnx, 2, 0, true },
-    { cmd_mset, 2, 2, false },
+    { cmd_set, 0 },
+    { cmd_setex, 0 },
+    { cmd_psetex, 0 },
+    { cmd_setnx, 0 },
+    { cmd_mset, 2 },
 };
 
 static const struct write_through_rule *write_through_rule_for(const struct command *cmd)
@@ -275,17 +273,6 @@ void route_drop_write_keys(struct client *c, const struct command *cmd, struct f
     drop_write_keys(c, cmd, f, p, false);
 }
 
-/* Whether SET's options allow keeping the value: not with GET (the reply is the old value). */
-static bool set_options_allow(const struct client *c, const struct write_through_rule *r)
-{
-    if (r->proc != cmd_set)
-        return true;
-    for (size_t i = 3; i < c->argc; i++)
-        if (arg_is(&c->argv[i], "get"))
-            return false;
-    return true;
-}
-
 static void route_write(struct client *c, const struct command *cmd)
 {
     struct nearcache *nc = c->srv->nc;
@@ -293,24 +280,22 @@ static void route_write(struct client *c, const struct command *cmd)
     struct fwd *f = fwd_open(c);
     const struct write_through_rule *r = c->srv->cfg.write_through ? write_through_rule_for(cmd)
                                                                     : NULL;
-    if (r && !set_options_allow(c, r))
-        r = NULL;
     /* Keys a guard will follow are withheld (the entry kept for its store), the others dropped;
      * a key that gets no guard after all is dropped below. */
     drop_write_keys(c, cmd, f, NULL, r != NULL);
-    /* The write, then (write-through) a guard per key whose tracked read follows it: a PTTL
-     * for one key (its TTL may be any), one EXISTS for all of MSET's (none have a TTL). */
+    /* The write, then (write-through) a guard per key whose read follows it on the same link
+     * and stores what it returns (nearcache_guard_reread): GET and PTTL for one key (its TTL
+     * may be any), one MGET for all of MSET's (none have a TTL). */
     struct nc_guard *stack_guards[WT_KEYS_STACK];
     size_t nkeys = !r ? 0 : r->stride ? (c->argc - 1) / 2 : 1;
     bool on_stack = nkeys <= WT_KEYS_STACK;
     struct nc_guard **guards = on_stack ? stack_guards : xmalloc(nkeys * sizeof(*guards));
-    f->flags |= r && r->success_is_one ? FWD_WT_ONE : 0;
     bool sent = fwd_send_request(f, nearcache_link(nc, idx), -1);
     size_t nwt = 0;
     struct sig s;
     if (r && sent) {
         sig_get(&s);
-        if (r->stride) { /* MSET: one EXISTS re-tracks every key (no TTL to ask for) */
+        if (r->stride) { /* MSET: one MGET reads every key back (no TTL to ask for) */
             const char *keys_stack[WT_KEYS_STACK];
             size_t klens_stack[WT_KEYS_STACK];
             const char **keys = on_stack ? keys_stack : xmalloc(nkeys * sizeof(*keys));
@@ -327,16 +312,12 @@ static void route_write(struct client *c, const struct command *cmd)
         }
         for (size_t k = 0; k < nkeys; k++) {
             const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
-            const struct resp_arg *val = &c->argv[r->stride ? 2 + 2 * k : r->value_arg];
             struct nc_guard *g = r->stride ? guards[k]
-                                           : nearcache_guard_external(nc, idx, key->ptr,
-                                                                      key->len, s.p, s.len);
+                                           : nearcache_guard_reread(nc, idx, key->ptr,
+                                                                    key->len, s.p, s.len);
             guards[nwt++] = g; /* aligned with the keys f remembers (the same positions) */
-            if (!g) {
+            if (!g)
                 nearcache_drop_key(nc, key->ptr, key->len); /* no store follows */
-                continue;
-            }
-            nearcache_guard_set_pending(g, val->ptr, val->len);
         }
         sig_free(&s);
         if (nwt) {

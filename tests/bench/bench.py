@@ -745,7 +745,7 @@ class Bench:
         self.start_targets()
         if self.wanted("conns"):
             self.run_conns()  # first, while the servers are fresh: RSS growth is then visible
-        if self.wanted("cpu"):
+        if self.wanted("cpu get") or self.wanted("cpu set"):
             self.run_cpu()
         self.run_get_set()
         self.run_multi()

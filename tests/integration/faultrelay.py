@@ -12,6 +12,13 @@ relay.port) and switch faults at run time from the test:
     reset()    an action, not a mode: RST (SO_LINGER 0) every current connection, both sides;
                with refuse=True new connections are reset as soon as accepted until
                refuse_new(False)
+    hold_after(marker)
+               a one-shot split, not a mode: the first chunk the sidecar sends that contains
+               marker is written on up to the marker's end, and what follows it on that
+               connection is held (the rest of the chunk and every later chunk, in order)
+               until release(); held() tells whether the split happened. It puts the upstream's
+               read boundary (and anything the test does meanwhile) between two commands the
+               sidecar wrote at once.
 
 A mode applies to all connections (set_mode(mode)), or only to the connections of one role
 (set_mode(mode, role=...)), which wins over the global mode, or to one connection
@@ -48,6 +55,7 @@ MAX_BUFFERED = 8 << 20       # bytes buffered per direction before reading from 
 CLASSIFY_BYTES = 4096        # bytes of the client's stream kept to learn its role
 CONNECT_TIMEOUT = 1.0        # seconds for the connection to the target
 MAX_LIFETIME = 1800.0        # seconds: the loop ends by itself after this, whatever happens
+HELD = float("inf")          # release time of a part held by hold_after() until release()
 
 
 def _rst_close(sock):
@@ -129,6 +137,8 @@ class FaultRelay:
         self.refused = 0
         self.resets = 0
         self.error = None                        # an exception that ended the loop, if any
+        self._split = None                       # hold_after's marker, until it is seen
+        self._held = None                        # (conn, chunk index) of the held part
 
     # ---- lifetime ----------------------------------------------------------------------------
 
@@ -265,6 +275,44 @@ class FaultRelay:
             w.send(b"x")
         except OSError:
             pass  # full (already woken) or closed
+
+    def hold_after(self, marker):
+        with self._lock:
+            self._split = marker
+            self._held = None
+
+    def held(self):
+        with self._lock:
+            return self._held is not None
+
+    def release(self):
+        """Lets the held part (and what queued behind it) go on."""
+        def action():
+            with self._lock:
+                conn, self._held = self._held, None
+            if conn is not None:
+                for i, (rel, data) in enumerate(conn.up.chunks):  # one held part at most
+                    if rel == HELD:
+                        conn.up.chunks[i] = (0.0, data)
+                        break
+        with self._lock:
+            self._actions.append(action)
+        self._wake()
+
+    def _split_held(self, conn, data, rel):
+        """Appends data to conn.up, split after hold_after's marker (see the module comment)."""
+        with self._lock:
+            marker = self._split
+        at = data.find(marker) if marker else -1
+        if at < 0:
+            conn.up.chunks.append((rel, data))
+            return
+        end = at + len(marker)
+        conn.up.chunks.append((rel, data[:end]))
+        conn.up.chunks.append((HELD, data[end:]))
+        with self._lock:
+            self._split = None
+            self._held = conn
 
     def _effective(self, conn):
         with self._lock:
@@ -404,7 +452,10 @@ class FaultRelay:
                     d.dropped += len(data)
                 else:
                     rel = time.monotonic() + (delay_ms / 1000.0 if mode == "delay" else 0.0)
-                    d.chunks.append((rel, data))
+                    if d is conn.up:
+                        self._split_held(conn, data, rel)
+                    else:
+                        d.chunks.append((rel, data))
                     d.buffered += len(data)
         if events & selectors.EVENT_WRITE and not conn.closed:
             d = conn.down if sock is conn.client else conn.up

@@ -436,6 +436,51 @@ class TestPrivateConnections(FaultCase):
         self.assert_alive(c, "blocking pop")
 
 
+class TestWriteThroughRace(FaultCase):
+    """A write-through stores what the upstream holds after the write, not what was written: a
+    write by someone else that lands between our SET and the read that follows it (the
+    upstream read them in two reads: the relay holds the rest of the stream after our SET) is
+    never tracked for us (our own write untracked the key), so storing our value would serve
+    it stale until max_ttl_ms."""
+
+    def settled(self):
+        return self.info_int("cache_write_throughs") + self.info_int("cache_fills_discarded")
+
+    def race(self, ours, theirs, key):
+        before = self.settled()
+        self.relay.hold_after(encode_command(*ours))
+        self.assertEqual(self.c.call_raw(*ours), b"+OK\r\n")
+        self.assertTrue(harness.wait_until(self.relay.held, 5), "the relay never split the stream")
+        self.assertEqual(self.direct.call("SET", key, theirs), "OK")
+        self.relay.release()
+        # the write-through settles (stored or discarded), then GETs are answered locally
+        self.assertTrue(harness.wait_until(lambda: self.settled() > before, 5))
+        for _ in range(3):
+            self.assertEqual(self.c.call_raw("GET", key), bulk(theirs))
+        self.assertEqual(self.direct.call("GET", key), theirs.encode())
+
+    def test_set(self):
+        self.race(("SET", "race:k", "ours"), "theirs", "race:k")
+
+    def test_mset(self):
+        self.race(("MSET", "race:a", "ours", "race:b", "b"), "theirs", "race:a")
+
+    def test_nothing_left_when_the_key_is_gone(self):
+        # A cached key, written through; someone deletes it before our read-back, which then
+        # stores nothing: the entry the write withheld for it must not stay behind.
+        self.assertEqual(self.c.call_raw("SET", "race:g", "v1"), b"+OK\r\n")
+        self.assertEqual(self.c.call_raw("GET", "race:g"), bulk("v1"))
+        self.assertEqual(self.info_int("cache_keys"), 1)
+        self.relay.hold_after(encode_command("SET", "race:g", "v2"))
+        self.assertEqual(self.c.call_raw("SET", "race:g", "v2"), b"+OK\r\n")
+        self.assertTrue(harness.wait_until(self.relay.held, 5), "the relay never split the stream")
+        self.assertEqual(self.direct.call("DEL", "race:g"), 1)
+        self.relay.release()
+        self.assertTrue(harness.wait_until(lambda: self.info_int("cache_keys") == 0, 5),
+                        "cache_keys %d: a withheld entry stayed" % self.info_int("cache_keys"))
+        self.assertEqual(self.c.call_raw("GET", "race:g"), NIL)
+
+
 class TestPubSubRelay(FaultCase):
 
     def test_subscriber_gets_messages_after_faults(self):

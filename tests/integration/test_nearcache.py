@@ -957,26 +957,32 @@ class WriteThroughTest(NearCacheCase):
 
     @sidecar_only
     def test_write_through_over_a_cached_key(self):
-        # A write-through keeps the key's entry for its new value (withheld while the write is
-        # in flight): never the old value meanwhile, no placeholder left when the write fails,
-        # and the new value's TTL replaces the old one. (Redis also sends the sidecar an
-        # invalidation for its own write of a key it tracks, which may drop the new value when
-        # it arrives late: only the first write of k is free of that, so the refused-write
-        # check comes first and later checks are about values, not hits.)
+        # A write-through keeps the key's entry for the value read back after the write
+        # (withheld while the write is in flight): never the old value meanwhile, no
+        # placeholder left when nothing is stored, and the new value's TTL replaces the old
+        # one. (Redis also sends the sidecar an invalidation for its own write of a key it
+        # tracks, which may drop the new value when it arrives late: only the first write of k
+        # is free of that, so the refused-write checks come first and later checks are about
+        # values, not hits.)
         self.start_pair()
         self.assertReply(self.c, ("SET", "k", "v1"), OK)
         self.reset_calls()
         self.assertReply(self.c, ("GET", "k"), bulk("v1"))
         self.assertCalls("get", 0, "the write-through's value is kept")
         self.assertEqual(self.cache_int("cache_keys"), 1)
-        # a write the upstream refuses: the entry it withheld is gone, nothing stored
-        self.assertReply(self.c, ("SET", "k", "nx", "NX"), NIL)
-        ok, _ = poll(lambda: self.cache_int("cache_keys") == 0, 1.0, 0.005)
-        self.assertTrue(ok, "cache_keys %d after a refused SET NX: a withheld entry stayed"
+        # a write the upstream refuses on a missing key: its read-back finds nothing, and the
+        # entry it withheld is gone (negative_ttl_ms = 0: nothing stored)
+        self.assertReply(self.c, ("SET", "x", "xx", "XX"), NIL)
+        ok, _ = poll(lambda: self.cache_int("cache_keys") == 1, 1.0, 0.005)
+        self.assertTrue(ok, "cache_keys %d after a refused SET XX: a withheld entry stayed"
                         % self.cache_int("cache_keys"))
         self.reset_calls()
+        self.assertReply(self.c, ("GET", "x"), NIL)
+        self.assertCalls("get", 1, "after a refused write of a missing key it is read upstream")
+        # a write the upstream refuses on an existing key: what it holds is read back and kept
+        self.assertReply(self.c, ("SET", "k", "nx", "NX"), NIL)
+        self.reset_calls()
         self.assertReply(self.c, ("GET", "k"), bulk("v1"))
-        self.assertCalls("get", 1, "after a refused write the key is read from the upstream")
         self.assertReply(self.c, ("GET", "k"), bulk("v1"))
         # writes over the cached key, each read back in the same pipeline
         cmds = [("SET", "k", "v2"), ("GET", "k"), ("MSET", "k", "v3", "j", "w"), ("MGET", "k", "j"),
