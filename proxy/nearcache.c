@@ -559,6 +559,11 @@ bool nearcache_can_fill(const struct nearcache *nc, size_t idx, const char *key,
     const struct nearcache_link *l = &nc->links[idx];
     if (l->sent_epoch != nc->epoch || upstream_link_state(l->link) != UPSTREAM_UP)
         return false;
+    return nearcache_may_hold(nc, key, klen);
+}
+
+bool nearcache_may_hold(const struct nearcache *nc, const char *key, size_t klen)
+{
     if (nc->nprefixes == 0)
         return true;
     for (size_t i = 0; i < nc->nprefixes; i++)

@@ -106,6 +106,8 @@ const char *nearcache_peek(struct nearcache *nc, struct client *c, const char *k
  * or forwards the read plainly when the key may not be cached now. */
 void nearcache_fill(struct nearcache *nc, struct client *c, const char *key, size_t klen,
                     const char *sig, size_t siglen);
+/* Whether key may ever be cached: under a bcast prefix in bcast mode, any key otherwise. */
+bool nearcache_may_hold(const struct nearcache *nc, const char *key, size_t klen);
 /* Whether key may be cached on link idx now (armed, and under a bcast prefix in bcast mode). */
 bool nearcache_can_fill(const struct nearcache *nc, size_t idx, const char *key, size_t klen);
 

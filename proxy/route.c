@@ -220,6 +220,8 @@ static void route_read(struct client *c, const struct command *cmd)
 static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, struct pin *p,
                      bool withhold)
 {
+    if (!nearcache_may_hold(c->srv->nc, a->ptr, a->len))
+        return; /* bcast: outside every prefix, never held: nothing to drop, now or later */
     if (withhold)
         nearcache_withhold_key(c->srv->nc, a->ptr, a->len);
     else
@@ -312,6 +314,8 @@ static void route_write(struct client *c, const struct command *cmd)
         }
         for (size_t k = 0; k < nkeys; k++) {
             const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
+            if (!nearcache_may_hold(nc, key->ptr, key->len))
+                continue; /* f does not remember it either (drop_one): wt stays aligned */
             struct nc_guard *g = r->stride ? guards[k]
                                            : nearcache_guard_reread(nc, idx, key->ptr,
                                                                     key->len, s.p, s.len);

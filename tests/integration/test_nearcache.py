@@ -929,6 +929,19 @@ class WriteThroughTest(NearCacheCase):
         self.assertCalls("mget", 0)
         self.assertCalls("get", 0)
 
+    @sidecar_only
+    def test_write_through_mset_bcast_outside_prefixes(self):
+        # bcast: keys outside every prefix are never held, so a write neither drops nor guards
+        # them; the keys under the prefix are still read back and kept, each with its value
+        self.start_pair(invalidation="bcast", bcast_prefixes="user:")
+        self.assertReply(self.c, ("MSET", "other:1", "a", "user:1", "b", "other:2", "c",
+                                  "user:2", "d"), OK)
+        self.reset_calls()
+        self.assertReply(self.c, ("GET", "user:1"), bulk("b"))
+        self.assertReply(self.c, ("GET", "user:2"), bulk("d"))
+        self.assertReply(self.c, ("GET", "other:2"), bulk("c"))
+        self.assertCalls("get", 1, "user:1 and user:2 kept by the write-through, other:2 read")
+
     def test_write_through_conditional_sets_not_applied(self):
         # SETNX / SET NX / SET XX that the upstream does not apply must not store their value.
         self.start_pair()
