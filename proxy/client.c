@@ -208,10 +208,19 @@ void client_slot_ready(struct client *c, struct reply_slot *slot)
          * is never written: its replies are dropped here, not copied, so a pipeline of misses
          * answered at once (one upstream reply for many waiters) cannot pile up copies past
          * the output limit that closed it. */
-        if (s->buf.len && !(c->flags & CLIENT_CLOSE_ASAP))
-            strbuf_append(&c->out, s->buf.data, s->buf.len);
         if (s != c->slot_tail)
             c->slot_bytes -= s->buf.len;
+        if (s->buf.len >= CLIENT_DIRECT_MIN && c->out.len == 0 && !(c->flags & CLIENT_CLOSE_ASAP)) {
+            /* A large reply (a forwarded 100 KB value) into an empty output: its buffer
+             * becomes the output instead of being copied into it (the slot recycles the
+             * output's old buffer, or frees it). */
+            struct strbuf t = c->out;
+            c->out = s->buf;
+            s->buf = t;
+            s->buf.len = 0;
+        } else if (s->buf.len && !(c->flags & CLIENT_CLOSE_ASAP)) {
+            strbuf_append(&c->out, s->buf.data, s->buf.len);
+        }
         c->slot_head = s->next;
         if (!c->slot_head)
             c->slot_tail = NULL;
