@@ -102,6 +102,16 @@ size_t slowlog_len(const struct slowlog *sl)
 
 /* ---- entries ---- */
 
+/* "... (<n><what>)" into note (SLOWLOG_NOTE_MAX bytes), without printf (every forwarded SET
+ * of a value over 128 bytes is captured: snprintf was ~4% of the forwarding time). */
+static size_t entry_note(char *note, size_t n, const char *what, size_t what_len)
+{
+    memcpy(note, "... (", 5);
+    size_t len = 5 + num_format_ull(note + 5, n);
+    memcpy(note + len, what, what_len);
+    return len + what_len;
+}
+
 /* Argument i of an entry of argc arguments cut to kept: its logged text. Either a slice of the
  * original (*p, *n), or note (formatted here) for the forms Redis writes, in which case
  * the first *n bytes of the original come before the note. Returns the note's length. */
@@ -111,8 +121,7 @@ static size_t entry_arg_form(const struct resp_arg *argv, size_t argc, size_t ke
     if (kept != argc && i == kept - 1) {
         *p = NULL;
         *n = 0;
-        return (size_t)snprintf(note, SLOWLOG_NOTE_MAX, "... (%zu more arguments)",
-                                argc - kept + 1);
+        return entry_note(note, argc - kept + 1, " more arguments)", 16);
     }
     if (redacted & client_redact_bit(i)) {
         *p = SLOWLOG_REDACTED;
@@ -122,8 +131,7 @@ static size_t entry_arg_form(const struct resp_arg *argv, size_t argc, size_t ke
     *p = argv[i].ptr;
     if (argv[i].len > SLOWLOG_ENTRY_MAX_STRING) {
         *n = SLOWLOG_ENTRY_MAX_STRING;
-        return (size_t)snprintf(note, SLOWLOG_NOTE_MAX, "... (%zu more bytes)",
-                                argv[i].len - SLOWLOG_ENTRY_MAX_STRING);
+        return entry_note(note, argv[i].len - SLOWLOG_ENTRY_MAX_STRING, " more bytes)", 12);
     }
     *n = argv[i].len;
     return 0;
