@@ -433,22 +433,35 @@ static bool string_fits_in_place(const struct store_entry *e, size_t vlen)
     return e->type == STORE_STRING && need <= have && need * 2 >= have;
 }
 
-struct store_entry *store_set_string(struct store *s, int db, const char *key, size_t klen,
-                                     const char *val, size_t vlen, int64_t expire_ms,
-                                     bool keep_ttl, int64_t now_ms)
+/* Where a string value for key goes in db (a rehash step first): the slot of its entry, or
+ * NULL; *h is the key's hash. An expired entry there is counted, and with keep_ttl *expire_ms
+ * becomes the live entry's TTL (none for an expired one). */
+static struct store_entry **string_slot(struct store *s, int db, const char *key, size_t klen,
+                                        uint32_t *h, bool keep_ttl, int64_t now_ms,
+                                        int64_t *expire_ms)
 {
     struct store_db *d = &s->dbs[db];
     if (rehashing(d))
         rehash_step(s, d, 1);
     int ti;
-    uint32_t h = key_hash(s, key, klen);
-    struct store_entry **pp = slot_find(d, key, klen, h, &ti);
+    *h = key_hash(s, key, klen);
+    struct store_entry **pp = slot_find(d, key, klen, *h, &ti);
     struct store_entry *old = pp ? *pp : NULL;
     bool old_expired = old && store_entry_expired(old, now_ms);
     if (old_expired)
         s->stats.expired++;
     if (old && keep_ttl)
-        expire_ms = old_expired ? 0 : old->expire_ms;
+        *expire_ms = old_expired ? 0 : old->expire_ms;
+    return pp;
+}
+
+struct store_entry *store_set_string(struct store *s, int db, const char *key, size_t klen,
+                                     const char *val, size_t vlen, int64_t expire_ms,
+                                     bool keep_ttl, int64_t now_ms)
+{
+    uint32_t h;
+    struct store_entry **pp = string_slot(s, db, key, klen, &h, keep_ttl, now_ms, &expire_ms);
+    struct store_entry *old = pp ? *pp : NULL;
 
     if (old && string_fits_in_place(old, vlen)) {
         memmove(store_string_mut(old), val, vlen);
@@ -483,18 +496,10 @@ void store_string_discard(struct store_entry *e)
 struct store_entry *store_set_string_entry(struct store *s, int db, struct store_entry *e,
                                            int64_t expire_ms, bool keep_ttl, int64_t now_ms)
 {
-    struct store_db *d = &s->dbs[db];
-    if (rehashing(d))
-        rehash_step(s, d, 1);
-    int ti;
-    uint32_t h = key_hash(s, e->data, e->klen);
-    struct store_entry **pp = slot_find(d, e->data, e->klen, h, &ti);
+    uint32_t h;
+    struct store_entry **pp = string_slot(s, db, e->data, e->klen, &h, keep_ttl, now_ms,
+                                          &expire_ms);
     struct store_entry *old = pp ? *pp : NULL;
-    bool old_expired = old && store_entry_expired(old, now_ms);
-    if (old_expired)
-        s->stats.expired++;
-    if (old && keep_ttl)
-        expire_ms = old_expired ? 0 : old->expire_ms;
     e->hash = h;
     e->db = (uint16_t)db;
     e->data[e->klen + e->vlen] = '\0';

@@ -407,11 +407,25 @@ static bool client_bigarg_start(struct client *c)
     return true;
 }
 
+/* n bytes were read (into qbuf or a large argument's entry, already counted there): the
+ * statistics, and the query buffer limit. False when c was closed for passing it. */
+static bool client_took_input(struct client *c, size_t n)
+{
+    struct server *srv = c->srv;
+    srv->stats.net_input_bytes += (uint64_t)n;
+    c->last_active_ms = server_now_ms(srv);
+    if (client_input_bytes(c) <= (size_t)srv->cfg.client_query_buffer_limit)
+        return true;
+    log_warn(&srv->log, "Closing client that reached max query buffer length: id=%llu addr=%s "
+             "(qbuf=%zu)", (unsigned long long)c->id, c->addr, client_input_bytes(c));
+    client_close(c);
+    return false;
+}
+
 /* Reads the rest of the large argument into its entry; once complete, the parser takes it
  * as the argument and the request runs when it is complete. */
 static void client_read_bigarg(struct client *c)
 {
-    struct server *srv = c->srv;
     ssize_t n = read(c->fd, store_string_mut(c->bigarg) + c->bigarg_have,
                      c->bigarg_need - c->bigarg_have);
     if (n == 0) {
@@ -424,14 +438,8 @@ static void client_read_bigarg(struct client *c)
         return;
     }
     c->bigarg_have += (size_t)n;
-    srv->stats.net_input_bytes += (uint64_t)n;
-    c->last_active_ms = server_now_ms(srv);
-    if (client_input_bytes(c) > (size_t)srv->cfg.client_query_buffer_limit) {
-        log_warn(&srv->log, "Closing client that reached max query buffer length: id=%llu addr=%s "
-                 "(qbuf=%zu)", (unsigned long long)c->id, c->addr, client_input_bytes(c));
-        client_close(c);
+    if (!client_took_input(c, (size_t)n))
         return;
-    }
     if (c->bigarg_have < c->bigarg_need)
         return;
     resp_parser_bulk_external(&c->parser, store_string_ptr(c->bigarg));
@@ -442,7 +450,6 @@ static void client_read_bigarg(struct client *c)
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct client *c = container_of(w, struct client, rio);
-    struct server *srv = c->srv;
     size_t want = CLIENT_READ_CHUNK;
     if ((c->bigarg && c->bigarg_have < c->bigarg_need) || client_bigarg_start(c)) {
         client_read_bigarg(c);
@@ -470,14 +477,8 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     c->qbuf.len += (size_t)n;
-    srv->stats.net_input_bytes += (uint64_t)n;
-    c->last_active_ms = server_now_ms(srv);
-    if (client_input_bytes(c) > (size_t)srv->cfg.client_query_buffer_limit) {
-        log_warn(&srv->log, "Closing client that reached max query buffer length: id=%llu addr=%s "
-                 "(qbuf=%zu)", (unsigned long long)c->id, c->addr, client_input_bytes(c));
-        client_close(c);
+    if (!client_took_input(c, (size_t)n))
         return;
-    }
     client_process_input(c);
     client_qbuf_return(c); /* everything read was complete requests: nothing to keep */
     (void)loop;
