@@ -407,6 +407,20 @@ static bool client_bigarg_start(struct client *c)
     return true;
 }
 
+/* read() returned n <= 0: the peer shut its side (0) or an error; EAGAIN and EINTR mean
+ * nothing to read now. True when c is closing (or closes once answered). */
+static bool client_read_ended(struct client *c, ssize_t n)
+{
+    if (n == 0) {
+        client_peer_closed(c);
+        return true;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return false;
+    client_close(c);
+    return true;
+}
+
 /* n bytes were read (into qbuf or a large argument's entry, already counted there): the
  * statistics, and the query buffer limit. False when c was closed for passing it. */
 static bool client_took_input(struct client *c, size_t n)
@@ -428,13 +442,8 @@ static void client_read_bigarg(struct client *c)
 {
     ssize_t n = read(c->fd, store_string_mut(c->bigarg) + c->bigarg_have,
                      c->bigarg_need - c->bigarg_have);
-    if (n == 0) {
-        client_peer_closed(c);
-        return;
-    }
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            client_close(c);
+    if (n <= 0) {
+        client_read_ended(c, n);
         return;
     }
     c->bigarg_have += (size_t)n;
@@ -465,14 +474,8 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     strbuf_reserve(&c->qbuf, want);
     ssize_t n = read(c->fd, c->qbuf.data + c->qbuf.len, want);
-    if (n == 0) {
-        client_peer_closed(c);
-        return;
-    }
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            client_close(c);
-        else
+    if (n <= 0) {
+        if (!client_read_ended(c, n))
             client_qbuf_return(c);
         return;
     }
