@@ -444,8 +444,13 @@ class PassThroughTest(NearCacheCase):
         self.load_keys()
         direct = self.upc.call_raw("SCAN", "0", "COUNT", "1000")
         self.reset_calls()
-        got = self.assertReply(self.c, ("SCAN", "0", "COUNT", "1000"), direct)
+        got = self.c.call_raw("SCAN", "0", "COUNT", "1000")
+        # The same keys as the upstream's own reply; their order is the upstream dict's, which
+        # an incremental rehash finishing between the two SCANs changes (seen under valgrind).
         cursor, keys = harness.parse_reply(got)[0]
+        dcursor, dkeys = harness.parse_reply(direct)[0]
+        self.assertEqual(got[:4], direct[:4])
+        self.assertEqual((cursor, sorted(keys)), (dcursor, sorted(dkeys)))
         self.assertEqual(cursor, b"0")
         self.assertEqual(sorted(keys), [b"pt:%02d" % i for i in range(20)])
         self.assertCalls("scan", 1)
