@@ -71,7 +71,8 @@ static void fwd_keys_free(struct fwd_keys *k)
 
 static void fwd_free(struct server *srv, struct fwd *f)
 {
-    free(f->wt);
+    if (f->wt != &f->wt_one)
+        free(f->wt);
     for (size_t i = 0; i < f->nparts; i++)
         free(f->parts[i].local);
     free(f->parts);

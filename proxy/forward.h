@@ -80,6 +80,7 @@ struct fwd {
     struct nc_guard **wt;        /* write-through guards whose keys the reply's drop keeps
                                     withheld for them: wt[i] is keys[i]'s, or NULL */
     size_t nwt;
+    struct nc_guard *wt_one;     /* wt's storage for a write of one key */
     struct fwd_mget_part *parts; /* MGET: every requested key in order */
     size_t nparts;
     struct slowlog_entry *slow;  /* the request's arguments and start while the slowlog is on

@@ -611,13 +611,22 @@ void nearcache_fill(struct nearcache *nc, struct client *c, const char *key, siz
     guard_send_pttl(g);
 }
 
-struct nc_guard *nearcache_guard_reread(struct nearcache *nc, size_t idx, const char *key,
-                                        size_t klen, const char *sig, size_t siglen)
+/* A guard whose request comes from elsewhere (not joinable), or NULL when key may not be
+ * cached on link idx now. */
+static struct nc_guard *guard_new_follower(struct nearcache *nc, size_t idx, const char *key,
+                                           size_t klen, const char *sig, size_t siglen)
 {
     if (!nearcache_can_fill(nc, idx, key, klen))
         return NULL;
-    struct nc_guard *g = guard_new(nc, idx, key, klen, nc_hash(nc, key, klen), sig, siglen,
-                                   false);
+    return guard_new(nc, idx, key, klen, nc_hash(nc, key, klen), sig, siglen, false);
+}
+
+struct nc_guard *nearcache_guard_reread(struct nearcache *nc, size_t idx, const char *key,
+                                        size_t klen, const char *sig, size_t siglen)
+{
+    struct nc_guard *g = guard_new_follower(nc, idx, key, klen, sig, siglen);
+    if (!g)
+        return NULL;
     g->write_through = true;
     const char *argv[2] = { "GET", key };
     size_t lens[2] = { 3, klen };
@@ -633,10 +642,9 @@ struct nc_guard *nearcache_guard_reread(struct nearcache *nc, size_t idx, const 
 struct nc_guard *nearcache_guard_external(struct nearcache *nc, size_t idx, const char *key,
                                           size_t klen, const char *sig, size_t siglen)
 {
-    if (!nearcache_can_fill(nc, idx, key, klen))
+    struct nc_guard *g = guard_new_follower(nc, idx, key, klen, sig, siglen);
+    if (!g)
         return NULL;
-    struct nc_guard *g = guard_new(nc, idx, key, klen, nc_hash(nc, key, klen), sig, siglen,
-                                   false);
     if (!guard_send_pttl(g)) {
         guard_free(g);
         return NULL;

@@ -111,8 +111,8 @@ bool nearcache_may_hold(const struct nearcache *nc, const char *key, size_t klen
 /* Whether key may be cached on link idx now (armed, and under a bcast prefix in bcast mode). */
 bool nearcache_can_fill(const struct nearcache *nc, size_t idx, const char *key, size_t klen);
 
-/* A guard for key on link idx whose reply comes from elsewhere (an MGET element, a write's
- * value): the PTTL is sent now; nearcache_guard_set_reply() gives the bytes to store. NULL
+/* A guard for key on link idx whose reply comes from elsewhere (an MGET element): the PTTL
+ * is sent now; nearcache_guard_set_reply() gives the bytes to store. NULL
  * when the key may not be cached now. */
 struct nc_guard *nearcache_guard_external(struct nearcache *nc, size_t idx, const char *key,
                                           size_t klen, const char *sig, size_t siglen);

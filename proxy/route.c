@@ -21,8 +21,8 @@
 #include <string.h>
 
 #define SIG_STACK 512
-#define WT_KEYS_STACK 32
-#define MGET_STACK_KEYS 32 /* keys of an MGET peeked without heap arrays */ /* keys of a write-through handled without heap arrays */
+#define WT_KEYS_STACK 32   /* keys of a write-through handled without heap arrays */
+#define MGET_STACK_KEYS 32 /* keys of an MGET peeked without heap arrays */
 
 /* Writes of string values whose keys are read back and kept after them (write-through): one
  * key (argv[1]) or key/value pairs from argv[1] (MSET). */
@@ -324,10 +324,13 @@ static void route_write(struct client *c, const struct command *cmd)
                 nearcache_drop_key(nc, key->ptr, key->len); /* no store follows */
         }
         sig_free(&s);
-        if (nwt) {
+        if (nwt == 1) { /* one key (SET): the forward's own room, no allocation */
+            f->wt_one = guards[0];
+            f->wt = &f->wt_one;
+        } else if (nwt) {
             f->wt = (struct nc_guard **)(void *)xmemdup(guards, nwt * sizeof(*guards));
-            f->nwt = nwt;
         }
+        f->nwt = nwt;
     }
     if (r && !sent) /* nothing follows: withheld entries go */
         for (size_t k = 0; k < nkeys; k++) {
