@@ -77,6 +77,9 @@ struct client {
     ev_io rio, wio;
 
     struct strbuf qbuf;            /* unparsed input */
+    size_t qbuf_hint;              /* capacity qbuf grew to for a big argument before it was
+                                      last emptied: reserved at once for the next (0 = none) */
+    bool qbuf_grew;                /* qbuf grew for a big argument since it was last emptied */
     struct resp_parser parser;
     struct resp_arg *argv;         /* the current request's arguments (into qbuf) */
     size_t argc, argv_cap;

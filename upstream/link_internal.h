@@ -83,6 +83,8 @@ struct upstream_link {
     struct upstream_buf scratch;    /* send_argv's formatting */
 
     redisAsyncContext *ac;          /* NULL while DOWN */
+    size_t obuf_peak;               /* most bytes ac's output buffer held since it was last
+                                       written out (link_obuf_presize) */
     redisReplyObjectFunctions reply_fns; /* resp.c's pooled nodes: outlive every context */
     struct upstream_reply_pool reply_pool; /* their blocks; each reader's privdata */
     enum upstream_state state;

@@ -481,6 +481,32 @@ class TestWriteThroughRace(FaultCase):
         self.assertEqual(self.c.call_raw("GET", "race:g"), NIL)
 
 
+class TestBigRequestsStalled(FaultCase):
+    """Commands of 16 KB or more are written to the upstream from the client's bytes
+    (link_write_direct in upstream/link.c), only what the socket refuses going to the link's
+    output buffer. With the upstream stalled (the relay stops passing bytes on), a 24 MB SET
+    fills the socket and is written in part, the small SET after it queues behind its rest in
+    the buffer, and the 100 KB SET after that finds the buffer not empty and is buffered whole
+    (it must not overtake). Once the stall ends every command lands whole, in order."""
+
+    sidecar_opts = dict(op_timeout_ms=20000)
+
+    def test_partial_direct_write_keeps_order(self):
+        big, mid = b"b" * (24 << 20), bytes(range(256)) * 400
+        cmds = [("SET", "stall:big", big), ("APPEND", "stall:order", "1"),
+                ("SET", "stall:mid", mid), ("APPEND", "stall:order", "2")]
+        self.relay.set_mode("stall", role="data")
+        self.c.send(b"".join(encode_command(*c) for c in cmds))
+        time.sleep(0.5)
+        self.relay.heal()
+        for want in (b"+OK\r\n", b":1\r\n", b"+OK\r\n", b":2\r\n"):
+            self.assertEqual(self.c.read_reply_bytes(), want)
+        self.assertEqual(self.direct.call("STRLEN", "stall:big"), len(big))
+        self.assertEqual(self.direct.call("GET", "stall:big") == big, True)
+        self.assertEqual(self.direct.call("GET", "stall:mid"), mid)
+        self.assertEqual(self.direct.call("GET", "stall:order"), b"12")
+
+
 class TestPubSubRelay(FaultCase):
 
     def test_subscriber_gets_messages_after_faults(self):

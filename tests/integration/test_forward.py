@@ -120,5 +120,44 @@ class ForwardBigRepliesTest(NearCacheCase):
         self.assertEqual(self.c.read_reply_bytes(), self.bulk(v))
 
 
+@sidecar_only
+class ForwardBigRequestsTest(NearCacheCase):
+    """A command of 16 KB or more is written to the upstream from the client's bytes
+    (link_write_direct), after whatever the link's output buffer held, and what the socket does
+    not take goes to that buffer. Values of 8 MB fill the socket: the first is written in part
+    and its rest buffered, the small SET after it queues behind that rest, the second 8 MB one
+    finds the buffer not empty and is buffered whole. Every value must land as sent, in
+    order."""
+    OPTS = dict(invalidation="bcast", bcast_prefixes="cached:")
+
+    def setUp(self):
+        super().setUp()
+        self.start_pair(**self.OPTS)
+
+    def test_big_requests_in_order(self):
+        sizes = [16 * 1024 - 40, 16 * 1024, 100 * 1024, 8 << 20, 8 << 20]
+        vals = [bytes((i * 13 + k) % 251 for i in range(n)) for k, n in enumerate(sizes)]
+        cmds, want = [], []
+        for k, v in enumerate(vals):
+            cmds.append([b"SET", b"bigreq%d" % k, v])
+            want.append(b"+OK\r\n")
+            cmds.append([b"SET", b"small%d" % k, b"v%d" % k])
+            want.append(b"+OK\r\n")
+            cmds.append([b"APPEND", b"trail", b"%d," % k])  # order across the whole pipeline
+            want.append(b":%d\r\n" % len(b"".join(b"%d," % j for j in range(k + 1))))
+        for k in range(len(vals)):
+            cmds.append([b"STRLEN", b"bigreq%d" % k])
+            want.append(b":%d\r\n" % len(vals[k]))
+        raw = b"".join(b"*%d\r\n" % len(c) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(a), a) for a in c) for c in cmds)
+        self.c.send(raw)
+        for w in want:
+            self.assertEqual(self.c.read_reply_bytes(), w)
+        for k, v in enumerate(vals):
+            self.assertEqual(self.upc.call("GET", "bigreq%d" % k), v)
+            self.assertEqual(self.upc.call("GET", "small%d" % k), b"v%d" % k)
+        self.assertEqual(self.upc.call("GET", "trail"), b"0,1,2,3,4,")
+
+
 if __name__ == "__main__":
     unittest.main()
