@@ -19,8 +19,9 @@
  * commands after the first of a pipeline: from the end of the previous one, so parsing is
  * included) to the end of its handler. A request forwarded to the upstream is
  * counted as a call when dispatched and timed when its reply is delivered (forward.c calls
- * cmdstats_forward_done): its latency includes the upstream round trip, and it also feeds the
- * upstream request histogram. The forwards being timed are kept in a small table by pointer;
+ * cmdstats_forward_done) with the loop iteration's clock (the first reading of the iteration
+ * that reads the reply, shared by every reply it reads): its latency includes the upstream
+ * round trip, and it also feeds the upstream request histogram. The forwards being timed are kept in a small table by pointer;
  * the forwards of clients that left are dropped from it when it would grow (they are never
  * completed, so never timed, as Redis never counts a call whose client went away). A blocking
  * command is counted when it blocks; its latency is the time to block, not the wait.
