@@ -566,8 +566,9 @@ bool nearcache_may_hold(const struct nearcache *nc, const char *key, size_t klen
 {
     if (nc->nprefixes == 0)
         return true;
-    for (size_t i = 0; i < nc->nprefixes; i++)
-        if (klen >= nc->prefix_lens[i] && memcmp(key, nc->prefixes[i], nc->prefix_lens[i]) == 0)
+    for (size_t i = 0; i < nc->nprefixes; i++) /* the first byte first: most keys differ */
+        if (klen >= nc->prefix_lens[i] && key[0] == nc->prefixes[i][0] &&
+            memcmp(key, nc->prefixes[i], nc->prefix_lens[i]) == 0)
             return true;
     return false;
 }

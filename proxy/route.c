@@ -297,26 +297,31 @@ static void route_write(struct client *c, const struct command *cmd)
     struct sig s;
     if (r && sent) {
         sig_get(&s);
-        if (r->stride) { /* MSET: one MGET reads every key back (no TTL to ask for) */
+        if (r->stride) { /* MSET: one MGET reads every key it may hold back (no TTL) */
             const char *keys_stack[WT_KEYS_STACK];
             size_t klens_stack[WT_KEYS_STACK];
             const char **keys = on_stack ? keys_stack : xmalloc(nkeys * sizeof(*keys));
             size_t *klens = on_stack ? klens_stack : xmalloc(nkeys * sizeof(*klens));
+            size_t nheld = 0; /* bcast: the keys under a prefix (guards[] follows them) */
             for (size_t k = 0; k < nkeys; k++) {
-                keys[k] = c->argv[1 + 2 * k].ptr;
-                klens[k] = c->argv[1 + 2 * k].len;
+                const struct resp_arg *key = &c->argv[1 + 2 * k];
+                if (!nearcache_may_hold(nc, key->ptr, key->len))
+                    continue;
+                keys[nheld] = key->ptr;
+                klens[nheld++] = key->len;
             }
-            nearcache_guard_group(nc, idx, keys, klens, nkeys, s.p, s.len, guards);
+            if (nheld)
+                nearcache_guard_group(nc, idx, keys, klens, nheld, s.p, s.len, guards);
             if (!on_stack) {
                 free(keys);
                 free(klens);
             }
         }
-        for (size_t k = 0; k < nkeys; k++) {
+        for (size_t k = 0, held = 0; k < nkeys; k++) {
             const struct resp_arg *key = &c->argv[r->stride ? 1 + 2 * k : 1];
             if (!nearcache_may_hold(nc, key->ptr, key->len))
                 continue; /* f does not remember it either (drop_one): wt stays aligned */
-            struct nc_guard *g = r->stride ? guards[k]
+            struct nc_guard *g = r->stride ? guards[held++] /* held >= nwt: not yet reused */
                                            : nearcache_guard_reread(nc, idx, key->ptr,
                                                                     key->len, s.p, s.len);
             guards[nwt++] = g; /* aligned with the keys f remembers (the same positions) */
