@@ -29,7 +29,8 @@
  *    its look at the command name, which the link already checked: see there), so hiredis
  *    never parses a command we write (0.14's parse read one byte past a one-argument command;
  *    the [P]SUBSCRIBE commands of subscriber.c still go through hiredis's own call).
- *  - Watchers (timer, fifo.timer, fail_idle) are embedded here and stopped before the free. */
+ *  - Watchers (timer, fifo.timer, fail_idle, flush) are embedded here and stopped before the
+ *    free; flush runs only while a context is attached (stopped when the link drops). */
 #include "upstream/link.h"
 #include "upstream/link_internal.h"
 
@@ -40,6 +41,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
 
+#include <errno.h>
 #include <ev.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* TCP keepalive of upstream sockets: first probe after this much idle time, then one every
  * INTVL seconds, CNT unanswered probes drop the connection (~30 s for a vanished peer). */
@@ -61,6 +64,13 @@
 /* A command at least this long is written from the caller's bytes rather than copied into the
  * output buffer first (link_write_direct); only what the socket does not take is copied. */
 #define UPSTREAM_DIRECT_WRITE_BYTES (16 * 1024)
+/* link_read_cb: a read takes this much (hiredis's own read size), or the rest of the bulk
+ * string the reader waits for, up to UPSTREAM_READ_BULK_MAX at once. */
+#define UPSTREAM_READ_CHUNK (16 * 1024)
+#define UPSTREAM_READ_BULK_MAX (1024 * 1024)
+/* An emptied reader buffer with more room than this is freed (hiredis's maxbuf; its default
+ * is 16 KB, which regrew the buffer by doubling, copying it, for every 100 KB reply). */
+#define UPSTREAM_READER_KEEP_BYTES (256 * 1024)
 
 /* Why a caller's request sits on the fail queue (its kind). */
 enum fail_why {
@@ -218,6 +228,7 @@ void upstream_link_drop(struct upstream_link *link, enum upstream_drop_how how, 
         ac->data = NULL;
     link->state = UPSTREAM_DOWN;
     ev_timer_stop(link->loop, &link->timer);
+    ev_prepare_stop(link->loop, &link->flush);
     upstream_fifo_stop(link->loop, &link->fifo);
     if (was == UPSTREAM_UP) {
         link->stats.disconnects++;
@@ -281,6 +292,30 @@ void upstream_link_go_up(struct upstream_link *link)
     link_call_state(link, UPSTREAM_UP);
     if (link->state == UPSTREAM_UP && !link->gate) /* the state callback may have reset it */
         link_write_held(link);
+}
+
+/* The loop is about to wait for events: what the requests of this iteration left in the output
+ * buffer is written now. Why: hiredis writes at the socket's write event, so a request armed
+ * the write watcher (an epoll_ctl), waited for the next iteration's poll to report the socket
+ * writable, and disarmed it once written (another epoll_ctl): two system calls and a loop
+ * iteration per request at -c 1, on the request's way to the upstream. Every client's request
+ * of the iteration still goes out in one write. Written in full, the write watcher is stopped
+ * again before libev applies watcher changes to epoll, so none is made; written in part, or
+ * failed (c->err), it stays armed and hiredis's own handler carries on (or disconnects). */
+static void link_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct upstream_link *link = w->data;
+    ev_prepare_stop(loop, w);
+    redisAsyncContext *ac = link->ac;
+    if (!ac)
+        return;
+    redisContext *c = &ac->c;
+    if (!(c->flags & REDIS_CONNECTED) || c->err || sdslen(c->obuf) == 0)
+        return;
+    int done = 0;
+    if (redisBufferWrite(c, &done) == REDIS_OK && done && ac->ev.delWrite)
+        ac->ev.delWrite(ac->ev.data);
 }
 
 /* Writes one command and registers upstream_reply_cb(req) for its reply: what hiredis 0.14's
@@ -356,6 +391,8 @@ static int link_write_command(redisAsyncContext *ac, struct upstream_req *req, c
         }
         return REDIS_ERR;
     }
+    if (link && (c->flags & REDIS_CONNECTED) && !ev_is_active(&link->flush))
+        ev_prepare_start(link->loop, &link->flush);
     if (link && sdslen(c->obuf) > link->obuf_peak)
         link->obuf_peak = sdslen(c->obuf) < UPSTREAM_EAGER_WRITE_BYTES ? sdslen(c->obuf)
                                                                      : UPSTREAM_EAGER_WRITE_BYTES;
@@ -530,7 +567,90 @@ static void link_install_reader(struct upstream_link *link, redisAsyncContext *a
 {
     ac->c.reader->fn = &link->reply_fns;
     ac->c.reader->privdata = &link->reply_pool;
+    ac->c.reader->maxbuf = UPSTREAM_READER_KEEP_BYTES;
 }
+
+#if HIREDIS_MAJOR == 0 && HIREDIS_MINOR == 14
+/* Exported by hiredis 0.14.1 (async.c) but not declared in its headers: what
+ * redisAsyncHandleRead runs after a read that succeeded. */
+void redisProcessCallbacks(redisAsyncContext *ac);
+
+/* The bytes still missing of the bulk string the reader stopped in (its length line complete
+ * in the buffer), else 0. Reading exactly those brings nothing after the bulk: hiredis moves
+ * the unread rest of its buffer to the front after every reply once 1 KB was consumed, so one
+ * large read of many small replies would cost a memmove per reply. */
+static size_t reader_bulk_missing(const redisReader *r)
+{
+    if (r->ridx < 0 || r->rstack[r->ridx].type != REDIS_REPLY_STRING)
+        return 0;
+    const char *start = r->buf + r->pos, *p = start, *end = r->buf + r->len;
+    size_t len = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - start < 18)
+        len = len * 10 + (size_t)(*p++ - '0');
+    if (p == start || end - p < 2 || p[0] != '\r' || p[1] != '\n')
+        return 0;
+    size_t total = (size_t)(p + 2 - start) + len + 2, have = r->len - r->pos;
+    return total > have ? total - have : 0;
+}
+
+/* The read watcher's callback in place of hiredis's (redisAsyncHandleRead). Why: hiredis reads
+ * 16 KB into a stack buffer and copies it into its reader's buffer, one loop iteration per
+ * 16 KB: a forwarded 100 KB GET took 7 reads, 8 waits for events and a copy of the value
+ * (91,000 of its 210,000 instructions). Here the bytes are read straight into the reader's
+ * buffer, the rest of a bulk in one read, and hiredis's reply processing runs on them as after
+ * its own read (redisBufferRead + redisReaderFeed, which this mirrors: the reader's buffer is
+ * an sds, r->len its length). One read per event, as hiredis: a reply callback may free the
+ * context. Connecting, and a context or reader in error, go through hiredis's own handler; so
+ * do EOF and read errors, with the error set as redisBufferRead sets it (hiredis then
+ * disconnects). */
+static void link_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    redisLibevEvents *e = w->data;
+    redisAsyncContext *ac = e->context;
+    redisContext *c = &ac->c;
+    redisReader *r = c->reader;
+    if (!(c->flags & REDIS_CONNECTED) || c->err || r->err) {
+        redisAsyncHandleRead(ac);
+        return;
+    }
+    if (r->len == 0 && r->maxbuf != 0 && sdsavail(r->buf) > r->maxbuf) {
+        sds fresh = sdsempty();
+        if (fresh) {
+            sdsfree(r->buf);
+            r->buf = fresh;
+            r->pos = 0;
+        }
+    }
+    size_t want = reader_bulk_missing(r);
+    want = want < UPSTREAM_READ_CHUNK ? UPSTREAM_READ_CHUNK
+                                      : want > UPSTREAM_READ_BULK_MAX ? UPSTREAM_READ_BULK_MAX : want;
+    sds grown = sdsMakeRoomFor(r->buf, want);
+    if (!grown) {
+        redisAsyncHandleRead(ac); /* out of memory: hiredis's own read and copy */
+        return;
+    }
+    r->buf = grown;
+    ssize_t n = read(c->fd, r->buf + r->len, want);
+    if (n > 0) {
+        sdsIncrLen(r->buf, (int)n);
+        r->len = sdslen(r->buf);
+        if (ac->ev.addRead)
+            ac->ev.addRead(ac->ev.data);
+        redisProcessCallbacks(ac);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    c->err = n == 0 ? REDIS_ERR_EOF : REDIS_ERR_IO;
+    if (n == 0)
+        snprintf(c->errstr, sizeof(c->errstr), "Server closed the connection");
+    else
+        snprintf(c->errstr, sizeof(c->errstr), "%s", strerror(errno));
+    redisAsyncHandleRead(ac); /* c->err: hiredis disconnects */
+}
+#endif
 
 /* TCP keepalive on an upstream socket, so that a peer that vanished without a FIN or RST (a
  * host gone, a dropped NAT entry) is noticed by the kernel even on a link with nothing to send
@@ -572,6 +692,9 @@ static void link_connect(struct upstream_link *link)
     ac->data = link;
     if (redisLibevAttach(link->loop, ac) != REDIS_OK)
         abort(); /* only fails when already attached */
+#if HIREDIS_MAJOR == 0 && HIREDIS_MINOR == 14
+    ev_set_cb(&((redisLibevEvents *)ac->ev.data)->rev, link_read_cb);
+#endif
     link->ac = ac;
     link->state = UPSTREAM_CONNECTING;
     redisAsyncSetConnectCallback(ac, upstream_connect_cb);
@@ -860,6 +983,8 @@ struct upstream_link *upstream_link_new(struct ev_loop *loop, const struct confi
                        link);
     ev_idle_init(&link->fail_idle, upstream_fail_cb);
     link->fail_idle.data = link;
+    ev_prepare_init(&link->flush, link_flush_cb);
+    link->flush.data = link;
     ev_timer_init(&link->timer, upstream_timer_cb, 0., 0.);
     link->timer.data = link;
     link->rng = ((uint64_t)(uintptr_t)link ^ (uint64_t)(ev_time() * 1e6)) | 1u;
@@ -887,6 +1012,7 @@ void upstream_link_destroy(struct upstream_link *link)
     if (link->depth || (ac && (ac->c.flags & REDIS_IN_CALLBACK)))
         abort(); /* destroy from inside a callback of this link: see link.h */
     ev_timer_stop(link->loop, &link->timer);
+    ev_prepare_stop(link->loop, &link->flush);
     upstream_fifo_stop(link->loop, &link->fifo);
     ev_idle_stop(link->loop, &link->fail_idle);
 
