@@ -3,7 +3,10 @@
  * Invariants: the list is doubly linked newest first, len counts its entries, and after every
  * push len <= slowlog-max-len; ids grow by one per command found slow (also one dropped at
  * once because slowlog-max-len is 0, as Redis 7.0 does) and SLOWLOG RESET does not rewind
- * them; an entry's argument slices point into its own allocation. */
+ * them; an entry's argument slices point into its own allocation. A capture (f->slow) holds
+ * either its request's own bytes (raw > 0, argc 0) or the logged form; the spares are
+ * captures only, at most SLOWLOG_SPARES_MAX of them whose caps add up to spare_bytes <=
+ * SLOWLOG_SPARES_BYTES. */
 #include "proxy/slowlog.h"
 
 #include "conf/xmalloc.h"
