@@ -3,7 +3,10 @@
  * Invariants: the list is doubly linked newest first, len counts its entries, and after every
  * push len <= slowlog-max-len; ids grow by one per command found slow (also one dropped at
  * once because slowlog-max-len is 0, as Redis 7.0 does) and SLOWLOG RESET does not rewind
- * them; an entry's argument slices point into its own allocation. */
+ * them; an entry's argument slices point into its own allocation. A capture (f->slow) holds
+ * either its request's own bytes (raw > 0, argc 0) or the logged form; the spares are
+ * captures only, at most SLOWLOG_SPARES_MAX of them whose caps add up to spare_bytes <=
+ * SLOWLOG_SPARES_BYTES. */
 #include "proxy/slowlog.h"
 
 #include "conf/xmalloc.h"
@@ -23,13 +26,22 @@
 #include <time.h>
 
 #define SLOWLOG_NOTE_MAX 64 /* "... (N more arguments)" / "... (N more bytes)" */
-/* Captures of forwarded requests that were not slow are recycled (every forwarded request
- * makes one while the slowlog is on: a malloc and a free each, ~200 instructions of a
- * forwarded GET's ~4,600). Small ones are allocated with room for SLOWLOG_SPARE_BYTES of
- * argument slices and bytes, and up to SLOWLOG_SPARES_MAX of them wait for reuse (~120 KB at
- * most, only after that many forwards were in flight at once). */
+/* Captures of forwarded requests (every forwarded request makes one while the slowlog is on).
+ * A request that came as a multibulk of at most SLOWLOG_RAW_MAX bytes is captured as its own
+ * bytes, one memcpy, and parsed into the logged form only when it turns out slow; anything
+ * else (inline, a larger one, a bulk read outside the query buffer) is captured in the logged
+ * form at once (entry_build: bounded by the 32 / 128 cuts). Why: building the logged form of
+ * every forward cost ~440 instructions of a forwarded SET's ~4,050 and ~2,900 of a 10-key
+ * MSET's ~12,600 (whose capture, too big to recycle, was also a malloc and a free each).
+ * Captures that were not slow are recycled: allocated with room for SLOWLOG_SPARE_BYTES, or
+ * the next power of two above that, after the header, and up to SLOWLOG_SPARES_MAX of them
+ * holding at most SLOWLOG_SPARES_BYTES wait for reuse (only after that many forwards were in
+ * flight at once). A spare too small for a capture is freed and replaced by a larger one, so
+ * a steady workload settles on spares that fit it and allocates nothing. */
 #define SLOWLOG_SPARE_BYTES 320
 #define SLOWLOG_SPARES_MAX 256
+#define SLOWLOG_SPARES_BYTES (256 * 1024)
+#define SLOWLOG_RAW_MAX 4096
 
 struct slowlog_arg {
     const char *ptr;
@@ -45,6 +57,8 @@ struct slowlog_entry {
     char *name;                  /* the client's name when logged; NULL = none */
     char peer[CLIENT_ADDR_MAX];  /* "addr:port" */
     size_t argc;
+    size_t raw;                  /* a capture of the request's own bytes (in argv's place,
+                                    argc 0): their length; 0 for the logged form */
     size_t cap;                  /* bytes allocated after the header (slices and bytes) */
     struct slowlog_arg argv[];   /* then the argument bytes */
 };
@@ -53,8 +67,9 @@ struct slowlog {
     struct slowlog_entry *newest, *oldest;
     size_t len;
     long long next_id;
-    struct slowlog_entry *spares; /* recycled captures (linked by older), SLOWLOG_SPARE_BYTES */
-    size_t nspares;
+    struct slowlog_entry *spares; /* recycled captures (linked by older) */
+    size_t nspares;               /* <= SLOWLOG_SPARES_MAX */
+    size_t spare_bytes;           /* their caps: <= SLOWLOG_SPARES_BYTES */
 };
 
 struct slowlog *slowlog_create(void)
@@ -137,8 +152,56 @@ static size_t entry_arg_form(const struct resp_arg *argv, size_t argc, size_t ke
     return 0;
 }
 
-/* A new entry holding the logged form of argv (one allocation, or a recycled capture of sl's
- * when it fits). Owned by the caller. */
+/* The room allocated after the header of a capture that needs need bytes there. */
+static size_t capture_cap(size_t need)
+{
+    size_t cap = SLOWLOG_SPARE_BYTES;
+    if (need <= cap)
+        return cap;
+    cap = 512;
+    while (cap < need) /* need is at most ~6 KB (a logged form) or SLOWLOG_RAW_MAX */
+        cap *= 2;
+    return cap;
+}
+
+/* A capture with room for need bytes after its header: a spare of sl's when the newest one is
+ * large enough (a smaller one is freed: a larger one replaces it), else a new allocation. Its
+ * header is not initialized. Owned by the caller (capture_recycle, or slowlog_entry_free). */
+static inline struct slowlog_entry *capture_take(struct slowlog *sl, size_t need)
+{
+    struct slowlog_entry *e = sl->spares;
+    if (e) {
+        sl->spares = e->older;
+        sl->nspares--;
+        sl->spare_bytes -= e->cap;
+        if (e->cap >= need)
+            return e;
+        free(e);
+    }
+    size_t cap = capture_cap(need);
+    e = xmalloc(sizeof(*e) + cap);
+    e->cap = cap;
+    return e;
+}
+
+/* A capture that was not slow (or whose bytes were logged in another form): kept for the next
+ * forward while the spares stay within their bounds, else freed. */
+static inline void capture_recycle(struct slowlog *sl, struct slowlog_entry *e)
+{
+    if (sl && !e->name && sl->nspares < SLOWLOG_SPARES_MAX &&
+        sl->spare_bytes + e->cap <= SLOWLOG_SPARES_BYTES) {
+        e->older = sl->spares;
+        sl->spares = e;
+        sl->nspares++;
+        sl->spare_bytes += e->cap;
+        return;
+    }
+    slowlog_entry_free(e);
+}
+
+/* A new entry holding the logged form of argv (argc arguments, of which argv holds at least
+ * the first min(argc, SLOWLOG_ENTRY_MAX_ARGC)): a capture of sl's (capture_take) when sl is
+ * given, else one allocation of its size. Owned by the caller. */
 static struct slowlog_entry *entry_build(struct slowlog *sl, const struct resp_arg *argv,
                                          size_t argc, uint64_t redacted)
 {
@@ -152,15 +215,15 @@ static struct slowlog_entry *entry_build(struct slowlog *sl, const struct resp_a
     }
     size_t need = kept * sizeof(struct slowlog_arg) + bytes;
     struct slowlog_entry *e;
-    if (need <= SLOWLOG_SPARE_BYTES && sl->spares) {
-        e = sl->spares;
-        sl->spares = e->older;
-        sl->nspares--;
+    size_t cap = need;
+    if (sl) {
+        e = capture_take(sl, need);
+        cap = e->cap;
     } else {
-        e = xmalloc(sizeof(*e) + (need <= SLOWLOG_SPARE_BYTES ? SLOWLOG_SPARE_BYTES : need));
+        e = xmalloc(sizeof(*e) + need);
     }
     memset(e, 0, sizeof(*e));
-    e->cap = need <= SLOWLOG_SPARE_BYTES ? SLOWLOG_SPARE_BYTES : need;
+    e->cap = cap;
     e->argc = kept;
     char *out = (char *)(e->argv + kept);
     for (size_t i = 0; i < kept; i++) {
@@ -173,6 +236,47 @@ static struct slowlog_entry *entry_build(struct slowlog *sl, const struct resp_a
         out += n + extra;
     }
     return e;
+}
+
+/* The number of a header line at *p ('*' or '$', digits, '\r' and one more byte, as the
+ * client's parser accepted it), *p moved past the line. -1 when the bytes up to end do not
+ * hold one (never for the bytes of a request the parser returned). */
+static long long raw_number(const char **p, const char *end)
+{
+    const char *s = *p + 1;
+    long long v = 0;
+    for (; s < end && *s != '\r'; s++) {
+        unsigned d = (unsigned)(unsigned char)*s - '0';
+        if (d > 9 || v > (RESP_MULTIBULK_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (end - s < 2)
+        return -1;
+    *p = s + 2;
+    return v;
+}
+
+/* The logged form of a raw capture: its multibulk parsed again, the first
+ * SLOWLOG_ENTRY_MAX_ARGC arguments only, then entry_build's cuts. A new allocation. */
+static struct slowlog_entry *raw_entry(const struct slowlog_entry *capture)
+{
+    const char *p = (const char *)capture->argv, *end = p + capture->raw;
+    struct resp_arg argv[SLOWLOG_ENTRY_MAX_ARGC];
+    long long argc = raw_number(&p, end);
+    size_t n = 0;
+    while (argc > 0 && n < (size_t)argc && n < SLOWLOG_ENTRY_MAX_ARGC) {
+        long long len = raw_number(&p, end);
+        if (len < 0 || end - p < len)
+            break;
+        argv[n].ptr = p;
+        argv[n].len = (size_t)len;
+        n++;
+        p += len;
+        p += end - p >= 2 ? 2 : end - p; /* the CRLF */
+    }
+    /* short only if the bytes were not the request's: log what they hold */
+    return entry_build(NULL, argv, n < SLOWLOG_ENTRY_MAX_ARGC ? n : (size_t)argc, 0);
 }
 
 /* e becomes the newest entry: numbered, stamped, the client's address and name copied; then
@@ -219,29 +323,33 @@ void slowlog_command_done(struct client *c, const struct command *cmd, uint64_t 
     struct server *srv = c->srv;
     if (!slowlog_is_slow(srv, ns) || (cmd && multi_is_exec(cmd)))
         return;
-    slowlog_push(srv, c, entry_build(srv->slowlog, c->argv, c->argc, c->redacted), ns);
+    slowlog_push(srv, c, entry_build(NULL, c->argv, c->argc, c->redacted), ns);
 }
 
-/* A capture that was not slow: kept for the next forward when it is a small one. */
-static void capture_recycle(struct slowlog *sl, struct slowlog_entry *e)
-{
-    if (sl && e->cap == SLOWLOG_SPARE_BYTES && !e->name && sl->nspares < SLOWLOG_SPARES_MAX) {
-        e->older = sl->spares;
-        sl->spares = e;
-        sl->nspares++;
-        return;
-    }
-    slowlog_entry_free(e);
-}
-
+/* The request's own bytes (c->req_ptr, c->req_len: set by the client for every request it
+ * dispatches, 0 for an inline one or one with a bulk read outside the query buffer) are the
+ * multibulk c->argv was parsed from, and nothing on a forward's way rewrites c->argv: they
+ * are captured when small enough, and parsed again only for a slow one. */
 void slowlog_forward_begin(struct client *c, const struct command *cmd, struct fwd *f,
                            int64_t t0_ns)
 {
     struct server *srv = c->srv;
-    if (srv->cfg.slowlog_log_slower_than < 0 || !srv->slowlog || !f || f->slow ||
+    struct slowlog *sl = srv->slowlog;
+    if (srv->cfg.slowlog_log_slower_than < 0 || !sl || !f || f->slow ||
         (cmd && multi_is_exec(cmd)))
         return;
-    f->slow = entry_build(srv->slowlog, c->argv, c->argc, 0);
+    size_t n = c->req_len;
+    if (n > 0 && n <= SLOWLOG_RAW_MAX) {
+        struct slowlog_entry *e = capture_take(sl, n);
+        e->name = NULL;
+        e->argc = 0;
+        e->raw = n;
+        e->t0_ns = t0_ns;
+        memcpy(e->argv, c->req_ptr, n);
+        f->slow = e;
+        return;
+    }
+    f->slow = entry_build(sl, c->argv, c->argc, 0);
     f->slow->t0_ns = t0_ns;
 }
 
@@ -255,9 +363,15 @@ void slowlog_forward_done(struct client *c, struct fwd *f, int64_t ns)
         int64_t now = cmdstats_now_ns();
         ns = now > e->t0_ns ? now - e->t0_ns : 0;
     }
+    struct slowlog *sl = c->srv->slowlog;
     if (!slowlog_is_slow(c->srv, (uint64_t)ns)) {
-        capture_recycle(c->srv->slowlog, e);
+        capture_recycle(sl, e);
         return;
+    }
+    if (e->raw) {
+        struct slowlog_entry *logged = raw_entry(e);
+        capture_recycle(sl, e);
+        e = logged;
     }
     slowlog_push(c->srv, c, e, (uint64_t)ns);
 }

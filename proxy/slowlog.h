@@ -13,11 +13,12 @@
  * logged when it blocks, not when it is served). A forwarded command (near-cache mode) lasts
  * from its dispatch to its reply, so whether it is slow is only known at the reply, when its
  * arguments are gone: while the slowlog is on (slowlog-log-slower-than >= 0), each forward
- * keeps a capture made at dispatch (slowlog_forward_begin: the arguments already cut to the
- * logged form, one allocation of at most ~6 KB, usually a few dozen bytes) which becomes the
- * entry when the reply is slow; otherwise a small one is kept for reuse by the next forward
- * (at most 256, ~120 KB) and a larger one freed (also when the client leaves first).
- * With the slowlog off nothing is copied.
+ * keeps a capture made at dispatch (slowlog_forward_begin): the request's own bytes when it
+ * came as a multibulk of at most 4 KB (one memcpy; parsed into the logged form only when the
+ * reply is slow), else the arguments already cut to the logged form (at most ~6 KB, usually
+ * a few dozen bytes). When the reply is slow the capture becomes the entry; otherwise it is
+ * kept for reuse by the next forward (at most 256 captures and 256 KB wait) or freed (also
+ * when the client leaves first). With the slowlog off nothing is copied.
  *
  * Owns: the entries (each one allocation: header, argument slices and their bytes) and their
  * client names. No global state: one slowlog per server. */
