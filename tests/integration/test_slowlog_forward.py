@@ -25,13 +25,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import faultrelay  # noqa: E402
 import harness  # noqa: E402
 from harness import Error, RespClient, encode_command  # noqa: E402
+from test_faults import FaultCase  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SIDECAR_BIN = os.environ.get("SIDECAR_BIN", os.path.join(REPO, "sidecar"))
-REDIS_MODE = harness.is_redis_binary(SIDECAR_BIN)
 
 WAIT = 10.0            # seconds: bound on any reply or condition
 DELAY_MS = 30          # the relay's delay per chunk and direction: a round trip >= 60 ms
@@ -105,30 +104,15 @@ def inline_ok(cmd):
     return all(b(a) and all(33 <= ch < 127 and ch not in b"'\"\\" for ch in b(a)) for a in cmd)
 
 
-@unittest.skipIf(REDIS_MODE, "sidecar-only (SIDECAR_BIN is redis-server)")
-class SlowlogForwardTest(unittest.TestCase):
-    """An upstream, a relay in front of it, the sidecar (near-cache) in front of the relay."""
+class SlowlogForwardTest(FaultCase):
+    """An upstream, a relay in front of it, the sidecar (near-cache) in front of the relay
+    (test_faults.FaultCase), with deadlines far above the relay's delays and holds."""
+
+    sidecar_opts = dict(op_timeout_ms=int(WAIT * 1000), health_check_interval_ms=0)
 
     def setUp(self):
-        self.up = harness.make_upstream()
-        self.up.start()
-        self.addCleanup(self._stop, self.up, False)
-        self.relay = faultrelay.FaultRelay(self.up.port).start()
-        self.addCleanup(self.relay.stop)
-        self.sc = harness.make_nearcache(SIDECAR_BIN, self.relay.port)
-        self.sc.start()
-        self.addCleanup(self._stop, self.sc, True)
-        harness.nearcache_wait_ready(self.sc)
-        self.c = self.client()
+        super().setUp()
         self.assertEqual(self.c.call("CLIENT", "SETNAME", "fw"), "OK")
-
-    def _stop(self, srv, check):
-        try:
-            problems = srv.stop(check=False)
-            if check and problems:
-                self.fail("; ".join(problems) + "\n--- stderr ---\n" + srv.stderr_text()[-4000:])
-        finally:
-            srv.cleanup()
 
     def client(self):
         c = RespClient(self.sc.port, timeout=WAIT)
