@@ -318,14 +318,6 @@ static void link_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         ac->ev.delWrite(ac->ev.data);
 }
 
-/* Writes one command and registers upstream_reply_cb(req) for its reply: what hiredis 0.14's
- * redisAsyncFormattedCommand does for any command but [P]SUBSCRIBE, [P]UNSUBSCRIBE and MONITOR
- * (upstream_command_special: refused before they get here; subscriber.c's go through hiredis),
- * without re-reading the command's name (three strncasecmp, a strtol and two strchr per
- * request, about 300 instructions). The same steps, through hiredis's public API and structs
- * (async.h, hiredis.h): refuse a context that is closing, append the bytes to the output
- * buffer (redisAppendFormattedCommand), append a callback to ac->replies (malloc'd: hiredis
- * frees it with free() when it shifts it, as its own), and ask the event loop for a write. */
 #if HIREDIS_MAJOR == 0 && HIREDIS_MINOR == 14
 /* Writes what the socket takes of a long command now, from the caller's bytes: nothing may go
  * before it, so hiredis's output buffer is written first and must have emptied. Returns the
@@ -362,6 +354,17 @@ static void link_obuf_presize(struct upstream_link *link, redisContext *c)
 }
 #endif
 
+/* Writes one command and registers upstream_reply_cb(req) for its reply: what hiredis 0.14's
+ * redisAsyncFormattedCommand does for any command but [P]SUBSCRIBE, [P]UNSUBSCRIBE and MONITOR
+ * (upstream_command_special: refused before they get here; subscriber.c's go through hiredis),
+ * without re-reading the command's name (three strncasecmp, a strtol and two strchr per
+ * request, about 300 instructions). The same steps, through hiredis's public API and structs
+ * (async.h, hiredis.h): refuse a context that is closing, append the bytes to the output
+ * buffer (redisAppendFormattedCommand), append a callback to ac->replies (malloc'd: hiredis
+ * frees it with free() when it shifts it, as its own), and ask the event loop for a write.
+ * Beyond hiredis: a long command is sent from the caller's bytes (link_write_direct), the
+ * buffer of a new batch is sized at once (link_obuf_presize), and the batch is written before
+ * the loop polls (link_flush_cb) rather than at the next write event. */
 static int link_write_command(redisAsyncContext *ac, struct upstream_req *req, const char *cmd,
                               size_t len)
 {
