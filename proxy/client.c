@@ -359,12 +359,12 @@ static void client_peer_closed(struct client *c)
  * (ten thousand idle connections would otherwise pin 16 KB each, which malloc keeps resident
  * after they leave) and a busy one allocates nothing per read (freeing the buffer after each
  * request cost a malloc and a free per GET: ~370 instructions at -P 1). Only a client with a
- * partial request, or input left while it is blocked or paused, keeps a buffer of its own. */
-/* An empty query buffer: the size the last big argument needed (qbuf_hint), else the server's
- * spare. Why the hint: a 100 KB SET through a near-cache (read into qbuf: it is forwarded as
- * it came) began in a 16 KB buffer that was then reallocated for the rest, copying what had
- * arrived (16,000 of a forwarded 100 KB SET's 24,000 instructions); the buffer was freed once
- * emptied, so the next SET did it again. */
+ * partial request, or input left while it is blocked or paused, keeps a buffer of its own.
+ * A client whose last request grew its buffer for a big argument (qbuf_grew) gets a buffer of
+ * that size for its next read instead (qbuf_hint). Why: a 100 KB SET through a near-cache
+ * (read into qbuf: it is forwarded as it came) began in a 16 KB buffer that was then
+ * reallocated for the rest, copying what had arrived (16,000 of a forwarded 100 KB SET's
+ * 24,000 instructions), and the buffer was freed once emptied, so the next SET did it again. */
 static void client_qbuf_borrow(struct client *c)
 {
     if (c->qbuf.cap == 0 && c->qbuf_hint) {
