@@ -72,7 +72,8 @@ struct fwd {
     struct fwd *wnext;           /* the next waiter of the same guard */
     struct upstream_req *req;    /* the request this forward owns, NULL when on a guard */
     struct pin *pin;             /* a private connection counting it in flight, or NULL */
-    unsigned pin_clear;          /* PIN_* reasons its reply ends */
+    unsigned pin_clear;          /* PIN_* reasons it ended when sent (PIN_DB: a RESET, whose
+                                    reply sets the pin's database) */
     unsigned pin_set;            /* PIN_* reasons it started (undone when it fails upstream) */
     long long pin_db;            /* FWD_PIN_SELECT: the database */
     unsigned flags;              /* FWD_* */

@@ -21,10 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a command does to the pin's reasons: set when it is sent (the client's next requests
- * follow it to the pin even before the reply), cleared when it is answered (the upstream's
- * state is known then; until that, requests in flight keep the client pinned anyway). Both
- * only for a call with the command's exact arity: a malformed one changes nothing upstream. */
+/* What a command does to the pin's reasons, applied when it is sent, in the client's order:
+ * the client's next requests follow a MULTI to the pin before its reply, and an EXEC ends the
+ * reasons at once (its requests in flight keep the client pinned until it is answered). At
+ * the reply only a failed MULTI or WATCH is undone: it never took effect, and every request
+ * sent after it on the same connection failed as well. Clearing at the reply instead let the
+ * EXEC of one transaction, answered after the client's next MULTI was sent, end that MULTI
+ * too: the rest of the transaction ran outside it, on the shared links. Only for a call with
+ * the command's exact arity: a malformed one changes nothing upstream. */
 struct pin_effect {
     command_proc *proc;
     unsigned set, clear;
@@ -49,6 +53,7 @@ static const struct pin_effect *pin_effect_for(const struct command *cmd)
 }
 
 static void pin_send_discard(struct client *c, struct pin *p, unsigned flags);
+static void pin_txn_end(struct pin *p);
 
 bool pin_in_multi(const struct client *c)
 {
@@ -76,7 +81,7 @@ bool pin_wanted(const struct client *c, const struct command *cmd)
     return (cmd->flags & CMD_STATEFUL) != 0;
 }
 
-static void pin_txn_clear(struct pin *p);
+static void pin_txn_clear(struct pin_txn *t);
 
 /* The private connection was lost (state DOWN after UP): its MULTI and WATCH went with it.
  * Requests in flight were completed first (pin_request_done), so what is left in reasons was
@@ -138,6 +143,8 @@ static void pin_send_discard(struct client *c, struct pin *p, unsigned flags)
     p->inflight++;
     f->flags |= FWD_ENDS_TXN | flags;
     f->pin_clear = PIN_MULTI | PIN_WATCH;
+    p->reasons &= ~f->pin_clear;
+    pin_txn_end(p);
     const char *argv[] = { "DISCARD" };
     const size_t lens[] = { 7 };
     fwd_send_argv(f, p->link, 1, argv, lens);
@@ -157,7 +164,7 @@ static bool pin_forward_lost(struct client *c, struct pin *p, const struct pin_e
             pin_answer(c, proc == cmd_exec ? ERR_EXECABORT_RESP : "+OK\r\n");
             p->reasons &= ~(PIN_MULTI | PIN_WATCH);
             p->lost = 0;
-            pin_txn_clear(p);
+            pin_txn_clear(&p->txn); /* never ran: nothing to drop */
         } else {
             pin_answer(c, LOST_TXN_ERR);
         }
@@ -174,16 +181,76 @@ static bool pin_forward_lost(struct client *c, struct pin *p, const struct pin_e
     return false;
 }
 
-static void pin_txn_clear(struct pin *p)
+static void pin_txn_clear(struct pin_txn *t)
 {
-    for (size_t i = 0; i < p->ntxn; i++)
-        free(p->txn_keys[i]);
-    free(p->txn_keys);
-    free(p->txn_klens);
-    p->txn_keys = NULL;
-    p->txn_klens = NULL;
-    p->ntxn = 0;
-    p->txn_overflow = false;
+    for (size_t i = 0; i < t->n; i++)
+        free(t->keys[i]);
+    free(t->keys);
+    free(t->klens);
+    t->keys = NULL;
+    t->klens = NULL;
+    t->n = 0;
+    t->overflow = false;
+}
+
+void pin_note_written(struct pin *p, const char *key, size_t len)
+{
+    struct pin_txn *t = &p->txn;
+    if (!(p->reasons & PIN_MULTI) || t->overflow)
+        return;
+    if (t->n == PIN_TXN_KEYS_MAX) {
+        pin_txn_clear(t);
+        t->overflow = true;
+        return;
+    }
+    if ((t->n & (t->n - 1)) == 0) {
+        size_t cap = t->n ? t->n * 2 : 1;
+        t->keys = xrealloc(t->keys, cap * sizeof(*t->keys));
+        t->klens = xrealloc(t->klens, cap * sizeof(*t->klens));
+    }
+    t->keys[t->n] = xmemdup(key, len);
+    t->klens[t->n++] = len;
+}
+
+void pin_note_all(struct pin *p)
+{
+    if (p->reasons & PIN_MULTI) {
+        pin_txn_clear(&p->txn);
+        p->txn.overflow = true;
+    }
+}
+
+/* The request that ends the open transaction (EXEC, DISCARD, RESET) is being sent: its keys
+ * wait for that request's reply, behind the transactions ended before it. */
+static void pin_txn_end(struct pin *p)
+{
+    struct pin_txn *t = (struct pin_txn *)(void *)xmemdup(&p->txn, sizeof(p->txn));
+    memset(&p->txn, 0, sizeof(p->txn));
+    t->next = NULL;
+    if (p->ended_tail)
+        p->ended_tail->next = t;
+    else
+        p->ended = t;
+    p->ended_tail = t;
+}
+
+/* The oldest ended transaction's request was answered (or failed: it may have run). */
+static void pin_txn_answered(struct pin *p)
+{
+    struct pin_txn *t = p->ended;
+    if (!t)
+        return;
+    p->ended = t->next;
+    if (!p->ended)
+        p->ended_tail = NULL;
+    struct nearcache *nc = p->c->srv->nc;
+    if (t->overflow)
+        nearcache_flush(nc, "a transaction wrote too many keys");
+    else
+        for (size_t i = 0; i < t->n; i++)
+            nearcache_drop_key(nc, t->keys[i], t->klens[i]);
+    pin_txn_clear(t);
+    free(t);
 }
 
 /* A blocking command's deadline: its timeout (the last argument, or the first for BLMPOP and
@@ -256,7 +323,7 @@ void pin_forward(struct client *c, const struct command *cmd)
         }
     }
     if (eff)
-        p->reasons |= eff->set;
+        p->reasons = (p->reasons & ~eff->clear) | eff->set;
     long long db = -1;
     if (cmd && cmd->proc == cmd_select) {
         if (c->argc == 2 && arg_is(&c->argv[1], "0"))
@@ -269,8 +336,10 @@ void pin_forward(struct client *c, const struct command *cmd)
     struct fwd *f = fwd_open(c);
     f->pin = p;
     p->inflight++;
-    if (eff && eff->ends_txn)
+    if (eff && eff->ends_txn) {
         f->flags |= FWD_ENDS_TXN;
+        pin_txn_end(p);
+    }
     if (eff) {
         f->pin_clear = eff->clear;
         f->pin_set = eff->set;
@@ -288,30 +357,23 @@ void pin_forward(struct client *c, const struct command *cmd)
 void pin_request_done(struct pin *p, struct fwd *f, const struct upstream_reply *r)
 {
     p->inflight--;
-    p->reasons &= ~f->pin_clear;
     bool accepted = r->status == UPSTREAM_OK &&
                     upstream_value_type(r->value) == UPSTREAM_VALUE_STATUS;
     if (r->status != UPSTREAM_OK)
         p->reasons &= ~f->pin_set; /* a MULTI or WATCH that failed upstream never took effect */
-    if (f->flags & FWD_PIN_SELECT) {
+    bool reset = (f->flags & FWD_ENDS_TXN) && (f->pin_clear & PIN_DB);
+    if ((f->flags & FWD_PIN_SELECT) || reset) {
         if (accepted)
-            pin_set_db(p, f->pin_db);
-        if (p->db > 0) /* as at the send: a database other than 0 keeps the client here */
+            pin_set_db(p, reset ? 0 : f->pin_db); /* RESET selects database 0 */
+        /* as at the send: a database other than 0 keeps the client here (replies come in
+           send order, so the last one in flight decides) */
+        if (p->db > 0)
             p->reasons |= PIN_DB;
         else
             p->reasons &= ~PIN_DB;
     }
-    if (f->flags & FWD_ENDS_TXN && f->pin_clear & PIN_DB && accepted)
-        pin_set_db(p, 0); /* RESET selects database 0 */
-    if (!(f->flags & FWD_ENDS_TXN))
-        return;
-    struct nearcache *nc = p->c->srv->nc;
-    if (p->txn_overflow)
-        nearcache_flush(nc, "a transaction wrote too many keys");
-    else
-        for (size_t i = 0; i < p->ntxn; i++)
-            nearcache_drop_key(nc, p->txn_keys[i], p->txn_klens[i]);
-    pin_txn_clear(p);
+    if (f->flags & FWD_ENDS_TXN)
+        pin_txn_answered(p);
 }
 
 void pin_client_gone(struct client *c)
@@ -320,7 +382,13 @@ void pin_client_gone(struct client *c)
     if (!p)
         return;
     upstream_link_destroy(p->link);
-    pin_txn_clear(p);
+    pin_txn_clear(&p->txn);
+    while (p->ended) {
+        struct pin_txn *t = p->ended;
+        p->ended = t->next;
+        pin_txn_clear(t);
+        free(t);
+    }
     c->srv->pinned_clients--;
     free(p);
     c->pin = NULL;

@@ -39,10 +39,24 @@ struct fwd;
 /* Keys written inside one MULTI that are remembered for EXEC's reply (more: flush). */
 #define PIN_TXN_KEYS_MAX 256
 
+/* The keys one transaction wrote (sent inside its MULTI), dropped from the near-cache again
+ * when the EXEC, DISCARD or RESET that ends it is answered. */
+struct pin_txn {
+    struct pin_txn *next;       /* the next ended transaction (pin.ended) */
+    char **keys;
+    size_t *klens;
+    size_t n;
+    bool overflow;              /* more than PIN_TXN_KEYS_MAX, or a flush: flush at the reply */
+};
+
 struct pin {
     struct client *c;
     struct upstream_link *link;
-    unsigned reasons;           /* PIN_* */
+    unsigned reasons;           /* PIN_*, in the order the client's requests were sent: a
+                                   command's effect is applied when it is sent (a failed MULTI
+                                   or WATCH is undone at its reply), so a reply never undoes
+                                   what a later request already started (the EXEC of one
+                                   pipelined transaction answered after the next MULTI left) */
     unsigned lost;              /* PIN_MULTI, PIN_WATCH: reasons whose upstream state went with
                                    a lost connection (answered here: see above) */
     size_t gate_wait;           /* c's forwards on the shared links still to complete before
@@ -50,10 +64,10 @@ struct pin {
     long long db;               /* the last database SELECT the upstream accepted; -1 while
                                    none was (the connection is on [upstream] db) */
     size_t inflight;            /* forwards of c sent on link and not yet answered */
-    char **txn_keys;            /* keys written since MULTI */
-    size_t *txn_klens;
-    size_t ntxn;
-    bool txn_overflow;
+    struct pin_txn txn;         /* the open transaction's written keys (since MULTI) */
+    struct pin_txn *ended;      /* transactions whose ending request is in flight, oldest
+                                   first (answered in that order on link) */
+    struct pin_txn *ended_tail;
     bool txn_flagged;           /* a command of the open MULTI was refused here (NOPERM, a
                                    disabled name): EXEC is sent as DISCARD and answers
                                    EXECABORT, as Redis's flagTransaction */
@@ -68,6 +82,10 @@ bool pin_in_multi(const struct client *c);
 /* A request of c was refused by the sidecar: when c is inside MULTI on its private connection,
  * its EXEC must fail as Redis's does after a refused command (EXECABORT). */
 void pin_flag_error(struct client *c);
+/* A write sent on p names key: when p is inside MULTI, the transaction remembers it for its
+ * EXEC's reply. pin_note_all: it names every key (FLUSHALL). */
+void pin_note_written(struct pin *p, const char *key, size_t len);
+void pin_note_all(struct pin *p);
 /* c's EXEC was refused by the sidecar (NOPERM): the transaction open on its private connection
  * is discarded upstream too (the DISCARD's reply is not shown), as Redis's execCommandAbort. */
 void pin_abort_txn(struct client *c);

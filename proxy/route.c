@@ -228,19 +228,8 @@ static void drop_one(struct client *c, const struct resp_arg *a, struct fwd *f, 
         nearcache_drop_key(c->srv->nc, a->ptr, a->len);
     if (f)
         fwd_add_key(f, a->ptr, a->len);
-    if (p && (p->reasons & PIN_MULTI)) {
-        if (p->ntxn == PIN_TXN_KEYS_MAX) {
-            p->txn_overflow = true;
-            return;
-        }
-        if ((p->ntxn & (p->ntxn - 1)) == 0) {
-            size_t cap = p->ntxn ? p->ntxn * 2 : 1;
-            p->txn_keys = xrealloc(p->txn_keys, cap * sizeof(*p->txn_keys));
-            p->txn_klens = xrealloc(p->txn_klens, cap * sizeof(*p->txn_klens));
-        }
-        p->txn_keys[p->ntxn] = xmemdup(a->ptr, a->len);
-        p->txn_klens[p->ntxn++] = a->len;
-    }
+    if (p)
+        pin_note_written(p, a->ptr, a->len);
 }
 
 static void drop_write_keys(struct client *c, const struct command *cmd, struct fwd *f,
@@ -251,8 +240,8 @@ static void drop_write_keys(struct client *c, const struct command *cmd, struct 
         nearcache_flush(nc, "a flush was forwarded");
         if (f)
             f->flags |= FWD_FLUSH_AFTER;
-        if (p && (p->reasons & PIN_MULTI))
-            p->txn_overflow = true;
+        if (p)
+            pin_note_all(p);
         return;
     }
     if (!cmd || (cmd->flags & CMD_MOVABLEKEYS)) { /* keys anywhere: every argument may be one */

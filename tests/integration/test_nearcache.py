@@ -1176,6 +1176,22 @@ class StatefulTest(NearCacheCase):
         self.assertReply(self.c, ("GET", "k"), bulk("2"))
         self.assertReply(self.upc, ("GET", "k"), bulk("2"))
 
+    def test_transaction_opened_behind_another_in_one_read(self):
+        """MULTI..EXEC MULTI in one read, the rest of the second transaction after all four
+        replies: the first EXEC's reply must not end the second MULTI (the commands after it
+        ran outside the transaction on the shared links, and EXEC executed an empty one)."""
+        self.start_pair()
+        self.c.send(b"".join(encode_command(*a) for a in
+                             (("MULTI",), ("SET", "k", "1"), ("EXEC",), ("MULTI",))))
+        for expected in (OK, QUEUED, arr(OK), OK):
+            self.assertEqual(self.c.read_reply_bytes(timeout=WAIT), expected)
+        self.assertReply(self.c, ("SET", "k", "2"), QUEUED)
+        self.assertReply(self.c, ("INCR", "n"), QUEUED)
+        self.assertReply(self.c, ("ECHO", "hi"), QUEUED)  # served here outside MULTI
+        self.assertReply(self.c, ("EXEC",), arr(OK, num(1), bulk("hi")))
+        self.assertReply(self.c, ("GET", "k"), bulk("2"))
+        self.assertReply(self.upc, ("GET", "n"), bulk("1"))
+
     def test_watch_conflict_gives_null_array(self):
         self.start_pair()
         self.load(("SET", "k", "0"))
