@@ -29,7 +29,8 @@
  *    its look at the command name, which the link already checked: see there), so hiredis
  *    never parses a command we write (0.14's parse read one byte past a one-argument command;
  *    the [P]SUBSCRIBE commands of subscriber.c still go through hiredis's own call).
- *  - Watchers (timer, fifo.timer, fail_idle) are embedded here and stopped before the free. */
+ *  - Watchers (timer, fifo.timer, fail_idle, flush) are embedded here and stopped before the
+ *    free; flush runs only while a context is attached (stopped when the link drops). */
 #include "upstream/link.h"
 #include "upstream/link_internal.h"
 
@@ -227,6 +228,7 @@ void upstream_link_drop(struct upstream_link *link, enum upstream_drop_how how, 
         ac->data = NULL;
     link->state = UPSTREAM_DOWN;
     ev_timer_stop(link->loop, &link->timer);
+    ev_prepare_stop(link->loop, &link->flush);
     upstream_fifo_stop(link->loop, &link->fifo);
     if (was == UPSTREAM_UP) {
         link->stats.disconnects++;
@@ -292,6 +294,30 @@ void upstream_link_go_up(struct upstream_link *link)
         link_write_held(link);
 }
 
+/* The loop is about to wait for events: what the requests of this iteration left in the output
+ * buffer is written now. Why: hiredis writes at the socket's write event, so a request armed
+ * the write watcher (an epoll_ctl), waited for the next iteration's poll to report the socket
+ * writable, and disarmed it once written (another epoll_ctl): two system calls and a loop
+ * iteration per request at -c 1, on the request's way to the upstream. Every client's request
+ * of the iteration still goes out in one write. Written in full, the write watcher is stopped
+ * again before libev applies watcher changes to epoll, so none is made; written in part, or
+ * failed (c->err), it stays armed and hiredis's own handler carries on (or disconnects). */
+static void link_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct upstream_link *link = w->data;
+    ev_prepare_stop(loop, w);
+    redisAsyncContext *ac = link->ac;
+    if (!ac)
+        return;
+    redisContext *c = &ac->c;
+    if (!(c->flags & REDIS_CONNECTED) || c->err || sdslen(c->obuf) == 0)
+        return;
+    int done = 0;
+    if (redisBufferWrite(c, &done) == REDIS_OK && done && ac->ev.delWrite)
+        ac->ev.delWrite(ac->ev.data);
+}
+
 #if HIREDIS_MAJOR == 0 && HIREDIS_MINOR == 14
 /* Writes what the socket takes of a long command now, from the caller's bytes: nothing may go
  * before it, so hiredis's output buffer is written first and must have emptied. Returns the
@@ -336,8 +362,9 @@ static void link_obuf_presize(struct upstream_link *link, redisContext *c)
  * (async.h, hiredis.h): refuse a context that is closing, append the bytes to the output
  * buffer (redisAppendFormattedCommand), append a callback to ac->replies (malloc'd: hiredis
  * frees it with free() when it shifts it, as its own), and ask the event loop for a write.
- * Beyond hiredis: a long command is sent from the caller's bytes (link_write_direct) and the
- * buffer of a new batch is sized at once (link_obuf_presize). */
+ * Beyond hiredis: a long command is sent from the caller's bytes (link_write_direct), the
+ * buffer of a new batch is sized at once (link_obuf_presize), and the batch is written before
+ * the loop polls (link_flush_cb) rather than at the next write event. */
 static int link_write_command(redisAsyncContext *ac, struct upstream_req *req, const char *cmd,
                               size_t len)
 {
@@ -367,6 +394,8 @@ static int link_write_command(redisAsyncContext *ac, struct upstream_req *req, c
         }
         return REDIS_ERR;
     }
+    if (link && (c->flags & REDIS_CONNECTED) && !ev_is_active(&link->flush))
+        ev_prepare_start(link->loop, &link->flush);
     if (link && sdslen(c->obuf) > link->obuf_peak)
         link->obuf_peak = sdslen(c->obuf) < UPSTREAM_EAGER_WRITE_BYTES ? sdslen(c->obuf)
                                                                      : UPSTREAM_EAGER_WRITE_BYTES;
@@ -957,6 +986,8 @@ struct upstream_link *upstream_link_new(struct ev_loop *loop, const struct confi
                        link);
     ev_idle_init(&link->fail_idle, upstream_fail_cb);
     link->fail_idle.data = link;
+    ev_prepare_init(&link->flush, link_flush_cb);
+    link->flush.data = link;
     ev_timer_init(&link->timer, upstream_timer_cb, 0., 0.);
     link->timer.data = link;
     link->rng = ((uint64_t)(uintptr_t)link ^ (uint64_t)(ev_time() * 1e6)) | 1u;
@@ -984,6 +1015,7 @@ void upstream_link_destroy(struct upstream_link *link)
     if (link->depth || (ac && (ac->c.flags & REDIS_IN_CALLBACK)))
         abort(); /* destroy from inside a callback of this link: see link.h */
     ev_timer_stop(link->loop, &link->timer);
+    ev_prepare_stop(link->loop, &link->flush);
     upstream_fifo_stop(link->loop, &link->fifo);
     ev_idle_stop(link->loop, &link->fail_idle);
 

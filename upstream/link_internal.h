@@ -97,6 +97,8 @@ struct upstream_link {
     bool hold;                      /* upstream_link_set_hold */
     bool gate;                      /* upstream_link_set_gate: closed (held even while UP) */
     ev_idle fail_idle;              /* active (and fed) while failq is not empty */
+    ev_prepare flush;               /* active while requests of this loop iteration wait in
+                                       ac's output buffer (link_flush_cb writes them) */
     ev_timer timer;                 /* DOWN: next attempt; CONNECTING/HANDSHAKE: connect
                                        deadline; UP: health check (data links: repeating;
                                        subscribers: the next PING, then its deadline) */
