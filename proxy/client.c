@@ -14,6 +14,7 @@
 #include "proxy/pubsub.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
+#include "proxy/upstream_wait.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,6 +118,7 @@ void client_free(struct client *c)
     monitor_remove(c);
     fwd_client_gone(c);
     pin_client_gone(c);
+    upwait_client_gone(c);
     while (c->slot_head) {
         struct reply_slot *s = c->slot_head;
         c->slot_head = s->next;
@@ -259,7 +261,7 @@ static void client_pause_reading(struct client *c)
 static void client_resume_reading(struct client *c)
 {
     c->flags &= ~CLIENT_READ_PAUSED;
-    if (!(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY)))
+    if (!(c->flags & (CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_UPSTREAM_WAIT)))
         ev_io_start(c->srv->loop, &c->rio);
 }
 
@@ -285,12 +287,14 @@ void client_process_input(struct client *c)
     if (c->out_hint > c->out.cap && c->out.len == 0)
         strbuf_reserve(&c->out, c->out_hint);
     const unsigned stop = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_READ_PAUSED |
-                          CLIENT_BLOCKED;
+                          CLIENT_BLOCKED | CLIENT_UPSTREAM_WAIT;
     while (!(c->flags & stop)) {
         struct resp_limits lim = {
             .max_bulk_len = srv->cfg.proto_max_bulk_len,
             .unauthenticated = !c->authenticated,
         };
+        if (srv->nc && upwait_before_request(c))
+            break;
         enum resp_status st = resp_parse(&c->parser, c->qbuf.data, c->qbuf.len, &lim);
         if (st == RESP_NEED_MORE)
             break;

@@ -62,6 +62,8 @@ struct acl_user;
 #define CLIENT_UNBLOCKED 0x4000u       /* answered after blocking: its pending input runs from
                                           the flush path (blocking.c's resume queue) */
 #define CLIENT_MONITOR 0x8000u         /* MONITOR: sees every command run (monitor.c) */
+#define CLIENT_UPSTREAM_WAIT 0x10000u  /* not reading: a link it forwarded to is congested
+                                          (upstream_wait.c) */
 
 struct reply_slot {
     struct reply_slot *next;
@@ -111,6 +113,8 @@ struct client {
     ev_timer btimer;                   /* the blocked command's timeout; active only while
                                           blocked with one (blocking.c) */
     struct client *unblocked_next;     /* blocking.c's resume queue (CLIENT_UNBLOCKED) */
+    struct client *upwait_next;        /* upstream_wait.c's list (CLIENT_UPSTREAM_WAIT) */
+    struct upstream_link *upwait_link; /* the congested link waited for; NULL once drained */
 
     struct store_entry *bigarg;        /* a large bulk argument being read straight into a
                                           string entry, or NULL (client_bigarg_start) */

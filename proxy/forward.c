@@ -12,6 +12,7 @@
 #include "proxy/reply.h"
 #include "proxy/server.h"
 #include "proxy/slowlog.h"
+#include "proxy/upstream_wait.h"
 #include "upstream/link.h"
 
 #include <stdio.h>
@@ -192,8 +193,10 @@ static void fwd_refused(struct fwd *f)
 bool fwd_send_request(struct fwd *f, struct upstream_link *link, long long timeout_ms)
 {
     f->req = fwd_send_client_request(f->c, link, timeout_ms, fwd_reply_cb, f);
-    if (f->req)
+    if (f->req) {
+        upwait_after_send(f->c, link);
         return true;
+    }
     fwd_refused(f);
     return false;
 }

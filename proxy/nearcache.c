@@ -18,6 +18,7 @@
 #include "proxy/numbers.h"
 #include "proxy/reply.h"
 #include "proxy/server.h"
+#include "proxy/upstream_wait.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -473,8 +474,10 @@ struct nearcache *nearcache_create(struct server *srv)
         nc_parse_prefixes(nc, srv->cfg.bcast_prefixes);
     nc->pool = upstream_pool_create(srv->loop, &srv->cfg.upstream, &srv->log, "data");
     nc->nlinks = upstream_pool_size(nc->pool);
-    for (size_t i = 0; i < nc->nlinks; i++)
+    for (size_t i = 0; i < nc->nlinks; i++) {
         nc->links[i].link = upstream_pool_at(nc->pool, i);
+        upstream_link_set_drain_cb(nc->links[i].link, upwait_link_drained, srv);
+    }
     coherence_start(nc);
     relay_start(nc);
     return nc;

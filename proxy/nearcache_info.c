@@ -16,6 +16,9 @@ void nearcache_info_upstream(struct server *srv, struct strbuf *b)
     struct upstream_stats st;
     upstream_pool_stats(nc->pool, &st);
     const char *last = "";
+    size_t output = 0;
+    for (size_t i = 0; i < nc->nlinks; i++)
+        output += upstream_link_output_bytes(nc->links[i].link);
     for (size_t i = 0; i < nc->nlinks && !last[0]; i++)
         last = upstream_link_last_error(nc->links[i].link);
     strbuf_printf(b,
@@ -41,6 +44,8 @@ void nearcache_info_upstream(struct server *srv, struct strbuf *b)
                   "upstream_reconnects:%llu\r\n"
                   "upstream_disconnects:%llu\r\n"
                   "upstream_health_checks:%llu\r\n"
+                  "upstream_output_bytes:%zu\r\n"
+                  "upstream_backpressure_waits:%llu\r\n"
                   "upstream_last_error:%s\r\n",
                   upstream_link_address(nc->links[0].link), nearcache_state_name(nc), nc->nlinks,
                   upstream_pool_up(nc->pool), coherence_subscriber_state(nc),
@@ -51,7 +56,8 @@ void nearcache_info_upstream(struct server *srv, struct strbuf *b)
                   (unsigned long long)st.failed_down, (unsigned long long)st.swallowed,
                   (unsigned long long)st.connects, (unsigned long long)st.connect_failures,
                   (unsigned long long)st.reconnect_attempts, (unsigned long long)st.disconnects,
-                  (unsigned long long)st.health_checks, last);
+                  (unsigned long long)st.health_checks, output,
+                  (unsigned long long)srv->stats.upstream_waits, last);
 }
 
 void nearcache_info_cache(struct server *srv, struct strbuf *b)

@@ -15,6 +15,7 @@
 #include "proxy/reply.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
+#include "proxy/upstream_wait.h"
 #include "upstream/link.h"
 
 #include <stdio.h>
@@ -105,6 +106,7 @@ static struct pin *pin_create(struct client *c)
     p->link = upstream_link_create(srv->loop, &srv->cfg.upstream, &srv->log, name);
     upstream_link_set_hold(p->link, true);
     upstream_link_set_state_cb(p->link, pin_link_state_cb, p);
+    upstream_link_set_drain_cb(p->link, upwait_link_drained, srv);
     srv->pinned_clients++;
     return p;
 }

@@ -18,6 +18,7 @@
 #include "proxy/pubsub.h"
 #include "proxy/reload.h"
 #include "proxy/slowlog.h"
+#include "proxy/upstream_wait.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -61,6 +62,7 @@ static void server_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     for (int pass = 0; pass < SERVER_FLUSH_PASSES; pass++) {
         blocking_serve_ready(srv);
         blocking_resume_clients(srv);
+        upwait_resume(srv);
         if (!srv->pending_writes)
             break;
         struct client *list = srv->pending_writes;
@@ -72,7 +74,7 @@ static void server_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
             client_flush(c);
         }
     }
-    if (srv->pending_writes || blocking_work_pending(srv))
+    if (srv->pending_writes || blocking_work_pending(srv) || upwait_pending(srv))
         ev_idle_start(srv->loop, &srv->more_work);
     if (srv->shutting_down) {
         bool busy = false;

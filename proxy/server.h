@@ -61,6 +61,7 @@ struct server_stats {
     uint64_t commands_processed;
     uint64_t net_input_bytes, net_output_bytes;
     uint64_t errors_replied;
+    uint64_t upstream_waits;         /* clients paused for a congested link (upstream_wait.c) */
 };
 
 struct server {
@@ -81,6 +82,8 @@ struct server {
                                         has none of its own (client.c: client_read_cb) */
     struct nearcache *nc;            /* the upstream and near-cache; NULL when standalone */
     size_t pinned_clients;           /* clients with a private upstream connection */
+    struct client *upwait_head;      /* clients waiting for a congested link (upstream_wait.c) */
+    struct client *upwait_ready;     /* ... and those whose link drained, to resume */
     /* Operations (issue 5): per-command counters and latencies (cmdstats.c), the admin HTTP
      * port ([admin] listen; NULL when off; admin_http.c). */
     struct cmdstats *cmdstats;

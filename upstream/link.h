@@ -160,6 +160,20 @@ void upstream_link_set_hold(struct upstream_link *link, bool hold);
  * must be executed first (a client moving from the shared links to its private one). */
 void upstream_link_set_gate(struct upstream_link *link, bool closed);
 
+/* Backpressure: bytes written to a link wait in its output buffer while the upstream's socket
+ * is full. A caller that sends and finds the link congested (UPSTREAM_BACKLOG_HIGH bytes or
+ * more waiting) stops producing; drain_cb(arg, link) runs once the buffer is back to
+ * UPSTREAM_BACKLOG_LOW or less (written, or dropped with the connection). Never from inside
+ * upstream_link_send*(); the callback must not destroy the link. Only with hiredis 0.14.1
+ * (the link writes its buffer itself there): elsewhere a link is never congested. */
+#define UPSTREAM_BACKLOG_HIGH (256 * 1024)
+#define UPSTREAM_BACKLOG_LOW (64 * 1024)
+bool upstream_link_congested(struct upstream_link *link);
+/* Bytes waiting in the link's output buffer (INFO upstream_output_bytes). */
+size_t upstream_link_output_bytes(const struct upstream_link *link);
+void upstream_link_set_drain_cb(struct upstream_link *link,
+                                void (*cb)(void *arg, struct upstream_link *link), void *arg);
+
 /* Recycles the connection now: requests in flight complete with UPSTREAM_ERR_DISCONNECTED
  * (reason "reset: <reason>"), and the link reconnects after the backoff delay. Does nothing
  * when already DOWN. Safe from completion and state callbacks. */

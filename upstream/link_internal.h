@@ -96,6 +96,9 @@ struct upstream_link {
     size_t nfree_reqs;              /* at most UPSTREAM_LINK_FREE_REQS_MAX */
     bool hold;                      /* upstream_link_set_hold */
     bool gate;                      /* upstream_link_set_gate: closed (held even while UP) */
+    bool congested;                 /* upstream_link_congested said so: drain_cb is owed */
+    void (*drain_cb)(void *arg, struct upstream_link *link);
+    void *drain_arg;
     ev_idle fail_idle;              /* active (and fed) while failq is not empty */
     ev_prepare flush;               /* active while requests of this loop iteration wait in
                                        ac's output buffer (link_flush_cb writes them) */

@@ -416,5 +416,50 @@ class ErrorReplyTest(NearCacheCase):
             self.assertGreaterEqual(self.cache_int("upstream_reply_errors"), 5)
 
 
+@sidecar_only
+class BackpressureTest(NearCacheCase):
+    """The upstream link's output buffer is bounded (proxy/upstream_wait.c): with the upstream
+    stopped, a client pipelining 20 MB of SETs is paused once its link holds
+    UPSTREAM_BACKLOG_HIGH (256 KB) bytes, and the rest waits in its own socket instead of the
+    sidecar's memory. A client with nothing in flight upstream (a near-cache hit, a PING) is
+    served meanwhile. Once the upstream runs again every SET lands, in order."""
+
+    HIGH = 256 * 1024
+
+    def test_stopped_upstream_bounds_the_output_buffer(self):
+        self.start_pair(op_timeout_ms=60000)  # the stop must not time the link out
+        self.load(("SET", "hot", "v"))
+        self.assertReply(self.c, ("GET", "hot"), bulk("v"))  # cached from now on
+        value = b"x" * (256 * 1024)
+        n = 80
+        one = encode_command("SET", "bp:0", value)
+        payload = b"".join(encode_command("SET", "bp:%d" % i, value) for i in range(n))
+        writer = self.conn(self.sc, timeout=60)
+        waits0 = self.cache_int("upstream_backpressure_waits")
+        self.up.signal(signal.SIGSTOP)
+        try:
+            sender = threading.Thread(target=writer.send, args=(payload,), daemon=True)
+            sender.start()
+            got, _ = poll(lambda: self.cache_int("upstream_backpressure_waits") > waits0, 10.0,
+                          0.02)
+            self.assertTrue(got, "the writer was never paused")
+            time.sleep(0.3)  # had it gone on reading, its SETs would pile up by now
+            held = self.cache_int("upstream_output_bytes")
+            self.assertGreater(held, 0)
+            self.assertLess(held, self.HIGH + len(one), "the link buffered %d bytes" % held)
+            t0 = time.monotonic()
+            self.assertReply(self.c, ("GET", "hot"), bulk("v"))
+            self.assertReply(self.c, ("PING",), b"+PONG\r\n")
+            self.assertLess(time.monotonic() - t0, 2.0)
+        finally:
+            self.up.signal(signal.SIGCONT)
+        sender.join(timeout=60)
+        self.assertFalse(sender.is_alive(), "the writer's pipeline was never read whole")
+        for i in range(n):
+            self.assertEqual(writer.read_reply_bytes(timeout=60), OK, "SET bp:%d" % i)
+        self.assertEqual(self.upc.call("STRLEN", "bp:%d" % (n - 1)), len(value))
+        self.assertEqual(self.cache_int("upstream_output_bytes"), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
