@@ -289,12 +289,12 @@ void client_process_input(struct client *c)
     const unsigned stop = CLIENT_CLOSE_ASAP | CLIENT_CLOSE_AFTER_REPLY | CLIENT_READ_PAUSED |
                           CLIENT_BLOCKED | CLIENT_UPSTREAM_WAIT;
     while (!(c->flags & stop)) {
+        if (srv->nc && upwait_before_request(c))
+            break; /* its upstream link is congested: the rest waits (upstream_wait.h) */
         struct resp_limits lim = {
             .max_bulk_len = srv->cfg.proto_max_bulk_len,
             .unauthenticated = !c->authenticated,
         };
-        if (srv->nc && upwait_before_request(c))
-            break;
         enum resp_status st = resp_parse(&c->parser, c->qbuf.data, c->qbuf.len, &lim);
         if (st == RESP_NEED_MORE)
             break;

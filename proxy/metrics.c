@@ -230,6 +230,12 @@ static void metrics_upstream(struct server *srv, struct strbuf *b)
             st.reconnect_attempts);
     counter(b, P "upstream_disconnects_total", "Times an up link was lost.", st.disconnects);
     counter(b, P "upstream_health_checks_total", "Health-check PINGs sent.", st.health_checks);
+    gauge(b, P "upstream_output_bytes",
+          "Bytes written to the data links and not yet taken by their sockets.",
+          nearcache_output_bytes(nc));
+    counter(b, P "upstream_backpressure_waits_total",
+            "Times a client stopped reading because its upstream link was congested.",
+            srv->stats.upstream_waits);
     family(b, P "upstream_request_duration_seconds", "histogram",
            "Forwarded requests: from the request's dispatch to the upstream's reply.");
     histogram_samples(b, P "upstream_request_duration_seconds", "",

@@ -519,6 +519,14 @@ struct upstream_link *nearcache_link(const struct nearcache *nc, size_t idx)
     return nc->links[idx].link;
 }
 
+size_t nearcache_output_bytes(const struct nearcache *nc)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nc->nlinks; i++)
+        n += upstream_link_output_bytes(nc->links[i].link);
+    return n;
+}
+
 /* ---- reads ---- */
 
 const char *nearcache_peek(struct nearcache *nc, struct client *c, const char *key, size_t klen,

@@ -93,6 +93,8 @@ void nearcache_destroy(struct nearcache *nc);
 /* The data link of client c (stable for c's life, so its requests stay ordered). */
 size_t nearcache_link_index(const struct nearcache *nc, const struct client *c);
 struct upstream_link *nearcache_link(const struct nearcache *nc, size_t idx);
+/* Bytes waiting in the data links' output buffers (INFO upstream_output_bytes). */
+size_t nearcache_output_bytes(const struct nearcache *nc);
 
 /* A cacheable read of key with request signature sig: answers it from the near-cache when
  * fresh (or stale within serve_stale_ms while the link is down) and returns true; false on a

@@ -16,9 +16,6 @@ void nearcache_info_upstream(struct server *srv, struct strbuf *b)
     struct upstream_stats st;
     upstream_pool_stats(nc->pool, &st);
     const char *last = "";
-    size_t output = 0;
-    for (size_t i = 0; i < nc->nlinks; i++)
-        output += upstream_link_output_bytes(nc->links[i].link);
     for (size_t i = 0; i < nc->nlinks && !last[0]; i++)
         last = upstream_link_last_error(nc->links[i].link);
     strbuf_printf(b,
@@ -56,7 +53,7 @@ void nearcache_info_upstream(struct server *srv, struct strbuf *b)
                   (unsigned long long)st.failed_down, (unsigned long long)st.swallowed,
                   (unsigned long long)st.connects, (unsigned long long)st.connect_failures,
                   (unsigned long long)st.reconnect_attempts, (unsigned long long)st.disconnects,
-                  (unsigned long long)st.health_checks, output,
+                  (unsigned long long)st.health_checks, nearcache_output_bytes(nc),
                   (unsigned long long)srv->stats.upstream_waits, last);
 }
 

@@ -517,9 +517,11 @@ class NearCacheAdminTest(AdminCase):
         _, f0 = scrape(self.admin_port)
         for fam in ("sidecar_cache_invalidations", "sidecar_cache_singleflight_joins",
                     "sidecar_cache_stale_serves", "sidecar_upstream_reconnects",
-                    "sidecar_upstream_requests"):
+                    "sidecar_upstream_requests", "sidecar_upstream_backpressure_waits"):
             self.assertIn(fam, f0)
             self.assertEqual(f0[fam].type, "counter", fam)
+        self.assertEqual(f0["sidecar_upstream_output_bytes"].type, "gauge")
+        self.assertEqual(sample_value(f0, "sidecar_upstream_output_bytes"), 0)
         self.assertEqual(f0["sidecar_upstream_request_duration_seconds"].type, "histogram")
         hits0 = sample_value(f0, "sidecar_cache_hits", "sidecar_cache_hits_total")
         misses0 = sample_value(f0, "sidecar_cache_misses", "sidecar_cache_misses_total")
