@@ -346,7 +346,8 @@ static int link_obuf_write(redisContext *c, int *done)
  * iteration per request at -c 1, on the request's way to the upstream. Every client's request
  * of the iteration still goes out in one write. Written in full, the write watcher is stopped
  * again before libev applies watcher changes to epoll, so none is made; written in part, or
- * failed (c->err), it stays armed and hiredis's own handler carries on (or disconnects). */
+ * failed (c->err), it stays armed and the write event's handler (link_write_cb) carries on (or
+ * hiredis's disconnects). Either way a congested link's drain is checked here too. */
 static void link_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
@@ -739,13 +740,14 @@ static void link_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         snprintf(c->errstr, sizeof(c->errstr), "%s", strerror(errno));
     redisAsyncHandleRead(ac); /* c->err: hiredis disconnects */
 }
-#endif
 
-#if HIREDIS_MAJOR == 0 && HIREDIS_MINOR == 14
-/* The socket's write event: hiredis writes its output buffer (redisAsyncHandleWrite, what the
- * libev adapter's handler calls), then a congested link whose buffer drained says so. The link
- * outlives the call even when hiredis drops the connection in it (only callers destroy
- * links, never from inside a link's callback). */
+/* The socket's write event, in place of the libev adapter's handler (redisAsyncHandleWrite):
+ * the output buffer is written by link_obuf_write (kept, not freed, once written out), the
+ * write watcher stopped once it is empty and reads armed, as hiredis's handler does; while
+ * connecting, or after a write error (c->err), hiredis's own handler runs (it completes the
+ * connection, or drops it). Then a congested link whose buffer drained says so. The link
+ * outlives the call even when hiredis drops the connection in it (only callers destroy links,
+ * never from inside a link's callback). */
 static void link_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
