@@ -1,5 +1,5 @@
 /* upstream/ internal: the layout of struct upstream_link and the helpers link.c (data links, the
- * state machine) and subscriber.c (subscriber links) share. Nothing outside upstream/ includes
+ * state machine), link_write.c (the output side) and subscriber.c (subscriber links) share. Nothing outside upstream/ includes
  * this file (it includes hiredis). The invariants are stated at the top of link.c (the state
  * machine, the FIFO, the hiredis quirks) and of subscriber.c (the subscription lists). */
 #ifndef UPSTREAM_LINK_INTERNAL_H
@@ -133,6 +133,21 @@ void upstream_link_go_up(struct upstream_link *link);
 bool upstream_link_send_own(struct upstream_link *link, int kind, const struct upstream_buf *cmd);
 void upstream_link_log(const struct upstream_link *link, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- link_write.c ------------------------------------------------------------------------ */
+
+/* Appends one command to ac's output buffer with req's reply callback (upstream_reply_cb), as
+ * hiredis 0.14's redisAsyncFormattedCommand does; REDIS_ERR when the context is closing. */
+int link_write_command(redisAsyncContext *ac, struct upstream_req *req, const char *cmd,
+                       size_t len);
+/* link->flush's callback (a prepare watcher): writes the output buffer before the poll. */
+void link_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+/* After the output buffer was written or dropped: a congested link's drain callback. */
+void link_check_drained(struct upstream_link *link);
+/* Writes what ac's output buffer holds (link_write_cb in link.c: the write event). */
+int link_obuf_write(redisContext *c, int *done);
+/* hiredis's reply callback of every request a link writes (link.c). */
+void upstream_reply_cb(redisAsyncContext *ac, void *reply, void *privdata);
 
 /* ---- subscriber.c ------------------------------------------------------------------------ */
 
