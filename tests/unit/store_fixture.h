@@ -142,7 +142,8 @@ static inline const char *keyn(char *buf, const char *prefix, int i)
 
 /* Lowers the budget to one byte under current use and evicts: exactly one entry (the victim)
  * must go. Returns which of the n keys "<prefix>NNN" in db disappeared; alive[] is updated. */
-static inline int evict_one(struct store *s, int db, const char *prefix, int n, bool *alive, int64_t now)
+static inline int evict_one(struct store *s, int db, const char *prefix, int n, bool *alive,
+                             int64_t now)
 {
     const struct store_stats *st = store_get_stats(s);
     uint64_t evicted = st->evicted;

@@ -1,6 +1,7 @@
-/* The fixture the upstream unit suites share (test_upstream.c, test_upstream_sub.c). Header-only,
- * of static functions: the Makefile links each tests/unit/test_*.c alone into its own binary, so
- * each suite includes this once (define FIXTURE_NAME first: the temporary directory's prefix).
+/* The fixture the upstream unit suites share (test_upstream.c, test_upstream_failures.c,
+ * test_upstream_sub.c). Header-only, of static functions: the Makefile links each
+ * tests/unit/test_*.c alone into its own binary, so each suite includes this once (define
+ * FIXTURE_NAME first: the temporary directory's prefix).
  *
  * It owns, for one test at a time (setup/teardown, Check's checked fixture): a libev loop with a
  * guard timer, so that no loop iteration sleeps longer than LOOP_ROUND_S; the redis-servers the
@@ -14,8 +15,8 @@
  * LOOP_ROUNDS_MAX iterations, sync_cmd() by a 1 s connect and socket timeout.
  *
  * Also here: base_cfg(), link_up() and link_up_new_server() for a link to such a server; the
- * completion recorder (struct rec, rec_cb, roundtrip(), roundtrip_argv(), ASSERT_REPLY); and
- * fixture_run_suite() for main(). */
+ * completion recorder (struct rec, rec_cb, roundtrip(), roundtrip_argv(), ASSERT_REPLY); a
+ * state-callback counter (struct link_states); and fixture_run_suite() for main(). */
 #ifndef TESTS_UNIT_UPSTREAM_FIXTURE_H
 #define TESTS_UNIT_UPSTREAM_FIXTURE_H
 
@@ -412,8 +413,10 @@ static void rec_reset(struct rec *r)
     r->bytes.len = 0;
 }
 
-/* Sends cmd (a formatted command) and waits for its completion. rec must be initialised. */
-static void roundtrip(struct upstream_link *link, const char *cmd, struct rec *rec)
+/* Sends cmd (a formatted command) and waits for its completion. rec must be initialised.
+ * (Unused by test_upstream_failures.c, hence the attribute.) */
+__attribute__((unused)) static void roundtrip(struct upstream_link *link, const char *cmd,
+                                              struct rec *rec)
 {
     rec_reset(rec);
     ck_assert_ptr_nonnull(upstream_link_send(link, cmd, strlen(cmd), rec_cb, rec));
@@ -449,6 +452,25 @@ static void assert_bytes(const struct rec *rec, const char *expect, size_t n)
 #define ASSERT_REPLY(rec, lit) assert_bytes((rec), (lit), sizeof(lit) - 1)
 
 /* Runs every test of su (CK_FORK and CK_VERBOSITY apply); main()'s exit status. */
+/* A link's state callbacks, counted (upstream_link_set_state_cb(link, link_states_cb, &st)).
+ * test_upstream_sub.c has a richer one of its own, hence the attribute. */
+struct link_states {
+    int up, down;
+    enum upstream_state last;
+};
+
+__attribute__((unused)) static void link_states_cb(void *arg, struct upstream_link *link,
+                                                   enum upstream_state st)
+{
+    struct link_states *s = arg;
+    ck_assert_int_eq(upstream_link_state(link), st);
+    if (st == UPSTREAM_UP)
+        s->up++;
+    else
+        s->down++;
+    s->last = st;
+}
+
 static int fixture_run_suite(Suite *su)
 {
     SRunner *sr = srunner_create(su);
