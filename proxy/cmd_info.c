@@ -47,23 +47,6 @@ static void bytes_to_human(char *buf, size_t cap, unsigned long long n)
 
 /* ---- figures ---- */
 
-/* Bytes held by client buffers: query buffer, output buffer, queued reply slots. */
-static uint64_t info_client_bytes(const struct server *srv)
-{
-    uint64_t n = 0;
-    for (const struct client *c = srv->clients; c; c = c->next) {
-        n += client_input_alloc(c) + c->out.cap;
-        for (const struct reply_slot *s = c->slot_head; s; s = s->next)
-            n += s->buf.cap;
-    }
-    return n;
-}
-
-static uint64_t info_used_memory(const struct server *srv)
-{
-    return store_used_bytes(srv->store) + info_client_bytes(srv);
-}
-
 static uint64_t info_system_memory(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -145,7 +128,7 @@ static void info_clients(struct server *srv, struct strbuf *b)
 
 static void info_memory(struct server *srv, struct strbuf *b)
 {
-    uint64_t used = info_used_memory(srv), rss = server_rss_bytes(), sys = info_system_memory();
+    uint64_t used = server_used_memory(srv), rss = server_rss_bytes(), sys = info_system_memory();
     uint64_t maxmem = store_max_memory(srv->store);
     char used_h[INFO_HUMAN_MAX], rss_h[INFO_HUMAN_MAX], sys_h[INFO_HUMAN_MAX];
     char max_h[INFO_HUMAN_MAX];
@@ -160,11 +143,14 @@ static void info_memory(struct server *srv, struct strbuf *b)
                 "total_system_memory_human:%s\r\nmaxmemory:%llu\r\nmaxmemory_human:%s\r\n"
                 "maxmemory_policy:%s\r\nmem_fragmentation_ratio:%.2f\r\n"
                 "mem_fragmentation_bytes:%lld\r\nmem_clients_normal:%llu\r\n"
-                "mem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+                "mem_allocator:libc\r\nlazyfree_pending_objects:0\r\n"
+                "mem_heap_trims:%llu\r\nmem_heap_trimmed_bytes:%llu\r\n",
              (unsigned long long)used, used_h, (unsigned long long)rss, rss_h,
              (unsigned long long)sys, sys_h, (unsigned long long)maxmem, max_h,
              policy ? policy : "", used ? (double)rss / (double)used : 0.0,
-             (long long)rss - (long long)used, (unsigned long long)info_client_bytes(srv));
+             (long long)rss - (long long)used, (unsigned long long)server_client_bytes(srv),
+             (unsigned long long)srv->memtrim.trims,
+             (unsigned long long)srv->memtrim.trimmed_bytes);
 }
 
 static void info_persistence(struct server *srv, struct strbuf *b)

@@ -147,6 +147,12 @@ static void metrics_server(struct server *srv, struct strbuf *b)
     gauge(b, P "memory_max_bytes", "The max_memory budget in bytes (0 = none).",
           store_max_memory(srv->store));
     gauge(b, P "memory_rss_bytes", "Resident set size of the process.", server_rss_bytes());
+    counter(b, P "memory_heap_trims_total",
+            "Times free heap pages were given back to the system (INFO mem_heap_trims).",
+            srv->memtrim.trims);
+    counter(b, P "memory_heap_trimmed_bytes_total",
+            "Resident bytes those trims gave back (INFO mem_heap_trimmed_bytes).",
+            srv->memtrim.trimmed_bytes);
 }
 
 static void metrics_cache(struct server *srv, struct strbuf *b)

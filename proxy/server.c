@@ -135,6 +135,7 @@ static void server_cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (store_over_budget(srv->store))
         store_evict(srv->store, now);
     server_close_idle_clients(srv, now);
+    memtrim_cron(srv, now);
 }
 
 /* ---- signals ---- */
@@ -239,6 +240,22 @@ uint64_t server_rss_bytes(void)
     fclose(f);
     long page = sysconf(_SC_PAGESIZE);
     return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
+}
+
+uint64_t server_client_bytes(const struct server *srv)
+{
+    uint64_t n = 0;
+    for (const struct client *c = srv->clients; c; c = c->next) {
+        n += client_input_alloc(c) + c->out.cap;
+        for (const struct reply_slot *s = c->slot_head; s; s = s->next)
+            n += s->buf.cap;
+    }
+    return n;
+}
+
+uint64_t server_used_memory(const struct server *srv)
+{
+    return store_used_bytes(srv->store) + server_client_bytes(srv);
 }
 
 bool server_has_upstream(const struct server *srv)

@@ -8,6 +8,7 @@
 #include "conf/config.h"
 #include "conf/log.h"
 #include "proxy/command.h"
+#include "proxy/memtrim.h"
 #include "proxy/strbuf.h"
 
 #include <ev.h>
@@ -121,6 +122,7 @@ struct server {
     int64_t start_ms;
     char run_id[41];
     struct server_stats stats;
+    struct memtrim memtrim;          /* heap trimming (memtrim.c, from the cron) */
 };
 
 /* Milliseconds since the epoch at the start of this loop iteration (one reading per iteration). */
@@ -134,6 +136,10 @@ bool server_has_upstream(const struct server *srv);
 /* The process's resident set size in bytes (/proc/self/statm), 0 when unreadable: INFO memory
  * and /metrics. */
 uint64_t server_rss_bytes(void);
+/* Bytes held by client buffers: query buffers, output buffers, queued reply slots. */
+uint64_t server_client_bytes(const struct server *srv);
+/* INFO's used_memory: the store's accounted bytes and the client buffers. */
+uint64_t server_used_memory(const struct server *srv);
 
 /* Sets up the store, listeners, signals and timers from srv->cfg. -1 (logged) on failure. */
 int server_init(struct server *srv);

@@ -300,6 +300,8 @@ class MetricsTest(AdminCase):
             "sidecar_cache_expirations": "counter",
             "sidecar_memory_used_bytes": "gauge",
             "sidecar_memory_max_bytes": "gauge",
+            "sidecar_memory_heap_trims": "counter",
+            "sidecar_memory_heap_trimmed_bytes": "counter",
         }
         for name, typ in expected.items():
             self.assertIn(name, fams, "no family %s" % name)
