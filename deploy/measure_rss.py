@@ -6,7 +6,9 @@ Each scenario starts the binary on a free 127.0.0.1 port with a temporary ini ([
 nothing else changed) and fills it until the store evicts (INFO evicted_keys > 0) and beyond:
 standalone with redis-benchmark SETs; near-cache with an upstream redis-server (also on a free
 loopback port) loaded with redis-benchmark SETs, then read through the sidecar with GETs, so the
-near-cache fills from misses. It prints idle and final VmRSS, VmHWM, used_memory, evictions.
+near-cache fills from misses. It prints idle and final VmRSS (right after the load, and QUIET_S
+later: the heap is trimmed once no client has sent anything for 200 ms, proxy/memtrim.c), VmHWM,
+used_memory, evictions.
 Invariants: traffic goes to 127.0.0.1 only; every loop is bounded; the processes it starts are
 stopped by their pids on exit, error or SIGTERM.
 
@@ -31,6 +33,7 @@ MIXED = [(1024, 400_000, 400_000, 50), (4096, 100_000, 200_000, 50), (16384, 40_
 NEAR_MIXED = [(1024, 150_000, 600_000, 50), (16384, 20_000, 100_000, 50),
               (100, 1_000_000, 1_500_000, 50), (4096, 60_000, 240_000, 50),
               (65536, 5_000, 20_000, 50), (1024, 150_000, 600_000, 500)]
+QUIET_S = 2.0
 SCENARIOS = [
     ("16 B values", False, [(16, 4_000_000, 3_000_000, 50)]),
     ("1 KiB values", False, [(1024, 400_000, 400_000, 50)]),
@@ -133,6 +136,8 @@ def run_scenario(binary, max_memory, name, near, phases):
                 benchmark(port, "set", size, keyspace, requests, conns)
         i = info(port)
         st = proc_status(proc.pid)
+        time.sleep(QUIET_S)  # the heap is trimmed once no client has sent anything for 200 ms
+        quiet = proc_status(proc.pid)["VmRSS"]
     finally:
         for p in reversed(procs):
             stop(p)
@@ -140,19 +145,19 @@ def run_scenario(binary, max_memory, name, near, phases):
     if int(i["evicted_keys"]) == 0:
         raise SystemExit(f"measure_rss: {name}: the store never evicted; raise the request counts")
     shutil.rmtree(tmp, ignore_errors=True)     # kept (with the logs) when a step failed
-    return idle, st["VmRSS"], st["VmHWM"], int(i["used_memory"]), int(i["evicted_keys"])
+    return idle, st["VmRSS"], quiet, st["VmHWM"], int(i["used_memory"]), int(i["evicted_keys"])
 
 
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "./sidecar"
     max_memory = sys.argv[2] if len(sys.argv) > 2 else "64mb"
     print(f"{binary}, max_memory {max_memory}, filled by redis-benchmark (-P 16) until evicting")
-    print(f"{'scenario':34s} {'idle RSS':>10s} {'VmRSS':>10s} {'VmHWM':>10s} "
+    print(f"{'scenario':34s} {'idle RSS':>10s} {'VmRSS':>10s} {'quiet':>10s} {'VmHWM':>10s} "
           f"{'used_memory':>12s} {'evicted':>9s}")
     for name, near, phases in SCENARIOS:
-        idle, rss, hwm, used, evicted = run_scenario(binary, max_memory, name, near, phases)
-        print(f"{name:34s} {mib(idle):>10s} {mib(rss):>10s} {mib(hwm):>10s} {mib(used):>12s} "
-              f"{evicted:>9d}")
+        idle, rss, quiet, hwm, used, evicted = run_scenario(binary, max_memory, name, near, phases)
+        print(f"{name:34s} {mib(idle):>10s} {mib(rss):>10s} {mib(quiet):>10s} {mib(hwm):>10s} "
+              f"{mib(used):>12s} {evicted:>9d}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
  * at max_memory whose values come in very different sizes (evictions free small chunks,
  * inserts want big ones, and the reverse), those free pages add up: with max_memory 64 MB,
  * deploy/measure_rss.py's mixed-size runs settled at 121.5 MiB (standalone) and 162.9 MiB
- * (near-cache) resident. malloc_trim(0) gives them back (madvise of the free pages); it walks
- * the free chunks, 0.1 to 5 ms at that size, so it runs only when the resident size exceeds
- * what is accounted (used_memory: the store and the client buffers) by more than a slack,
- * checked once a second, and a trim that gave back less than a quarter of the slack doubles
- * the wait before the next check (up to a minute): a busy heap is not walked for nothing. */
+ * (near-cache) resident. malloc_trim(0) gives them back (madvise of the free pages), but it
+ * walks every free chunk with the heap locked: 0.1 to 5 ms at 64 MB, 28 to 86 ms at 512 MB,
+ * a stall of the whole loop. So it runs only when the server is idle (no client input for
+ * MEMTRIM_IDLE_MS: a request arriving meanwhile waits at most one trim) and the resident size
+ * exceeds what is accounted (used_memory: the store and the client buffers) by more than a
+ * slack; and a trim that gave back less than a quarter of the slack doubles the wait before
+ * the next one (up to a minute): a heap that keeps its pages is not walked for nothing. */
 #include "proxy/memtrim.h"
 
 #include "cache/store.h"
@@ -17,6 +19,7 @@
 
 #define MEMTRIM_WAIT_MIN_MS 1000
 #define MEMTRIM_WAIT_MAX_MS 60000
+#define MEMTRIM_IDLE_MS 200
 
 static uint64_t memtrim_slack(const struct server *srv, uint64_t used)
 {
@@ -28,7 +31,12 @@ static uint64_t memtrim_slack(const struct server *srv, uint64_t used)
 void memtrim_cron(struct server *srv, int64_t now_ms)
 {
     struct memtrim *mt = &srv->memtrim;
-    if (now_ms < mt->next_ms)
+    if (srv->stats.net_input_bytes != mt->input_bytes) { /* clients were served since */
+        mt->input_bytes = srv->stats.net_input_bytes;
+        mt->active_ms = now_ms;
+        return;
+    }
+    if (now_ms < mt->next_ms || now_ms - mt->active_ms < MEMTRIM_IDLE_MS)
         return;
     if (mt->wait_ms < MEMTRIM_WAIT_MIN_MS)
         mt->wait_ms = MEMTRIM_WAIT_MIN_MS;

@@ -36,8 +36,8 @@ SIDECAR_BIN = os.path.abspath(os.environ.get("SIDECAR_BIN") or os.path.join(REPO
 
 # Measured with deploy/measure_rss.py (max_memory 64mb, glibc malloc; deploy/README.md): values of
 # mixed sizes churned through a near-cache left 150 MiB resident (fragmentation: ~2 x max_memory
-# plus ~23 MiB; 95 MiB since the heap's free pages are given back, proxy/memtrim.c, a margin the
-# request keeps) and peaked at 168-171 MiB (large replies in flight: ~2 x max_memory + 43 MiB).
+# plus ~23 MiB; 84-101 MiB since the heap's free pages are given back when idle, proxy/memtrim.c,
+# a margin the request keeps) and peaked at 169-171 MiB (large replies in flight: ~2 x max_memory + 43 MiB).
 # So the memory request must be >= 2 x max_memory + 32Mi and the limit >= 2 x max_memory + 64Mi.
 HEAP_FACTOR = 2
 REQUEST_OVERHEAD = 32 * 1024 * 1024
